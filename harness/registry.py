@@ -1,0 +1,196 @@
+"""Loading plugins and the typed facade over their hooks.
+
+Only this module and the CLI call ``pm.hook``; everything else works with :class:`Registry`,
+which holds the registered components by kind and name. A fresh plugin manager is made per run
+(and per test), never a module global.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import pluggy
+
+from harness import HOOKSPEC_VERSION, PROJECT_NAME, hookspecs
+from harness.components import KINDS, ComponentSpec
+from harness.errors import PluginError, UsageError
+
+__all__ = ["Registered", "Registry", "create_plugin_manager", "load_registry"]
+
+log = logging.getLogger(__name__)
+
+_KIND_HOOKS = {
+    "dataset": "harness_datasets",
+    "space": "harness_spaces",
+    "algorithm": "harness_algorithms",
+    "sampler": "harness_samplers",
+    "pruner": "harness_pruners",
+    "reporter": "harness_reporters",
+}
+
+
+def _available_entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    found: dict[str, importlib.metadata.EntryPoint] = {}
+    for ep in importlib.metadata.entry_points(group=PROJECT_NAME):
+        found.setdefault(ep.name, ep)  # first on sys.path wins, as for imports
+    return found
+
+
+def _check_hookspec_version(name: str, module: Any) -> None:
+    wanted = getattr(module, "HARNESS_HOOKSPEC", None)
+    if wanted is None:
+        return
+    if str(wanted).split(".")[0] != HOOKSPEC_VERSION.split(".")[0]:
+        raise PluginError(
+            f"plugin {name!r} needs hook contract {wanted}, this harness provides {HOOKSPEC_VERSION}"
+        )
+
+
+def create_plugin_manager(
+    select: Sequence[str] | None = None,
+    extra_plugins: Iterable[tuple[str, object]] = (),
+) -> pluggy.PluginManager:
+    """A fresh plugin manager with the ``harness`` entry-point plugins loaded.
+
+    ``select`` restricts loading to those plugin names (``--plugins``); an unknown name is a
+    :class:`UsageError` listing the known ones. ``extra_plugins`` are (name, plugin) pairs
+    registered directly (tests, embedding). Unknown hooks fail loudly (``check_pending``).
+    """
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    available = _available_entry_points()
+    extra = list(extra_plugins)
+    known = sorted(set(available) | {name for name, _ in extra})
+    if select is not None:
+        unknown = [name for name in select if name not in known]
+        if unknown:
+            raise UsageError(
+                f"unknown plugin {', '.join(map(repr, unknown))}; known plugins: {', '.join(known)}"
+            )
+    wanted = set(select) if select is not None else None
+    for name, ep in sorted(available.items()):
+        if wanted is not None and name not in wanted:
+            continue
+        try:
+            module = ep.load()
+        except Exception as exc:  # a broken third-party plugin must name itself
+            raise PluginError(f"plugin {name!r} ({ep.value}) failed to import: {exc!r}") from exc
+        _check_hookspec_version(name, module)
+        pm.register(module, name=name)
+        if ep.dist is not None:
+            # What pluggy's own load_setuptools_entrypoints records, so list_plugin_distinfo()
+            # reports versions; we load one entry point at a time to name a failing plugin.
+            pm._plugin_distinfo.append((module, ep.dist))
+    for name, plugin in extra:
+        if wanted is not None and name not in wanted:
+            continue
+        _check_hookspec_version(name, plugin)
+        pm.register(plugin, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin_name!r} implements an unknown hook: {exc}") from exc
+    return pm
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A component with the plugin that registered it."""
+
+    spec: ComponentSpec
+    plugin: str
+    version: str
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class Registry:
+    """Every component the loaded plugins register, by kind and name."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        versions = {}
+        for plugin, dist in pm.list_plugin_distinfo():
+            versions[pm.get_name(plugin)] = dist.version
+        self._by_kind: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
+        for kind, hook_name in _KIND_HOOKS.items():
+            hook = getattr(pm.hook, hook_name)
+            for impl in hook.get_hookimpls():
+                plugin_name = impl.plugin_name
+                try:
+                    specs = impl.function() or []
+                except Exception as exc:
+                    raise PluginError(f"plugin {plugin_name!r} failed in {hook_name}: {exc!r}") from exc
+                version = versions.get(plugin_name) or getattr(impl.plugin, "__version__", "unknown")
+                for spec in specs:
+                    if not isinstance(spec, ComponentSpec) or spec.kind != kind:
+                        raise PluginError(
+                            f"plugin {plugin_name!r}: {hook_name} returned {spec!r}, "
+                            f"expected {kind} specs"
+                        )
+                    table = self._by_kind[kind]
+                    if spec.name in table:
+                        raise PluginError(
+                            f"{kind} {spec.name!r} is registered by both plugin "
+                            f"{table[spec.name].plugin!r} and plugin {plugin_name!r}"
+                        )
+                    table[spec.name] = Registered(spec, plugin_name, str(version))
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._by_kind[kind])
+
+    def all(self) -> list[Registered]:
+        return [reg for kind in KINDS for _, reg in sorted(self._by_kind[kind].items())]
+
+    def get(self, kind: str, name: str) -> Registered:
+        """The component, or a :class:`UsageError` naming it and listing the known ones."""
+        table = self._by_kind[kind]
+        if name not in table:
+            known = ", ".join(sorted(table)) or "(none loaded)"
+            raise UsageError(f"unknown {kind} {name!r}; known {kind}s: {known}")
+        return table[name]
+
+    def plugin_versions(self) -> dict[str, str]:
+        versions = {}
+        for plugin, dist in self.pm.list_plugin_distinfo():
+            versions[self.pm.get_name(plugin)] = dist.version
+        for name, plugin in self.pm.list_name_plugin():
+            versions.setdefault(name, str(getattr(plugin, "__version__", "unknown")))
+        return dict(sorted(versions.items()))
+
+    # Lifecycle hooks: observers must never break a run.
+    def run_metadata(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for impl in self.pm.hook.harness_run_metadata.get_hookimpls():
+            try:
+                out[impl.plugin_name] = impl.function(**({"config": config} if "config" in impl.argnames else {}))
+            except Exception as exc:
+                raise PluginError(f"plugin {impl.plugin_name!r} failed in harness_run_metadata: {exc!r}") from exc
+        return out
+
+    def trial_finished(self, record: Mapping[str, Any]) -> None:
+        self._notify("harness_trial_finished", record=record)
+
+    def cell_finished(self, cell: Mapping[str, Any]) -> None:
+        self._notify("harness_cell_finished", cell=cell)
+
+    def _notify(self, hook_name: str, **kwargs: Any) -> None:
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+            except Exception:
+                log.exception("plugin %r failed in %s (ignored)", impl.plugin_name, hook_name)
+
+
+def load_registry(select: Sequence[str] | None = None,
+                  extra_plugins: Iterable[tuple[str, object]] = ()) -> Registry:
+    """Shortcut: a fresh plugin manager and its registry."""
+    return Registry(create_plugin_manager(select, extra_plugins))

@@ -1,0 +1,1 @@
+"""Built-in algorithms (each module one plugin)."""

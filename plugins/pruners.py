@@ -1,0 +1,41 @@
+"""Optuna's pruners, passed to Optuna unwrapped; the resource unit is the training epoch.
+
+Constants follow METHODS.md section 3: asynchronous successive halving ``reduction_factor=4``;
+Hyperband ``reduction_factor=3`` over ``[1, max_epochs]`` (its bracket ids hash the study name,
+which the harness always sets to the cell's key); median ``n_startup_trials=5, n_warmup_steps=1``.
+"""
+from __future__ import annotations
+
+import optuna
+
+from harness import hookimpl
+from harness.components import PrunerRequest, PrunerSpec
+
+MEDIAN_STARTUP_TRIALS = 5
+MEDIAN_WARMUP_EPOCHS = 1
+
+
+def _none(req: PrunerRequest) -> optuna.pruners.BasePruner:
+    return optuna.pruners.NopPruner()
+
+
+def _sha(req: PrunerRequest) -> optuna.pruners.BasePruner:
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=4)
+
+
+def _hyperband(req: PrunerRequest) -> optuna.pruners.BasePruner:
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(req.max_epochs, 1), reduction_factor=3)
+
+
+def _median(req: PrunerRequest) -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_TRIALS, n_warmup_steps=MEDIAN_WARMUP_EPOCHS)
+
+
+@hookimpl
+def harness_pruners() -> list[PrunerSpec]:
+    return [
+        PrunerSpec(name="none", description="never prune", factory=_none),
+        PrunerSpec(name="sha", description="asynchronous successive halving (reduction factor 4)", factory=_sha),
+        PrunerSpec(name="hyperband", description="Hyperband (reduction factor 3, 1..max epochs)", factory=_hyperband),
+        PrunerSpec(name="median", description="median stopping (5 startup trials, 1 warm-up epoch)", factory=_median),
+    ]

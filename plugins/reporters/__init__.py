@@ -1,0 +1,1 @@
+"""Built-in reporters (each module one plugin)."""

@@ -1,0 +1,60 @@
+"""Optuna's samplers that need no extra service, passed to Optuna unwrapped.
+
+Constants follow METHODS.md section 3: TPE ``n_startup_trials=10``; NSGA-II
+``population_size=50`` and multi-objective (validation accuracy up, MAdds down). Each sampler is
+seeded with the cell's seed, so a cell is reproducible sampler-wise.
+"""
+from __future__ import annotations
+
+import optuna
+
+from harness import hookimpl
+from harness.components import SamplerRequest, SamplerSpec
+
+TPE_STARTUP_TRIALS = 10
+NSGA_POPULATION = 50
+
+
+def _tpe(req: SamplerRequest) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(seed=req.seed, n_startup_trials=TPE_STARTUP_TRIALS)
+
+
+def _random(req: SamplerRequest) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=req.seed)
+
+
+def _nsga2(req: SamplerRequest) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.NSGAIISampler(seed=req.seed, population_size=NSGA_POPULATION)
+
+
+def _nsga3(req: SamplerRequest) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.NSGAIIISampler(seed=req.seed, population_size=NSGA_POPULATION)
+
+
+def _cmaes(req: SamplerRequest) -> optuna.samplers.BaseSampler:
+    # CMA-ES handles only numeric parameters; categorical ones (optimizer, pooling) fall back to
+    # uniform sampling, which Optuna announces with a warning per parameter.
+    return optuna.samplers.CmaEsSampler(seed=req.seed, n_startup_trials=TPE_STARTUP_TRIALS)
+
+
+def _qmc(req: SamplerRequest) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.QMCSampler(seed=req.seed, qmc_type="sobol", scramble=True)
+
+
+def _gp(req: SamplerRequest) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.GPSampler(seed=req.seed, n_startup_trials=TPE_STARTUP_TRIALS)
+
+
+@hookimpl
+def harness_samplers() -> list[SamplerSpec]:
+    return [
+        SamplerSpec(name="tpe", description="Tree-structured Parzen Estimator (n_startup_trials=10)", factory=_tpe),
+        SamplerSpec(name="random", description="uniform random sampling", factory=_random),
+        SamplerSpec(name="nsga2", description="NSGA-II, multi-objective accuracy vs MAdds (population 50)",
+                    factory=_nsga2, multi_objective=True),
+        SamplerSpec(name="nsga3", description="NSGA-III, multi-objective accuracy vs MAdds (population 50)",
+                    factory=_nsga3, multi_objective=True),
+        SamplerSpec(name="cmaes", description="CMA-ES on numeric parameters, random on categorical", factory=_cmaes),
+        SamplerSpec(name="qmc", description="scrambled Sobol quasi-Monte Carlo", factory=_qmc),
+        SamplerSpec(name="gp", description="Gaussian-process Bayesian optimisation", factory=_gp),
+    ]

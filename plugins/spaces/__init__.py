@@ -1,0 +1,1 @@
+"""Built-in spaces (each module one plugin)."""
