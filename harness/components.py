@@ -61,6 +61,7 @@ __all__ = [
     "SpaceSpec",
     "TabularBenchmark",
     "TrialOutcome",
+    "TrialStopped",
 ]
 
 #: An architecture: choice name -> JSON-serialisable value.
@@ -386,11 +387,24 @@ class TrialOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class TrialStopped(Exception):
+    """Raised by an evaluator to end a trial early (pruned, or a NaN loss) while keeping what was
+    measured so far; the runner tells Optuna ``PRUNED`` with the last reported value and records
+    ``reason`` and ``outcome`` in the trial's row. A plain ``optuna.TrialPruned`` also works but
+    loses the partial measurements."""
+
+    def __init__(self, reason: str, outcome: TrialOutcome) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.outcome = outcome
+
+
 class Evaluator(ABC):
     """Turns (architecture, hyperparameters) into a :class:`TrialOutcome`.
 
-    Must call ``trial.report(val_accuracy, epoch)`` once per epoch (1-based) and raise
-    ``optuna.TrialPruned`` when ``trial.should_prune()`` says so, so pruners work.
+    Must call ``trial.report(val_accuracy, epoch)`` once per epoch (1-based; skip it when the
+    study has several objectives, where Optuna forbids it) and raise :class:`TrialStopped` when
+    ``trial.should_prune()`` says so, so pruners work.
     """
 
     @abstractmethod

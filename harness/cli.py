@@ -1,0 +1,226 @@
+"""The ``harness`` command: ``bench``, ``worker``, ``list``, ``report``.
+
+Parsing is two-pass, as in pytest: ``--plugins`` is read first, the selected plugins are loaded,
+they add their options (``harness_addoption``), then the whole command line is parsed. Errors a
+user can fix print one line, ``harness: error: ...``, and exit with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from harness import __version__
+from harness.errors import UsageError
+
+__all__ = ["DEFAULTS", "build_parser", "main"]
+
+#: Each axis's default when not given; names a ``--plugins`` selection did not load are dropped,
+#: and an axis left empty that way takes every loaded component of its kind.
+DEFAULTS = {
+    "dataset": ["digits"],
+    "space": ["convfc"],
+    "algorithm": ["sampler"],
+    "sampler": ["tpe", "random", "nsga2"],
+    "pruner": ["none", "median", "sha"],
+    "reporter": ["summary"],
+}
+DEFAULT_SEEDS = "0,1"
+DEFAULT_TRIALS = 10
+DEFAULT_EPOCHS = 6
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of names")
+    return names
+
+
+def _seeds(text: str) -> list[int]:
+    """``0,1,2`` or ``0-4`` (inclusive) or a mix."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, sep, hi = part.strip().partition("-")
+            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid seeds {text!r}: use e.g. 0,1,2 or 0-4") from None
+    return list(dict.fromkeys(seeds))
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    axes = parser.add_argument_group("grid axes (comma-separated names; see `harness list`)")
+    axes.add_argument("--datasets", type=_names, help=f"default: {','.join(DEFAULTS['dataset'])}")
+    axes.add_argument("--spaces", type=_names, help=f"default: {','.join(DEFAULTS['space'])}")
+    axes.add_argument("--algorithms", type=_names, help=f"default: {','.join(DEFAULTS['algorithm'])}")
+    axes.add_argument("--samplers", type=_names, help=f"default: {','.join(DEFAULTS['sampler'])}")
+    axes.add_argument("--pruners", type=_names, help=f"default: {','.join(DEFAULTS['pruner'])}")
+    axes.add_argument("--seeds", type=_seeds, default=_seeds(DEFAULT_SEEDS), help=f"default: {DEFAULT_SEEDS}")
+    budget = parser.add_argument_group("budget per cell")
+    budget.add_argument("--trials", type=int, default=DEFAULT_TRIALS,
+                        help=f"finished trials per cell (default {DEFAULT_TRIALS})")
+    budget.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+                        help=f"training epochs per trial (default {DEFAULT_EPOCHS})")
+    budget.add_argument("--timeout", type=float, default=None, help="wall seconds per cell (trials + search)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--data-dir", default="data", help="where datasets are read from (default ./data)")
+    data.add_argument("--download", action="store_true", help="allow datasets to download when missing")
+    data.add_argument("--val-fraction", type=float, default=0.2,
+                      help="share of each train class held out for validation (default 0.2)")
+    data.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation split (default 0)")
+    data.add_argument("--max-per-class", type=int, default=None, help="subsample train images per class")
+    training = parser.add_argument_group("training")
+    training.add_argument("--fix", action="append", metavar="NAME=VALUE", default=[],
+                          help="pin a hyperparameter (lr, weight_decay, optimizer, batch_size, schedule, ...)")
+    training.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    training.add_argument("--compile", action="store_true", help="torch.compile models (CUDA)")
+    training.add_argument("--deterministic", action="store_true", help="disable cuDNN autotuning")
+    execution = parser.add_argument_group("execution and output")
+    execution.add_argument("--jobs", type=int, default=1, help="worker processes on this machine (default 1)")
+    execution.add_argument("--storage", default=None,
+                           help="Optuna storage URL (default: journal file in the run folder); "
+                                "postgresql://user:pw@host/db to share a run across machines")
+    execution.add_argument("--results", default="results", help="results folder (default ./results)")
+    execution.add_argument("--run-id", default=None, help="run id (default: derived from the settings)")
+    execution.add_argument("--reporters", type=_names, help=f"default: {','.join(DEFAULTS['reporter'])}")
+    execution.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def build_parser(registry: Any = None) -> argparse.ArgumentParser:
+    """The full parser; with a registry, its plugins' options are included."""
+    parser = argparse.ArgumentParser(prog="harness", description="Benchmark NAS and HPO strategies side by side.")
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    parser.add_argument("--plugins", type=_names, default=None,
+                        help="load only these plugins (comma-separated; see `harness list`)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
+    run_parent = argparse.ArgumentParser(add_help=False)
+    _run_options(run_parent)
+    if registry is not None:
+        registry.pm.hook.harness_addoption(parser=run_parent)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("bench", parents=[run_parent], help="run (or resume) a grid and report it")
+    sub.add_parser("worker", parents=[run_parent],
+                   help="join a run started elsewhere (same options, shared --storage)")
+    sub.add_parser("list", help="list every component with its plugin and version")
+    report = sub.add_parser("report", help="re-export and re-render a stored run")
+    report.add_argument("run", help="a run id (under --results) or a run folder")
+    report.add_argument("--results", default="results")
+    report.add_argument("--reporters", type=_names, default=None)
+    return parser
+
+
+def _axis(registry: Any, kind: str, given: list[str] | None) -> list[str]:
+    if given is not None:
+        return given
+    loaded = registry.names(kind)
+    chosen = [name for name in DEFAULTS[kind] if name in loaded]
+    return chosen or loaded
+
+
+def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
+    from harness.config import RunConfig
+    from harness.hyperparams import parse_fixed
+
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
+    return RunConfig(
+        datasets=_axis(registry, "dataset", args.datasets), spaces=_axis(registry, "space", args.spaces),
+        algorithms=_axis(registry, "algorithm", args.algorithms), samplers=_axis(registry, "sampler", args.samplers),
+        pruners=_axis(registry, "pruner", args.pruners), seeds=args.seeds, trials=args.trials, epochs=args.epochs,
+        timeout=args.timeout, val_fraction=args.val_fraction, split_seed=args.split_seed,
+        max_per_class=args.max_per_class, fixed=parse_fixed(args.fix), device=args.device, jobs=args.jobs,
+        storage=args.storage, results=args.results, run_id=args.run_id,
+        reporters=_axis(registry, "reporter", args.reporters), compile=args.compile,
+        deterministic=args.deterministic, data_dir=args.data_dir, download=args.download, progress=args.progress,
+        plugins=args.plugins, options=json.loads(json.dumps(options, default=str)),
+    )
+
+
+def _print_list(registry: Any, out: Any) -> None:
+    rows = [(r.kind, r.name, r.plugin, r.version, r.spec.description) for r in registry.all()]
+    header = ("KIND", "NAME", "PLUGIN", "VERSION", "DESCRIPTION")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row[:4], widths)) + "  " + str(row[4]), file=out)
+
+
+def _report(registry: Any, run_dir: Path, reporters: Iterable[str]) -> str:
+    from harness.results import export_run, load_results
+
+    run_file = run_dir / "run.json"
+    if not run_file.exists():
+        raise UsageError(f"{run_dir}: no run.json here; give a run id under --results or a run folder")
+    metadata = json.loads(run_file.read_text())
+    config = metadata["config"]
+    try:
+        from harness.storage import open_storage, storage_url
+
+        url = config.get("storage") or storage_url(None, run_dir)
+        results = export_run(run_dir, metadata["run_id"], open_storage(url), metadata["cells"])
+    except UsageError as exc:  # storage unreachable: the exported tables still tell the story
+        logging.getLogger(__name__).warning("%s; reporting the last exported tables", exc)
+        results = load_results(run_dir)
+    texts = []
+    for name in reporters:
+        reporter = registry.get("reporter", name).spec.factory(config.get("options", {}))
+        texts.append(reporter.report(results, run_dir))
+    return "\n".join(t for t in texts if t)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 user error, 1 failure)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugins", type=_names, default=None)
+    pre.add_argument("-v", "--verbose", action="store_true")
+    try:
+        early, _ = pre.parse_known_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.INFO if early.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from harness.registry import load_registry
+
+        registry = load_registry(early.plugins)
+        parser = build_parser(registry)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        if args.command in (None, "list"):
+            if args.command is None:
+                parser.print_help()
+                return 0
+            _print_list(registry, sys.stdout)
+            return 0
+        if args.command == "report":
+            run_dir = Path(args.run) if Path(args.run).is_dir() else Path(args.results) / args.run
+            reporters = args.reporters or json.loads((run_dir / "run.json").read_text())["config"].get(
+                "reporters", DEFAULTS["reporter"]) if (run_dir / "run.json").exists() else DEFAULTS["reporter"]
+            print(_report(registry, run_dir, reporters))
+            return 0
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        config = config_from_args(args, registry)
+        from harness.runner import run_bench, run_worker
+
+        if args.command == "worker":
+            run_worker(config, registry)
+            return 0
+        run_bench(config, registry)
+        print(f"run {config.run_id}: results in {config.run_dir}")
+        print(_report(registry, config.run_dir, config.reporters))
+        return 0
+    except UsageError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harness: interrupted; completed trials are stored, rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+

@@ -1,0 +1,93 @@
+"""A run's configuration: the grid's axes, the budgets, and every option, with a stable run id.
+
+The run id is a hash of everything that changes results (axes, budgets, split, pinned
+hyperparameters, plugin options) and none of what only changes how the run executes (device,
+jobs, storage, output folder), so the same command resumes the same run, and so does the same
+command on another machine joining through a shared storage.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+
+__all__ = ["EXECUTION_ONLY", "RunConfig"]
+
+#: Options that change how a run executes, not what it computes: excluded from the run id.
+EXECUTION_ONLY = frozenset({
+    "device", "jobs", "storage", "results", "run_id", "progress", "plugins", "command", "reporters",
+    "compile", "data_dir", "download", "func",
+})
+
+
+@dataclass
+class RunConfig:
+    datasets: list[str]
+    spaces: list[str]
+    algorithms: list[str]
+    samplers: list[str]
+    pruners: list[str]
+    seeds: list[int]
+    trials: int
+    epochs: int
+    timeout: float | None = None
+    val_fraction: float = 0.2
+    split_seed: int = 0
+    max_per_class: int | None = None
+    fixed: dict[str, Any] = field(default_factory=dict)
+    device: str = "auto"
+    jobs: int = 1
+    storage: str | None = None
+    results: str = "results"
+    run_id: str | None = None
+    reporters: list[str] = field(default_factory=lambda: ["summary"])
+    compile: bool = False
+    deterministic: bool = False
+    data_dir: str = "data"
+    download: bool = False
+    progress: bool = True
+    plugins: list[str] | None = None
+    #: Every parsed option, including those plugins add (for component factories).
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.trials < 1 and self.timeout is None:
+            raise UsageError("--trials must be at least 1 (or give --timeout)")
+        if self.epochs < 1:
+            raise UsageError("--epochs must be at least 1")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise UsageError("--val-fraction must lie strictly between 0 and 1")
+        if self.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        for axis in ("datasets", "spaces", "algorithms", "samplers", "pruners", "seeds"):
+            if not getattr(self, axis):
+                raise UsageError(f"--{axis} is empty")
+        if self.run_id is None:
+            self.run_id = self.default_run_id()
+
+    def identity(self) -> dict[str, Any]:
+        """The part of the config that defines what the run computes."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in EXECUTION_ONLY | {"options"}}
+        data["options"] = {k: v for k, v in sorted(self.options.items()) if k not in EXECUTION_ONLY
+                           and k not in data}
+        return data
+
+    def default_run_id(self) -> str:
+        digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True, default=str).encode()).hexdigest()
+        return f"{'+'.join(self.datasets)}-{digest[:10]}"
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.results) / str(self.run_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

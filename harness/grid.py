@@ -1,0 +1,99 @@
+"""Expanding a run's axes into cells, and saying which combinations cannot work (and why).
+
+A cell is one point of the grid (dataset, space, algorithm, sampler, pruner, seed) and one Optuna
+study, named ``<run id>/<cell key>``. Nonsense combinations are kept in the grid as ``n/a`` with a
+reason, so a reader sees that they were considered, not lost.
+"""
+from __future__ import annotations
+
+import itertools
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from harness.components import (
+    PrunerRequest,
+    SearchAlgorithm,
+    SearchSpace,
+    TabularBenchmark,
+)
+from harness.config import RunConfig
+from harness.registry import Registry
+
+__all__ = ["AXES", "Cell", "Components", "expand_grid"]
+
+AXES = ("dataset", "space", "algorithm", "sampler", "pruner", "seed")
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    space: str
+    algorithm: str
+    sampler: str
+    pruner: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return "|".join(str(getattr(self, axis)) for axis in AXES)
+
+    def study_name(self, run_id: str) -> str:
+        return f"{run_id}/{self.key}"
+
+    def as_row(self) -> dict[str, Any]:
+        return {axis: getattr(self, axis) for axis in AXES}
+
+
+@dataclass
+class Components:
+    """Instances for one cell (fresh per cell and process), or the error building them."""
+
+    dataset: Any = None
+    space: SearchSpace | None = None
+    algorithm: SearchAlgorithm | None = None
+    multi_objective: bool = False
+    error: str | None = None
+
+
+def build_components(cell: Cell, config: RunConfig, registry: Registry) -> Components:
+    """Call the factories for ``cell``; an exception inside a plugin becomes ``error`` (the cell
+    fails with the traceback, the run goes on)."""
+    out = Components()
+    try:
+        out.dataset = registry.get("dataset", cell.dataset).spec.factory(config.options)
+        out.space = registry.get("space", cell.space).spec.factory(config.options)
+        out.algorithm = registry.get("algorithm", cell.algorithm).spec.factory(config.options)
+        out.multi_objective = registry.get("sampler", cell.sampler).spec.multi_objective
+    except Exception:
+        out.error = traceback.format_exc()
+    return out
+
+
+def incompatibility(cell: Cell, parts: Components, config: RunConfig, registry: Registry) -> str | None:
+    """Why ``cell`` cannot run, or ``None``."""
+    if parts.error is not None:
+        return None  # it will fail with its traceback, not be skipped
+    if parts.multi_objective:
+        import optuna
+
+        pruner = registry.get("pruner", cell.pruner).spec.factory(PrunerRequest(config.epochs, config.options))
+        if not isinstance(pruner, optuna.pruners.NopPruner):
+            return (f"sampler {cell.sampler} is multi-objective and Optuna pruners need a single objective "
+                    f"(use pruner none)")
+    if isinstance(parts.dataset, TabularBenchmark) and cell.space not in type(parts.dataset).spaces:
+        return f"table {cell.dataset} covers space(s) {', '.join(sorted(type(parts.dataset).spaces))} only"
+    assert parts.algorithm is not None and parts.space is not None
+    reason = parts.algorithm.incompatible(parts.space, parts.dataset)
+    return f"algorithm {cell.algorithm}: {reason}" if reason else None
+
+
+def expand_grid(config: RunConfig, registry: Registry) -> list[Cell]:
+    """Every cell of the run, in a stable order (datasets outermost, seeds innermost). Unknown
+    names raise a one-line :class:`harness.errors.UsageError`."""
+    for kind, names in (("dataset", config.datasets), ("space", config.spaces), ("algorithm", config.algorithms),
+                        ("sampler", config.samplers), ("pruner", config.pruners), ("reporter", config.reporters)):
+        for name in names:
+            registry.get(kind, name)
+    return [Cell(*values) for values in itertools.product(
+        config.datasets, config.spaces, config.algorithms, config.samplers, config.pruners, config.seeds)]

@@ -1,0 +1,87 @@
+"""What the one-shot searches (``rl`` shared mode, ``gradient``) share: data on the device,
+endless seeded batch streams, seeded supernet construction and shared-weight accuracy.
+
+Data contract (from the core): ``cell.data()`` returns an :class:`ImageData` whose ``train_*``
+fields are the search's training split and whose ``test_*`` fields hold the cell's *validation*
+split (never the real test split), so searches select on validation data only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import torch
+
+from harness.components import ImageData, InputShape, SearchSpace
+from harness.supernet import Supernet
+from harness.training.batches import DeviceData, Normaliser, iterate_batches
+
+__all__ = [
+    "SKIP_LIKE", "SearchData", "batch_stream", "build_supernet", "seeded_generator", "shared_accuracy",
+    "skip_fraction",
+]
+
+#: Options that remove a layer's computation; their share in a derived arch shows collapse.
+SKIP_LIKE = frozenset({"skip", "skip_connect", "none", "zero", "identity"})
+
+
+@dataclass
+class SearchData:
+    """Train and validation splits on the search device, normalised with train statistics."""
+
+    train: DeviceData
+    valid: DeviceData
+    normaliser: Normaliser
+    augment: bool
+
+    @classmethod
+    def create(cls, data: ImageData, device: str | torch.device) -> SearchData:
+        return cls(
+            DeviceData.create(data.train_images, data.train_labels, device),
+            DeviceData.create(data.test_images, data.test_labels, device),
+            Normaliser.fit(data.train_images).to(device),
+            data.augment,
+        )
+
+
+def batch_stream(data: DeviceData, batch_size: int, normaliser: Normaliser, generator: torch.Generator,
+                 augment: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled batches forever (a fresh permutation each pass); full batches only, because
+    BatchNorm in training mode needs more than one sample."""
+    size = min(batch_size, len(data))
+    while True:
+        yield from iterate_batches(data, size, normaliser, shuffle=True, augment=augment,
+                                   generator=generator, drop_last=True)
+
+
+def build_supernet(space: SearchSpace, shape: InputShape, seed: int, device: str | torch.device) -> Supernet:
+    """The space's supernet, initialised from ``seed`` without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = space.supernet(shape)
+    if not isinstance(net, Supernet):
+        raise TypeError(f"{type(space).__name__}.supernet() must return a harness.supernet.Supernet")
+    return net.to(device)
+
+
+@torch.no_grad()
+def shared_accuracy(forward: Callable[[torch.Tensor], torch.Tensor], data: DeviceData, normaliser: Normaliser,
+                    batch_size: int = 512, limit: int | None = None) -> float:
+    """Accuracy of ``forward`` on (the first ``limit`` images of) ``data``. The caller chooses
+    the BatchNorm mode; ENAS scores shared-weight children with batch statistics."""
+    correct = total = 0
+    for x, y in iterate_batches(data, batch_size, normaliser, shuffle=False):
+        correct += int((forward(x).argmax(dim=1) == y).sum())
+        total += int(y.shape[0])
+        if limit is not None and total >= limit:
+            break
+    return correct / max(total, 1)
+
+
+def skip_fraction(arch: Mapping[str, Any], decisions: Sequence[tuple[str, Sequence[Any]]]) -> float:
+    """Share of decisions whose choice removes computation (skip / none): 1.0 is full collapse."""
+    return sum(str(arch[name]) in SKIP_LIKE for name, _ in decisions) / max(len(decisions), 1)
+
+
+def seeded_generator(seed: int, device: str | torch.device) -> torch.Generator:
+    return torch.Generator(device=torch.device(device)).manual_seed(int(seed))

@@ -1,0 +1,123 @@
+"""``summary``: one row per grid cell across seeds (mean ± std), printed and written as CSV + Markdown.
+
+Per seed the *best* trial is the complete trial with the highest validation accuracy (the test
+accuracy is the best trial's, never a maximum over test accuracies: selecting on test would be
+cheating). Epochs spent and wall time count every trial, pruned and failed ones included, plus
+one-shot search time, because that is what the strategy cost. ``n/a`` and failed cells stay in
+the table with their reason.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness import hookimpl
+from harness.components import Options, Reporter, ReporterSpec, RunResults
+
+__all__ = ["SummaryReporter", "summarise"]
+
+GROUP = ["dataset", "space", "algorithm", "sampler", "pruner"]
+METRICS = ["best_val_accuracy", "test_accuracy", "madds", "params", "epochs_spent", "wall_seconds"]
+
+
+def _per_seed(results: RunResults) -> pd.DataFrame:
+    trials, cells = results.trials, results.cells
+    rows = []
+    for _, cell in cells.iterrows():
+        row = {axis: cell[axis] for axis in [*GROUP, "seed"]}
+        row.update(state=cell["state"], reason=cell["reason"] if isinstance(cell["reason"], str) else "")
+        mine = trials[trials["cell"] == cell["cell"]] if len(trials) else trials
+        complete = mine[mine["state"] == "complete"] if len(mine) else mine
+        row["complete"] = int((mine["state"] == "complete").sum()) if len(mine) else 0
+        row["pruned"] = int((mine["state"] == "pruned").sum()) if len(mine) else 0
+        row["failed"] = int((mine["state"] == "failed").sum()) if len(mine) else 0
+        if len(complete):
+            best = complete.loc[complete["val_accuracy"].astype(float).idxmax()]
+            row.update(best_val_accuracy=float(best["val_accuracy"]), test_accuracy=_num(best["test_accuracy"]),
+                       madds=_num(best["madds"]), params=_num(best["params"]))
+        else:
+            row.update(best_val_accuracy=np.nan, test_accuracy=np.nan, madds=np.nan, params=np.nan)
+        row["epochs_spent"] = float(pd.to_numeric(mine["epochs"], errors="coerce").fillna(0).sum()) if len(mine) else 0.0
+        search = float(cell["search_seconds"]) if pd.notna(cell["search_seconds"]) else 0.0
+        walls = pd.to_numeric(mine["wall_seconds"], errors="coerce").fillna(0).sum() if len(mine) else 0.0
+        row["wall_seconds"] = float(walls) + search
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _num(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def summarise(results: RunResults) -> pd.DataFrame:
+    """The summary table: per (dataset, space, algorithm, sampler, pruner), mean and std over seeds."""
+    per_seed = _per_seed(results)
+    if per_seed.empty:
+        return pd.DataFrame(columns=[*GROUP, "seeds", "state"])
+    out = []
+    for key, group in per_seed.groupby(GROUP, sort=False, dropna=False):
+        row = dict(zip(GROUP, key))
+        row["seeds"] = len(group)
+        states = sorted(set(group["state"]))
+        row["state"] = ",".join(states)
+        row["reason"] = "; ".join(sorted({r.splitlines()[0] for r in group["reason"] if r}))[:200]
+        for name in ("complete", "pruned", "failed"):
+            row[name] = int(group[name].sum())
+        for metric in METRICS:
+            values = group[metric].astype(float)
+            row[f"{metric}_mean"] = values.mean()
+            row[f"{metric}_std"] = values.std(ddof=1) if values.notna().sum() > 1 else (0.0 if values.notna().any() else np.nan)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _fmt(mean: float, std: float, scale: float = 1.0, digits: int = 1) -> str:
+    if pd.isna(mean):
+        return "–"
+    return f"{mean * scale:.{digits}f} ± {0.0 if pd.isna(std) else std * scale:.{digits}f}"
+
+
+def to_markdown(summary: pd.DataFrame) -> str:
+    header = ["dataset", "space", "algorithm", "sampler", "pruner", "seeds", "val acc %", "test acc %",
+              "MAdds (M)", "params (k)", "trials c/p/f", "epochs", "wall s", "note"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in summary.iterrows():
+        if r["state"] == "n/a":
+            note = f"n/a: {r['reason']}"
+        elif "failed" in r["state"]:
+            note = f"failed: {r['reason']}"
+        else:
+            note = "" if r["state"] == "done" else r["state"]
+        cells = [r["dataset"], r["space"], r["algorithm"], r["sampler"], r["pruner"], str(r["seeds"]),
+                 _fmt(r["best_val_accuracy_mean"], r["best_val_accuracy_std"], 100),
+                 _fmt(r["test_accuracy_mean"], r["test_accuracy_std"], 100),
+                 _fmt(r["madds_mean"], r["madds_std"], 1e-6, 3), _fmt(r["params_mean"], r["params_std"], 1e-3, 1),
+                 f"{r['complete']}/{r['pruned']}/{r['failed']}",
+                 _fmt(r["epochs_spent_mean"], r["epochs_spent_std"], 1, 0),
+                 _fmt(r["wall_seconds_mean"], r["wall_seconds_std"], 1, 1), note.replace("|", "/")]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+class SummaryReporter(Reporter):
+    def report(self, results: RunResults, out_dir: Path) -> str:
+        summary = summarise(results)
+        summary.to_csv(out_dir / "summary.csv", index=False)
+        text = to_markdown(summary)
+        (out_dir / "summary.md").write_text(f"# Run {results.run_dir.name}: summary\n\n"
+                                            "Mean ± std over seeds; best = highest validation accuracy.\n\n" + text)
+        return text
+
+
+def _factory(options: Options) -> SummaryReporter:
+    return SummaryReporter()
+
+
+@hookimpl
+def harness_reporters() -> list[ReporterSpec]:
+    return [ReporterSpec(name="summary", description="per-cell table over seeds (CSV + Markdown)", factory=_factory)]
