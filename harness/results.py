@@ -16,7 +16,11 @@ from optuna.trial import TrialState
 from harness.components import RunResults
 from harness.grid import AXES
 
-__all__ = ["TRIAL_COLUMNS", "CELL_COLUMNS", "cell_row", "export_run", "load_results", "trial_row", "write_atomic"]
+__all__ = ["NOT_APPLICABLE", "TRIAL_COLUMNS", "CELL_COLUMNS", "cell_row", "export_run", "load_results", "trial_row", "write_atomic"]
+
+#: The ``cells.csv`` state of a combination that cannot work (shown as ``n/a`` in reports). Not the
+#: string "n/a" itself: pandas reads that as a missing value.
+NOT_APPLICABLE = "not_applicable"
 
 TRIAL_COLUMNS = [
     "run_id", "cell", *AXES, "trial", "state", "val_accuracy", "test_accuracy", "madds", "params", "epochs",
@@ -99,7 +103,7 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
     for cell in planned:
         name = f"{run_id}/{cell['key']}"
         if cell.get("na"):
-            cell_rows.append(cell_row(run_id, cell, "n/a", cell["na"]))
+            cell_rows.append(cell_row(run_id, cell, NOT_APPLICABLE, cell["na"]))
             continue
         if name not in studies:
             cell_rows.append(cell_row(run_id, cell, "pending", None))

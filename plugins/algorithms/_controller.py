@@ -128,4 +128,4 @@ class Reinforce:
         loss.backward()
         self.optimizer.step()
         self.steps += 1
-        return UpdateStats(reward, self.baseline, advantage, float(out.log_prob), float(out.entropy), float(loss))
+        return UpdateStats(reward, self.baseline, advantage, out.log_prob.item(), out.entropy.item(), loss.item())

@@ -131,10 +131,15 @@ def _read_cache(path: Path, key: str, count: int, resolution: int) -> np.ndarray
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            images = npz["images"]
-            ok = (str(npz["key"]) == key and images.dtype == np.uint8
-                  and images.shape == (count, 3, resolution, resolution))
+        # our own file handle: np.load leaks the one it opens when the content is not a zip
+        with path.open("rb") as f:
+            npz = np.load(f, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            with npz:
+                images = npz["images"]
+                ok = (str(npz["key"]) == key and images.dtype == np.uint8
+                      and images.shape == (count, 3, resolution, resolution))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         log.warning("rebuilding unreadable cache %s (%s)", path, exc)
         return None

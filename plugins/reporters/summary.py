@@ -15,6 +15,7 @@ import pandas as pd
 
 from harness import hookimpl
 from harness.components import Options, Reporter, ReporterSpec, RunResults
+from harness.results import NOT_APPLICABLE
 
 __all__ = ["SummaryReporter", "summarise"]
 
@@ -87,7 +88,7 @@ def to_markdown(summary: pd.DataFrame) -> str:
               "MAdds (M)", "params (k)", "trials c/p/f", "epochs", "wall s", "note"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
-        if r["state"] == "n/a":
+        if r["state"] == NOT_APPLICABLE:
             note = f"n/a: {r['reason']}"
         elif "failed" in r["state"]:
             note = f"failed: {r['reason']}"

@@ -1,0 +1,103 @@
+"""The command line, called in-process: exit codes, one-line errors, end-to-end runs."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+
+
+def _run_dir(results: Path) -> Path:
+    (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def test_list_shows_every_builtin_with_plugin_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for kind, name, plugin in [("dataset", "digits", "digits"), ("sampler", "tpe", "samplers"),
+                               ("pruner", "hyperband", "pruners"), ("space", "convfc", "convfc"),
+                               ("algorithm", "sampler", "sampler-algorithm"), ("reporter", "summary", "summary")]:
+        line = next(l for l in out.splitlines() if l.split()[:3] == [kind, name, plugin])
+        assert line.split()[3] == "0.1.0"
+
+
+def test_list_does_not_import_torch() -> None:
+    code = "import sys; from harness.cli import main; main(['list']); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"
+
+
+def test_unknown_plugin_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--plugins", "samplers,nope", "list"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "unknown plugin 'nope'" in err and "samplers" in err
+
+
+def test_unknown_component_is_one_line_exit_2(bench_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*bench_args, "--samplers", "tpe,bogus"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown sampler 'bogus'" in err and "tpe" in err
+
+
+def test_bad_fix_and_device_are_one_line_errors(bench_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*bench_args, "--fix", "optimizer=lbfgs"]) == 2
+    assert "optimizer must be one of" in capsys.readouterr().err
+    assert main([*bench_args, "--device", "tpu"]) == 2
+    assert "--device 'tpu'" in capsys.readouterr().err
+
+
+def test_plugins_selection_restricts_components(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--plugins", "samplers", "list"]) == 0
+    kinds = {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert kinds == {"sampler"}
+
+
+def test_bench_runs_grid_writes_tables_and_report_rerenders(bench_args: list[str], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    args = [*bench_args, "--samplers", "random,nsga2", "--pruners", "none,median"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    run_dir = _run_dir(tmp_path / "results")
+    trials = pd.read_csv(run_dir / "trials.csv")
+    cells = pd.read_csv(run_dir / "cells.csv")
+    assert len(cells) == 4
+    na = cells[cells["state"] == "not_applicable"]
+    assert list(zip(na["sampler"], na["pruner"])) == [("nsga2", "median")]
+    assert "multi-objective" in na["reason"].iloc[0]
+    assert sorted(cells[cells["state"] == "done"]["trials_complete"]) == [3, 3, 3]
+    assert len(trials) == 9 and set(trials["state"]) == {"complete"}
+    assert trials["val_accuracy"].between(0, 1).all() and trials["test_accuracy"].between(0, 1).all()
+    assert (trials["madds"] > 0).all() and (trials["params"] > 0).all() and (trials["epochs"] == 2).all()
+    assert "n/a: sampler nsga2 is multi-objective" in out
+    metadata = json.loads((run_dir / "run.json").read_text())
+    assert metadata["plugins"]["samplers"] == "0.1.0" and metadata["libraries"]["optuna"]
+    assert metadata["config"]["trials"] == 3
+    (run_dir / "summary.md").unlink()
+    assert main(["report", str(run_dir)]) == 0
+    assert (run_dir / "summary.md").exists()
+    assert "| digits | convfc | sampler | random | none | 1 |" in capsys.readouterr().out
+
+
+def test_rerun_resumes_without_repeating(bench_args: list[str], tmp_path: Path) -> None:
+    assert main(bench_args) == 0
+    run_dir = _run_dir(tmp_path / "results")
+    first = pd.read_csv(run_dir / "trials.csv")
+    assert main(bench_args) == 0
+    again = pd.read_csv(run_dir / "trials.csv")
+    pd.testing.assert_frame_equal(first, again)
+    # a bigger budget in the same run id continues the same studies
+    assert main([*bench_args, "--run-id", run_dir.name]) == 0
+
+
+def test_same_run_id_with_other_settings_is_refused(bench_args: list[str], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*bench_args, "--run-id", "r"]) == 0
+    assert main([*bench_args, "--run-id", "r", "--epochs", "3"]) == 2
+    assert "different settings (epochs)" in capsys.readouterr().err
