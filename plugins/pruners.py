@@ -2,7 +2,7 @@
 
 Constants follow METHODS.md section 3: asynchronous successive halving ``reduction_factor=4``;
 Hyperband ``reduction_factor=3`` over ``[1, max_epochs]`` (its bracket ids hash the study name,
-which the harness always sets to the cell's key); median ``n_startup_trials=5, n_warmup_steps=1``.
+which the harness always sets to the cell's key); median ``n_startup_trials=5`` and one warm-up epoch (first check after epoch 2).
 """
 from __future__ import annotations
 
@@ -28,7 +28,10 @@ def _hyperband(req: PrunerRequest) -> optuna.pruners.BasePruner:
 
 
 def _median(req: PrunerRequest) -> optuna.pruners.BasePruner:
-    return optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_TRIALS, n_warmup_steps=MEDIAN_WARMUP_EPOCHS)
+    # Steps are 1-based epochs and Optuna may prune once step >= n_warmup_steps, so one warm-up
+    # epoch means n_warmup_steps=2: the first check is at the end of epoch 2.
+    return optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_TRIALS,
+                                       n_warmup_steps=MEDIAN_WARMUP_EPOCHS + 1)
 
 
 @hookimpl

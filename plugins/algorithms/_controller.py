@@ -56,8 +56,8 @@ class Controller(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -INIT_RANGE, INIT_RANGE)
 
-    def forward(self, actions: Sequence[int] | None = None,
-                generator: torch.Generator | None = None, greedy: bool = False) -> ControllerOutput:  # type: ignore[override]
+    def forward(self, actions: Sequence[int] | None = None,  # type: ignore[override]
+                generator: torch.Generator | None = None, greedy: bool = False) -> ControllerOutput:
         """Sample (or, with ``actions``, score) one architecture."""
         x, state = self.start, None
         chosen: list[int] = []

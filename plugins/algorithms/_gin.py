@@ -166,17 +166,24 @@ def fit(model: nn.Module, adj_t: torch.Tensor, x: torch.Tensor, target: torch.Te
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def _train(model_cls: type[nn.Module], train: Sequence[tuple[np.ndarray, np.ndarray]],
            errors: np.ndarray, epochs: int, seed: int) -> nn.Module:
     adj_t, x = graphs_to_tensors(train)
-    with torch.random.fork_rng(devices=[]):  # init and dropout draw from the global generator
-        torch.manual_seed(seed)
-        model = model_cls(x.shape[-1])
-        fit(model, adj_t, x, torch.as_tensor(errors, dtype=torch.float32), epochs,
-            torch.Generator().manual_seed(seed))
+    threads = torch.get_num_threads()
+    # Ops on 8-node graphs are far too small to gain from intra-op threads, and on a busy
+    # machine the thread pool's synchronisation made each step ~50x slower (measured).
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):  # init and dropout draw from the global generator
+            torch.manual_seed(seed)
+            model = model_cls(x.shape[-1])
+            fit(model, adj_t, x, torch.as_tensor(errors, dtype=torch.float32), epochs,
+                torch.Generator().manual_seed(seed))
+    finally:
+        torch.set_num_threads(threads)
     model.eval()
     return model
 

@@ -75,9 +75,8 @@ class GradientAlgorithm(SearchAlgorithm):
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         result["arch_id"] = cell.space.arch_id(result["arch"])
-        result["seconds"] = seconds
-        cell.set_cell_state(STATE_KEY, result)
-        cell.record_search_cost(seconds, algorithm="gradient", **{k: v for k, v in result.items() if k != "config"})
+        cell.set_cell_state(STATE_KEY, {**result, "seconds": seconds})
+        cell.record_search_cost(seconds, algorithm="gradient", **result)
 
     def propose(self, trial: optuna.Trial, cell: CellContext) -> Architecture:
         state = cell.get_cell_state(STATE_KEY)

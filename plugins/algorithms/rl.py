@@ -99,10 +99,8 @@ class RLAlgorithm(SearchAlgorithm):
         if torch.device(cell.device).type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        result["seconds"] = seconds
-        cell.set_cell_state(STATE_KEY, result)
-        cell.record_search_cost(seconds, algorithm="rl", mode="shared", **{k: v for k, v in result.items()
-                                                                            if k != "config"})
+        cell.set_cell_state(STATE_KEY, {**result, "seconds": seconds})
+        cell.record_search_cost(seconds, algorithm="rl", mode="shared", **result)
 
     # -- both modes ------------------------------------------------------------------------------
 

@@ -13,11 +13,25 @@ import pytest
 import torch
 import torchvision.datasets
 import torchvision.datasets.cifar
+from _dataset_files import Cifar100Files
 
 from harness.components import DatasetRequest
 from harness.errors import DataError, UsageError
+from harness.testing import DatasetContract
 from harness_plugins.datasets import cifar100
 from harness_plugins.datasets.cifar100 import Cifar100
+
+
+class TestCifar100Contract(DatasetContract):
+    dataset_name = "cifar100"
+    plugins = ["cifar100"]
+
+    def prepare(self, data_dir: Path) -> None:
+        Cifar100Files(data_dir, per_class_train=3)
+
+
+class TestCifar100CoarseContract(TestCifar100Contract):
+    options = {"cifar100_labels": "coarse"}
 
 
 def load(data_dir: Path, **kwargs) -> object:

@@ -8,30 +8,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _dataset_files import IMAGEFOLDER_COLORS, write_imagefolder
 from PIL import Image
 
 from harness.components import DatasetRequest
 from harness.errors import DataError, UsageError
+from harness.testing import DatasetContract
 from harness_plugins.datasets import imagefolder
 from harness_plugins.datasets.imagefolder import ImageFolder
 
-CLASSES = ["cat", "dog", "eel"]
-COLORS = {"cat": (200, 0, 0), "dog": (0, 200, 0), "eel": (0, 0, 200)}
+COLORS = IMAGEFOLDER_COLORS
+CLASSES = sorted(COLORS)
 
 
 @pytest.fixture
-def tree(tmp_path, image_writer) -> Path:
-    """data/imagefolder/{train,test}/<class>/: 3 train images (2 in a subfolder) and 1 test image
-    per class, mixed sizes and formats."""
+def tree(tmp_path) -> Path:
     root = tmp_path / "data" / "imagefolder"
-    for name in CLASSES:
-        color = COLORS[name]
-        image_writer(root / "train" / name / "a.png", color, size=(40, 24))
-        image_writer(root / "train" / name / "b.jpg", color, size=(24, 40))
-        image_writer(root / "train" / name / "sub" / "c.PNG", color, size=(16, 16))
-        (root / "train" / name / "notes.txt").write_text("not an image")
-        image_writer(root / "test" / name / "t.png", color, size=(30, 30))
+    write_imagefolder(root)
     return root
+
+
+class TestImageFolderContract(DatasetContract):
+    dataset_name = "imagefolder"
+    plugins = ["imagefolder"]
+    options = {"imagefolder_resolution": 8}
+
+    def prepare(self, data_dir: Path) -> None:
+        if not (data_dir / "imagefolder").exists():
+            write_imagefolder(data_dir / "imagefolder")
 
 
 def load(data_dir: Path, **kwargs):

@@ -7,13 +7,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _dataset_files import write_imagenet16
 
 from harness.components import DatasetRequest
 from harness.errors import DataError, UsageError
+from harness.testing import DatasetContract
 from harness_plugins.datasets import imagenet16
 from harness_plugins.datasets.imagenet16 import ImageNet16
 
 TRAIN = [f"train_data_batch_{i}" for i in range(1, 11)]
+
+
+class TestImageNet16Contract(DatasetContract):
+    dataset_name = "imagenet16-120"
+    plugins = ["imagenet16"]
+    options = {"imagenet16_classes": 4}
+
+    def prepare(self, data_dir: Path) -> None:
+        write_imagenet16(data_dir / "ImageNet16")
 
 
 def expected(written: dict, names: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,166 @@
+"""The grid runner against real Optuna storage: failures stay local, pruning, resume, workers."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from harness import hookimpl
+from harness.components import InputShape, SpaceSpec
+from harness.config import RunConfig
+from harness.registry import load_registry
+from harness.runner import run_bench
+from harness.storage import open_storage, storage_url
+from tests.harness_tests.plugins_support import ToySpace
+
+
+def _config(tmp_path: Path, **overrides: Any) -> RunConfig:
+    base: dict[str, Any] = dict(datasets=["digits"], spaces=["convfc"], algorithms=["sampler"], samplers=["random"],
+                                pruners=["none"], seeds=[0], trials=3, epochs=2, results=str(tmp_path / "results"),
+                                progress=False, max_per_class=40, device="cpu")
+    base.update(overrides)
+    return RunConfig(**base)
+
+
+class _Plugin:
+    """An inline plugin registering toy spaces that misbehave on purpose."""
+
+    def __init__(self, specs: list[SpaceSpec]) -> None:
+        self.specs = specs
+
+    @hookimpl
+    def harness_spaces(self) -> list[SpaceSpec]:
+        return self.specs
+
+
+def _registry(*specs: SpaceSpec) -> Any:
+    return load_registry(extra_plugins=[("toys", _Plugin(list(specs)))])
+
+
+def _space(name: str, **kwargs: Any) -> SpaceSpec:
+    return SpaceSpec(name=name, description="test toy", factory=lambda options: ToySpace(**kwargs))
+
+
+def test_exception_in_a_component_fails_that_trial_with_traceback(tmp_path: Path) -> None:
+    registry = _registry(_space("flaky", raise_on="bad"))
+    config = _config(tmp_path, spaces=["flaky", "convfc"], trials=10)
+    results = run_bench(config, registry)
+    trials = results.trials
+    flaky = trials[trials["space"] == "flaky"]
+    failed = flaky[flaky["state"] == "failed"]
+    assert len(failed) > 0 and (failed["arch"].str.contains('"bad"')).all()
+    assert failed["error"].str.contains("RuntimeError: toy space refuses").all()
+    assert failed["error"].str.contains("Traceback").all()
+    assert (flaky[flaky["state"] == "complete"]["arch"].str.contains('"good"')).all()
+    assert set(results.cells["state"]) == {"done"}
+    assert (trials[trials["space"] == "convfc"]["state"] == "complete").sum() == 10
+
+
+def test_a_component_factory_error_fails_only_its_cell(tmp_path: Path) -> None:
+    def broken(options: Any) -> Any:
+        raise ValueError("factory exploded")
+
+    registry = _registry(SpaceSpec(name="broken", description="x", factory=broken))
+    results = run_bench(_config(tmp_path, spaces=["broken", "convfc"]), registry)
+    cells = results.cells.set_index("space")
+    assert cells.loc["broken", "state"] == "failed"
+    assert "factory exploded" in cells.loc["broken", "reason"]
+    assert cells.loc["convfc", "state"] == "done" and cells.loc["convfc", "trials_complete"] == 3
+
+
+def test_nan_loss_is_pruned_with_the_reason_and_the_cell_goes_on(tmp_path: Path) -> None:
+    registry = _registry(_space("nan", nan_on="bad"))
+    results = run_bench(_config(tmp_path, spaces=["nan"], trials=10), registry)
+    trials = results.trials
+    bad = trials[trials["arch"].str.contains('"bad"')]
+    assert len(bad) > 0 and set(bad["state"]) == {"pruned"}
+    assert bad["reason"].str.contains("training loss is nan at epoch 1").all()
+    assert set(trials[trials["arch"].str.contains('"good"')]["state"]) == {"complete"}
+    assert results.cells["state"].tolist() == ["done"]
+
+
+def test_pruner_stops_hopeless_trials_early_and_reports_val_not_test(tmp_path: Path) -> None:
+    registry = _registry(_space("halfdead", dead_on="bad"))
+    config = _config(tmp_path, spaces=["halfdead"], pruners=["median"], trials=14, epochs=4,
+                     fixed={"lr": 0.05, "optimizer": "adam", "batch_size": 64})
+    results = run_bench(config, registry)
+    trials = results.trials
+    pruned = trials[trials["state"] == "pruned"]
+    late_bad = trials[(trials["trial"] >= 5) & trials["arch"].str.contains('"bad"')]
+    assert len(late_bad) > 0
+    # after the median pruner's 5 start-up trials, every chance-level trial stops at its first
+    # check (epoch 2: one warm-up epoch) instead of training 4 epochs
+    assert set(late_bad["state"]) == {"pruned"} and set(late_bad["epochs"]) == {2}
+    assert (pruned["epochs"] < 4).all() and pruned["reason"].str.contains("MedianPruner").all()
+    assert (trials[trials["trial"] < 5]["state"] == "complete").all()
+    storage = open_storage(storage_url(None, config.run_dir))
+    study = optuna.load_study(study_name=f"{config.run_id}/{results.cells['cell'][0]}", storage=storage)
+    for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        row = trials[trials["trial"] == t.number].iloc[0]
+        assert t.intermediate_values[4] == pytest.approx(row["val_accuracy"])
+        assert sorted(t.intermediate_values) == [1, 2, 3, 4]
+
+
+def test_multi_objective_cells_store_accuracy_and_madds(tmp_path: Path) -> None:
+    config = _config(tmp_path, samplers=["nsga2"])
+    results = run_bench(config, load_registry())
+    storage = open_storage(storage_url(None, config.run_dir))
+    study = optuna.load_study(study_name=f"{config.run_id}/{results.cells['cell'][0]}", storage=storage)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    for t, (_, row) in zip(study.trials, results.trials.iterrows()):
+        assert t.values == [pytest.approx(row["val_accuracy"]), pytest.approx(row["madds"])]
+
+
+def test_two_jobs_share_the_cells_through_storage(tmp_path: Path) -> None:
+    # enough work that the spawned worker (torch import, data load) joins before the end
+    config = _config(tmp_path, seeds=[0, 1], trials=12, epochs=4, jobs=2)
+    results = run_bench(config, load_registry())
+    trials = results.trials
+    counts = trials[trials["state"] == "complete"].groupby("cell").size()
+    # two workers may both start the last trial of a cell: the budget can overshoot by one per extra worker
+    assert ((counts >= 12) & (counts <= 13)).all() and len(counts) == 2
+    assert trials["worker"].nunique() == 2
+    assert not trials.duplicated(["cell", "trial"]).any()
+
+
+def test_killed_run_resumes_without_losing_or_repeating(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    args = [sys.executable, "-m", "harness", "bench", "--results", str(results), "--trials", "8", "--epochs", "3",
+            "--seeds", "0", "--samplers", "random", "--pruners", "none", "--no-progress", "--run-id", "k"]
+    proc = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = results / "k" / "optuna.journal"
+    deadline = time.time() + 120
+    completed = 0
+    while time.time() < deadline and completed < 3:
+        time.sleep(0.2)
+        if journal.exists():
+            storage = open_storage(storage_url(None, results / "k"))
+            summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+            if summaries:
+                study = optuna.load_study(study_name=summaries[0].study_name, storage=storage)
+                completed = len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 3 <= completed < 8
+    before = {t.number: t.values for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
+    from harness.cli import main
+
+    assert main(args[3:]) == 0
+    trials = pd.read_csv(results / "k" / "trials.csv")
+    done = trials[trials["state"] == "complete"]
+    assert len(done) == 8 and not done.duplicated("trial").any()
+    for number, values in before.items():  # completed before the kill: kept, unchanged
+        assert done.set_index("trial").loc[number, "val_accuracy"] == pytest.approx(values[0])
+    killed = trials[trials["state"] == "killed"]
+    assert len(killed) <= 1 and killed["reason"].str.contains("died mid-trial").all()
