@@ -138,9 +138,10 @@ def run(args: argparse.Namespace, device: torch.device) -> dict:
         for epoch in range(args.epochs):
             model.train()
             synchronize(device)
-            start = time.perf_counter()
+            start, seen = time.perf_counter(), 0
             for x, y in iterate_batches(data, args.batch_size, norm, shuffle=True, augment=True,
                                         generator=batch_gen, channels_last=True, drop_last=True):
+                seen += len(y)
                 with autocast():
                     loss = loss_fn(model(x), y)
                 opt.zero_grad(set_to_none=True)
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace, device: torch.device) -> dict:
             synchronize(device)
             epoch_seconds.append(time.perf_counter() - start)
             print(f"epoch {epoch + 1}: {epoch_seconds[-1]:.2f} s, "
-                  f"{args.n / epoch_seconds[-1]:.0f} images/s (loss {loss.item():.3f})", flush=True)
+                  f"{seen / epoch_seconds[-1]:.0f} images/s (loss {loss.item():.3f})", flush=True)
 
     model.eval()
     synchronize(device)
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace, device: torch.device) -> dict:
         "epochs": args.epochs, "precision": "bf16 autocast", "memory_format": "channels_last",
         "epoch_seconds": epoch_seconds,
         "steady_epoch_seconds": statistics.median(steady),
-        "train_images_per_s": args.n / statistics.median(steady),
+        "train_images_per_s": seen / statistics.median(steady),  # drop_last: whole batches only
         "eval_images_per_s": args.n / eval_seconds,
         "train_accuracy_eval_pass": correct / args.n,
         "gpu_utilisation_source": util.source,

@@ -1,11 +1,13 @@
 """Writers of tiny datasets in each official on-disk format, so the plugins' real readers are tested.
 
-Pickles use the real keys and protocol 2 with the ``numpy.core`` global names, as the 2009-era
-CIFAR files and NAS-Bench-201's ImageNet16 files do; JPEGs and PNGs are written with PIL.
+Pickles use the real keys and are written as the 2009 CIFAR files were (protocol 2, Python 2
+byte strings, ``numpy.core`` global names); JPEGs and PNGs are written with PIL.
 """
 from __future__ import annotations
 
+import io
 import pickle
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,10 +18,26 @@ if TYPE_CHECKING:
     import pytest
 
 
+class _Python2Pickler(pickle._Pickler):
+    """Writes bytes as Python 2 ``str`` (BINSTRING), as the 2009 CIFAR pickles hold array data;
+    Python 3 would write ``_codecs.encode(...)`` calls instead."""
+
+    def save_bytes(self, obj: bytes) -> None:
+        n = len(obj)
+        header = pickle.SHORT_BINSTRING + bytes([n]) if n < 256 else pickle.BINSTRING + struct.pack("<i", n)
+        self.write(header + obj)
+        self.memoize(obj)
+
+    dispatch = pickle._Pickler.dispatch.copy()
+    dispatch[bytes] = save_bytes
+
+
 def dump_legacy_pickle(obj: object, path: Path) -> None:
-    """Pickle ``obj`` as the official files are pickled: protocol 2, numpy arrays under the
-    ``numpy.core`` names (numpy 2 writes ``numpy._core``)."""
-    blob = pickle.dumps(obj, protocol=2).replace(b"cnumpy._core.", b"cnumpy.core.")
+    """Pickle ``obj`` as the official files are pickled: protocol 2, byte strings as Python 2
+    ``str``, numpy arrays under the ``numpy.core`` names (numpy 2 writes ``numpy._core``)."""
+    buffer = io.BytesIO()
+    _Python2Pickler(buffer, protocol=2).dump(obj)
+    blob = buffer.getvalue().replace(b"cnumpy._core.", b"cnumpy.core.")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
 
