@@ -12,7 +12,9 @@ Run on purpose (not collected by pytest)::
     .venv/bin/python benchmarks/bench_data_pipeline.py            # 10,000 images, 2 loader workers
     .venv/bin/python benchmarks/bench_data_pipeline.py --n 2000 --workers 0 --threads 1 --width 32
 
-It also times the data side alone (no model), which shows where the difference comes from.
+It also times the data side alone (no model) and the model alone (one fixed batch, no pipeline):
+end-to-end, no pipeline can beat the model's own speed, so the training speed-up is bounded by
+(model alone) / (torchvision), however fast the data side is.
 """
 from __future__ import annotations
 
@@ -97,6 +99,13 @@ def train_epoch(batches: Iterable, model: nn.Module, warmup: int = 0) -> tuple[f
     return time.perf_counter() - start, seen
 
 
+def fixed_batches(images: torch.Tensor, labels: torch.Tensor, norm: Normaliser, batch_size: int) -> Iterable:
+    """One normalised batch, yielded an epoch's worth of times: the model's own ceiling, what any
+    data pipeline at zero cost would reach."""
+    x, y = norm(images[:batch_size]), labels[:batch_size]
+    return ((x, y) for _ in range(len(labels) // batch_size))
+
+
 def data_only(batches: Iterable) -> tuple[float, int]:
     start, seen = time.perf_counter(), 0
     for _, y in batches:
@@ -144,6 +153,10 @@ def main(argv: list[str] | None = None) -> dict:
             rates[name]["train"].append(seen / seconds)
             print(f"repeat {repeat + 1} {name:12s} train {rates[name]['train'][-1]:7.0f} img/s   "
                   f"data only {rates[name]['data'][-1]:7.0f} img/s", flush=True)
+    torch.manual_seed(0)
+    seconds, seen = train_epoch(fixed_batches(images, labels, norm, args.batch_size),
+                                small_cnn(args.classes, args.width), warmup=args.warmup)
+    results["model_only_train_images_per_s"] = seen / seconds
     for name in pipelines:
         results[f"{name}_train_images_per_s"] = statistics.median(rates[name]["train"])
         results[f"{name}_data_only_images_per_s"] = statistics.median(rates[name]["data"])
@@ -156,6 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{name:12s} median: train {results[f'{name}_train_images_per_s']:7.0f} img/s "
               f"(epoch {results[f'{name}_epoch_seconds']:6.2f} s), "
               f"data only {results[f'{name}_data_only_images_per_s']:7.0f} img/s")
+    print(f"model alone (one fixed batch, no data pipeline): {results['model_only_train_images_per_s']:7.0f} img/s, "
+          f"the ceiling of either pipeline")
     print(f"speed-up of the harness pipeline: {results['train_speedup']:.2f}x training, "
           f"{results['data_only_speedup']:.1f}x data alone")
     if args.json:

@@ -23,8 +23,9 @@ NAS-Bench-201 errors span 5-99 %, so the sigmoid must cover [0, 100].
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -169,21 +170,26 @@ def fit(model: nn.Module, adj_t: torch.Tensor, x: torch.Tensor, target: torch.Te
     return float(loss.detach())
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    # Ops on 8-node graphs are far too small to gain from intra-op threads, and on a busy
+    # machine the thread pool's synchronisation made each step up to 50x slower (measured).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _train(model_cls: type[nn.Module], train: Sequence[tuple[np.ndarray, np.ndarray]],
            errors: np.ndarray, epochs: int, seed: int) -> nn.Module:
     adj_t, x = graphs_to_tensors(train)
-    threads = torch.get_num_threads()
-    # Ops on 8-node graphs are far too small to gain from intra-op threads, and on a busy
-    # machine the thread pool's synchronisation made each step ~50x slower (measured).
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):  # init and dropout draw from the global generator
-            torch.manual_seed(seed)
-            model = model_cls(x.shape[-1])
-            fit(model, adj_t, x, torch.as_tensor(errors, dtype=torch.float32), epochs,
-                torch.Generator().manual_seed(seed))
-    finally:
-        torch.set_num_threads(threads)
+    with torch.random.fork_rng(devices=[]):  # init and dropout draw from the global generator
+        torch.manual_seed(seed)
+        model = model_cls(x.shape[-1])
+        fit(model, adj_t, x, torch.as_tensor(errors, dtype=torch.float32), epochs,
+            torch.Generator().manual_seed(seed))
     model.eval()
     return model
 
@@ -191,16 +197,18 @@ def _train(model_cls: type[nn.Module], train: Sequence[tuple[np.ndarray, np.ndar
 def predict_np(train: Sequence[tuple[np.ndarray, np.ndarray]], errors: np.ndarray,
                candidates: Sequence[tuple[np.ndarray, np.ndarray]], epochs: int, seed: int) -> np.ndarray:
     """Train a fresh NP predictor on (graph, error %) and return the candidates' predicted errors."""
-    model = _train(GINPredictor, train, errors, epochs, seed)
-    with torch.no_grad():
-        return model(*graphs_to_tensors(candidates)).numpy().astype(np.float64)
+    with _one_thread():
+        model = _train(GINPredictor, train, errors, epochs, seed)
+        with torch.no_grad():
+            return model(*graphs_to_tensors(candidates)).numpy().astype(np.float64)
 
 
 def predict_gaussian(train: Sequence[tuple[np.ndarray, np.ndarray]], errors: np.ndarray,
                      candidates: Sequence[tuple[np.ndarray, np.ndarray]], epochs: int,
                      seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Train a fresh BO predictor and return the candidates' ``(mu, sigma)`` of the error %."""
-    model = _train(GINGaussianPredictor, train, errors, epochs, seed)
-    with torch.no_grad():
-        mu, sigma = model(*graphs_to_tensors(candidates))
+    with _one_thread():
+        model = _train(GINGaussianPredictor, train, errors, epochs, seed)
+        with torch.no_grad():
+            mu, sigma = model(*graphs_to_tensors(candidates))
     return mu.numpy().astype(np.float64), sigma.numpy().astype(np.float64)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from harness.errors import DataError
+from harness.errors import DataError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,7 +23,7 @@ def first_per_class(labels: np.ndarray, k: int | None) -> np.ndarray:
     if k is None:
         return np.arange(len(labels))
     if k < 1:
-        raise DataError(f"max_per_class must be at least 1, got {k}")
+        raise UsageError(f"--max-per-class must be at least 1, got {k}")
     # a stable sort groups each class while keeping file order inside it
     order = np.argsort(labels, kind="stable")
     sorted_labels = labels[order]

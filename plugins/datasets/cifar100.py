@@ -76,10 +76,12 @@ class Cifar100(ImageDataset):
 
         label_key, names_key, num_classes = LABEL_KINDS[self.labels]
         meta = load_pickle(root / "meta", fix, (names_key,))
-        class_names = [str(n) for n in meta[names_key]]
-        if len(class_names) != num_classes:
-            raise DataError(f"corrupt {root / 'meta'}: {names_key!r} has {len(class_names)} names, "
-                            f"expected {num_classes}; {fix}")
+        names = meta[names_key]
+        if not isinstance(names, (list, tuple)) or len(names) != num_classes:
+            found = f"{len(names)} names" if isinstance(names, (list, tuple)) else type(names).__name__
+            raise DataError(f"corrupt {root / 'meta'}: {names_key!r} should list {num_classes} names, "
+                            f"found {found}; {fix}")
+        class_names = [str(n) for n in names]
         # every class must have training images; a test split may lack some (accuracy still counts)
         splits = {split: _read_split(root / split, label_key, num_classes, class_names, fix,
                                      require_all=split == "train")
@@ -89,11 +91,13 @@ class Cifar100(ImageDataset):
             _verify_md5(root)
 
         train_images, train_labels = splits["train"]
-        keep = first_per_class(train_labels, request.max_per_class)
+        if request.max_per_class is not None:
+            keep = first_per_class(train_labels, request.max_per_class)
+            train_images, train_labels = train_images[keep], train_labels[keep]
         test_images, test_labels = splits["test"]
         return ImageData(
-            train_images=torch.from_numpy(train_images[keep]),
-            train_labels=torch.from_numpy(train_labels[keep]),
+            train_images=torch.from_numpy(train_images),
+            train_labels=torch.from_numpy(train_labels),
             test_images=torch.from_numpy(test_images),
             test_labels=torch.from_numpy(test_labels),
             class_names=class_names,

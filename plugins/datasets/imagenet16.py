@@ -65,11 +65,13 @@ class ImageNet16(ImageDataset):
         train_images = np.concatenate([images for images, _ in parts])
         train_labels = np.concatenate([labels for _, labels in parts])
         check_labels(train_labels, self.num_classes, root, fix, class_names=class_names)
-        keep = first_per_class(train_labels, request.max_per_class)
+        if request.max_per_class is not None:
+            keep = first_per_class(train_labels, request.max_per_class)
+            train_images, train_labels = train_images[keep], train_labels[keep]
         test_images, test_labels = self._read(root / TEST_FILE, fix)
         return ImageData(
-            train_images=torch.from_numpy(train_images[keep]),
-            train_labels=torch.from_numpy(train_labels[keep]),
+            train_images=torch.from_numpy(train_images),
+            train_labels=torch.from_numpy(train_labels),
             test_images=torch.from_numpy(test_images),
             test_labels=torch.from_numpy(test_labels),
             class_names=class_names,

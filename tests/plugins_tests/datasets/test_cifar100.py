@@ -246,3 +246,14 @@ def test_download_failure_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", offline)
     with pytest.raises(DataError, match=r"could not download CIFAR-100 .*no network.*cifar-100-python.tar.gz"):
         load(tmp_path, download=True)
+
+
+def test_meta_without_a_name_list(cifar100_files):
+    cifar100_files.rewrite("meta", {"fine_label_names": 7, "coarse_label_names": cifar100_files.coarse_names})
+    with pytest.raises(DataError, match=r"corrupt .*cifar-100-python/meta: 'fine_label_names' should list 100 names"):
+        load(cifar100_files.data_dir)
+
+
+def test_max_per_class_must_be_positive(cifar100_files):
+    with pytest.raises(UsageError, match="--max-per-class must be at least 1, got 0"):
+        load(cifar100_files.data_dir, max_per_class=0)

@@ -1,0 +1,49 @@
+"""The summary picks the best trial by validation accuracy and aggregates seeds honestly."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.components import RunResults
+from harness_plugins.reporters.summary import SummaryReporter, summarise
+
+AXES = dict(dataset="d", space="s", algorithm="a", sampler="t", pruner="p")
+
+
+def _results(tmp_path: Path) -> RunResults:
+    rows = []
+    for seed, trials in {0: [(0.9, 0.50, "complete", 3), (0.8, 0.99, "complete", 3), (0.95, None, "pruned", 1)],
+                         1: [(0.7, 0.60, "complete", 3), (0.1, None, "failed", 0)]}.items():
+        for i, (val, test, state, epochs) in enumerate(trials):
+            rows.append({**AXES, "seed": seed, "cell": f"c{seed}", "trial": i, "state": state, "val_accuracy": val,
+                         "test_accuracy": test, "madds": 1000.0 * (i + 1), "params": 10 * (i + 1), "epochs": epochs,
+                         "wall_seconds": 2.0})
+    cells = pd.DataFrame([{**AXES, "seed": s, "cell": f"c{s}", "state": "done", "reason": np.nan,
+                           "search_seconds": 1.0} for s in (0, 1)]
+                         + [{**AXES, "sampler": "n", "seed": 0, "cell": "x", "state": "not_applicable",
+                             "reason": "nope", "search_seconds": np.nan}])
+    return RunResults(tmp_path, pd.DataFrame(rows), cells, {})
+
+
+def test_best_is_chosen_on_validation_and_seeds_are_averaged(tmp_path: Path) -> None:
+    summary = summarise(_results(tmp_path)).set_index("sampler")
+    row = summary.loc["t"]
+    # seed 0: best val among complete trials is 0.9 (the pruned 0.95 is not a finished model), whose
+    # test accuracy is 0.50, not the 0.99 of a worse-on-validation trial; seed 1: 0.7 / 0.60
+    assert row["best_val_accuracy_mean"] == np.mean([0.9, 0.7])
+    assert row["test_accuracy_mean"] == np.mean([0.50, 0.60])
+    assert row["test_accuracy_std"] == np.std([0.50, 0.60], ddof=1)
+    assert (row["complete"], row["pruned"], row["failed"]) == (3, 1, 1)
+    assert row["epochs_spent_mean"] == np.mean([7, 3])
+    assert row["wall_seconds_mean"] == np.mean([3 * 2.0 + 1.0, 2 * 2.0 + 1.0])
+    assert summary.loc["n", "state"] == "not_applicable" and summary.loc["n", "reason"] == "nope"
+
+
+def test_writes_csv_and_markdown(tmp_path: Path) -> None:
+    text = SummaryReporter().report(_results(tmp_path), tmp_path)
+    assert "| d | s | a | t | p | 2 | 80.0 ± 14.1 | 55.0 ± 7.1 |" in text
+    assert "n/a: nope" in text
+    assert pd.read_csv(tmp_path / "summary.csv").shape[0] == 2
+    assert (tmp_path / "summary.md").read_text().count("\n| d |") == 2
