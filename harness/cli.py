@@ -156,10 +156,14 @@ def _report(registry: Any, run_dir: Path, reporters: Iterable[str]) -> str:
     metadata = json.loads(run_file.read_text())
     config = metadata["config"]
     try:
-        from harness.storage import open_storage, storage_url
+        from harness.storage import close_storage, open_storage, storage_url
 
         url = config.get("storage") or storage_url(None, run_dir)
-        results = export_run(run_dir, metadata["run_id"], open_storage(url), metadata["cells"])
+        storage = open_storage(url)
+        try:
+            results = export_run(run_dir, metadata["run_id"], storage, metadata["cells"])
+        finally:
+            close_storage(storage)
     except UsageError as exc:  # storage unreachable: the exported tables still tell the story
         logging.getLogger(__name__).warning("%s; reporting the last exported tables", exc)
         results = load_results(run_dir)

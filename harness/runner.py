@@ -25,7 +25,7 @@ from harness.grid import Cell, build_components, expand_grid, incompatibility
 from harness.metadata import run_metadata
 from harness.registry import Registry, load_registry
 from harness.results import cell_row, export_run
-from harness.storage import open_storage, storage_url
+from harness.storage import close_storage, open_storage, storage_url
 
 __all__ = ["Worker", "plan_grid", "resolve_device", "run_bench", "run_worker"]
 
@@ -149,7 +149,10 @@ def _worker_process(config_json: dict[str, Any], planned: list[dict[str, Any]]) 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     registry = load_registry(config.plugins)
     storage = open_storage(storage_url(config.storage, config.run_dir))
-    Worker(config, registry, storage).work(planned)
+    try:
+        Worker(config, registry, storage).work(planned)
+    finally:
+        close_storage(storage)
 
 
 def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[dict[str, Any]]) -> None:
@@ -198,6 +201,7 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults:
         if progress is not None:
             progress.close()
         results = export_run(config.run_dir, str(config.run_id), storage, planned)
+        close_storage(storage)
     failed = [p.exitcode for p in processes if p.exitcode]
     if failed:
         log.warning("%d worker process(es) exited with an error; rerun the command to finish the grid", len(failed))
@@ -209,7 +213,10 @@ def run_worker(config: RunConfig, registry: Registry) -> None:
     planned = plan_grid(config, registry)
     _prepare_run_dir(config, registry, planned)
     storage = open_storage(storage_url(config.storage, config.run_dir))
-    Worker(config, registry, storage).work(planned)
+    try:
+        Worker(config, registry, storage).work(planned)
+    finally:
+        close_storage(storage)
 
 
 def _progress(config: RunConfig, storage: optuna.storages.BaseStorage, runnable: list[dict[str, Any]]) -> Any:

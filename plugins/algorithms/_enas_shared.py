@@ -44,7 +44,7 @@ DERIVE_IMAGES = 1024
 class EnasConfig:
     """The shared-mode budget and optimiser settings (CLI options ``--rl-*``)."""
 
-    epochs: int = 3
+    epochs: int = 10
     controller_steps: int = 20
     batch_size: int = 64
     weight_lr: float = 0.05

@@ -19,6 +19,10 @@ Two modes (``--rl-mode``):
   shared weights and the controller in alternation (:mod:`._enas_shared`), derives the best of
   ``--rl-derive-samples`` sampled children plus the greedy one by shared-weight validation
   accuracy, stores it in the cell state and records the search cost; every trial trains it.
+  Options ``--rl-epochs`` (10), ``--rl-controller-steps`` (20 per epoch), ``--rl-batch-size``
+  (64), ``--rl-weight-lr`` (0.05) and ``--rl-derive-samples`` (16) set its budget. A shared-weight
+  epoch costs about one child-training epoch; on digits with the default mbconv space, 3 epochs
+  leave shared-weight children near chance (0.2-0.4 validation accuracy), 10 reach about 0.9.
 """
 from __future__ import annotations
 
@@ -148,7 +152,9 @@ def harness_addoption(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rl-mode", choices=MODES, default="child",
                        help="child: train every sampled child (multi-trial); shared: ENAS weight sharing, "
                             "one-shot (default child)")
-    group.add_argument("--rl-epochs", type=int, default=3, help="shared mode: supernet epochs (default 3)")
+    group.add_argument("--rl-epochs", type=int, default=10,
+                       help="shared mode: supernet epochs (default 10: at 3, shared-weight children of the "
+                            "default mbconv space score near chance on digits)")
     group.add_argument("--rl-controller-steps", type=int, default=20,
                        help="shared mode: controller updates per epoch (default 20)")
     group.add_argument("--rl-batch-size", type=int, default=64, help="shared mode: batch size (default 64)")
@@ -163,7 +169,7 @@ def _factory(options: Options) -> RLAlgorithm:
     from harness_plugins.algorithms._enas_shared import EnasConfig
 
     config = EnasConfig(
-        epochs=options.get("rl_epochs", 3),
+        epochs=options.get("rl_epochs", 10),
         controller_steps=options.get("rl_controller_steps", 20),
         batch_size=options.get("rl_batch_size", 64),
         weight_lr=options.get("rl_weight_lr", 0.05),

@@ -11,6 +11,7 @@ import torch
 from harness.components import InputShape
 from harness.errors import UsageError
 from harness.supernet import Supernet
+from harness.testing import SpaceContract
 from harness_plugins.spaces import mbconv
 from harness_plugins.spaces._mbconv_ops import measure_madds
 from harness_plugins.spaces.mbconv import MBConvSpace
@@ -167,3 +168,11 @@ def test_plugin_is_registered_and_validates_options() -> None:
     assert len(built.decisions()) == 4 and built.capabilities >= {"supernet", "decisions", "mutate"}
     with pytest.raises(UsageError, match="mbconv-layers"):
         spec.factory({"mbconv_layers": 2, "mbconv_width": 8})
+
+
+class TestMBConvContract(SpaceContract):
+    """The shipped space contract kit, through the real plugin machinery."""
+
+    space_name = "mbconv"
+    shape = DIGITS
+    options = {"mbconv_layers": 4, "mbconv_width": 8}
