@@ -188,6 +188,9 @@ def _train(model_cls: type[nn.Module], train: Sequence[tuple[np.ndarray, np.ndar
     with torch.random.fork_rng(devices=[]):  # init and dropout draw from the global generator
         torch.manual_seed(seed)
         model = model_cls(x.shape[-1])
+        if isinstance(model, GINGaussianPredictor):
+            with torch.no_grad():
+                model.mean.bias.fill_(float(np.mean(errors)))
         fit(model, adj_t, x, torch.as_tensor(errors, dtype=torch.float32), epochs,
             torch.Generator().manual_seed(seed))
     model.eval()
