@@ -81,6 +81,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     training.add_argument("--deterministic", action="store_true", help="disable cuDNN autotuning")
     execution = parser.add_argument_group("execution and output")
     execution.add_argument("--jobs", type=int, default=1, help="worker processes on this machine (default 1)")
+    execution.add_argument("--threads", type=int, default=None,
+                           help="CPU threads per worker process (default: cores / jobs)")
     execution.add_argument("--storage", default=None,
                            help="Optuna storage URL (default: journal file in the run folder); "
                                 "postgresql://user:pw@host/db to share a run across machines")
@@ -131,7 +133,7 @@ def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
         algorithms=_axis(registry, "algorithm", args.algorithms), samplers=_axis(registry, "sampler", args.samplers),
         pruners=_axis(registry, "pruner", args.pruners), seeds=args.seeds, trials=args.trials, epochs=args.epochs,
         timeout=args.timeout, val_fraction=args.val_fraction, split_seed=args.split_seed,
-        max_per_class=args.max_per_class, fixed=parse_fixed(args.fix), device=args.device, jobs=args.jobs,
+        max_per_class=args.max_per_class, fixed=parse_fixed(args.fix), device=args.device, jobs=args.jobs, threads=args.threads,
         storage=args.storage, results=args.results, run_id=args.run_id,
         reporters=_axis(registry, "reporter", args.reporters), compile=args.compile,
         deterministic=args.deterministic, data_dir=args.data_dir, download=args.download, progress=args.progress,

@@ -323,8 +323,9 @@ class CellContext(ABC):
 
     @abstractmethod
     def data(self) -> ImageData | None:
-        """The cell's train/validation data (``None`` for tabular benchmarks), for one-shot
-        search. Never includes the test split."""
+        """The data one-shot search may use (``None`` for tabular benchmarks): ``train_*`` is the
+        run's train split and the ``test_*`` fields hold the *validation* split. The real test
+        split is never handed to a search algorithm."""
 
     @abstractmethod
     def get_cell_state(self, key: str) -> Any:

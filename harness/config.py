@@ -20,7 +20,7 @@ __all__ = ["EXECUTION_ONLY", "RunConfig"]
 #: Options that change how a run executes, not what it computes: excluded from the run id.
 EXECUTION_ONLY = frozenset({
     "device", "jobs", "storage", "results", "run_id", "progress", "plugins", "command", "reporters",
-    "compile", "data_dir", "download", "func",
+    "compile", "data_dir", "download", "func", "threads",
 })
 
 
@@ -41,6 +41,8 @@ class RunConfig:
     fixed: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
     jobs: int = 1
+    #: CPU threads per worker process (``None``: cores // jobs).
+    threads: int | None = None
     storage: str | None = None
     results: str = "results"
     run_id: str | None = None

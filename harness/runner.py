@@ -137,15 +137,17 @@ class Worker:
                                                    match[0]))
 
 
-def _set_threads(jobs: int) -> None:
+def _set_threads(config: RunConfig) -> None:
+    """Give each worker process its share of the cores: tiny models on oversubscribed cores slow
+    down by orders of magnitude, not by a fraction."""
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
+    torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // config.jobs))
 
 
 def _worker_process(config_json: dict[str, Any], planned: list[dict[str, Any]]) -> None:
     config = RunConfig.from_json(config_json)
-    _set_threads(config.jobs)
+    _set_threads(config)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     registry = load_registry(config.plugins)
     storage = open_storage(storage_url(config.storage, config.run_dir))
@@ -176,7 +178,7 @@ def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[dict[s
 
 def run_bench(config: RunConfig, registry: Registry) -> RunResults:
     """Run (or resume) the whole grid and export its tables; returns the results."""
-    _set_threads(config.jobs)
+    _set_threads(config)
     planned = plan_grid(config, registry)
     worker_storage_url = storage_url(config.storage, config.run_dir)
     _prepare_run_dir(config, registry, planned)
@@ -210,6 +212,7 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults:
 
 def run_worker(config: RunConfig, registry: Registry) -> None:
     """Join an existing run (same config, shared storage) as one more worker."""
+    _set_threads(config)
     planned = plan_grid(config, registry)
     _prepare_run_dir(config, registry, planned)
     storage = open_storage(storage_url(config.storage, config.run_dir))

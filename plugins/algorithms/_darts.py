@@ -82,9 +82,10 @@ def darts_search(supernet: Supernet, data: ImageData, config: DartsConfig, seed:
         probs = {name: torch.softmax(v, dim=0) for name, v in logits.items()}
         madds = supernet.expected_madds(probs)
         loss = F.cross_entropy(supernet.forward_mixed(x, probs), y) + config.madds_lambda * madds / MADDS_UNIT
-        arch_opt.zero_grad(set_to_none=True)
-        supernet.zero_grad(set_to_none=True)
-        loss.backward()
+        # gradients for the logits only: the weights' gradients of this validation loss are unused
+        grads = torch.autograd.grad(loss, list(logits.values()), allow_unused=True)
+        for v, g in zip(logits.values(), grads):
+            v.grad = torch.zeros_like(v) if g is None else g
         arch_opt.step()
         if weight_opt is not None:
             x, y = next(train)

@@ -69,6 +69,7 @@ def run_search(algorithm: SearchAlgorithm, space: SearchSpace, accuracy: Callabl
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if study is None:
         study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed),
+                                    pruner=optuna.pruners.NopPruner(),
                                     study_name=f"cell-{seed}")
     cell = DriverCell(space, study, seed)
     algorithm.prepare(cell)

@@ -1,4 +1,4 @@
-"""Fixtures for the NAS-Bench-201 search tests: the space and one synthetic table per session.
+"""Fixtures for the NAS-Bench-201 search tests: one synthetic table per session.
 
 The synthetic table (:mod:`harness_plugins.datasets._nb201_synthetic`) is written as a CSV in the
 public extract's format and read back through the real ``nb201-table`` plugin, so the search tests
@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from harness_plugins.datasets._nb201_synthetic import write_synthetic_table
-from harness_plugins.spaces.nb201 import NB201Space
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +24,3 @@ def cifar10_accuracy(nb201_table_path: Path) -> dict[str, float]:
     from harness_plugins.datasets.nb201_table import load_table
 
     return {k: v / 100 for k, v in load_table(nb201_table_path)["CIFAR10TestAccuracy200Epochs"].items()}
-
-
-@pytest.fixture
-def nb201_space() -> NB201Space:
-    return NB201Space(channels=4, cells=1)

@@ -1,0 +1,84 @@
+"""Wall time of a 100-query search per algorithm on a full NAS-Bench-201 table.
+
+Why: tabular cells exist so that NAS algorithms can be compared in seconds on a CPU; this measures
+what one seed of each algorithm costs (goal: <= 2 s per seed for all but NPENAS-BO) and where the
+time goes (the predictor's share for NPENAS, from ``record_search_cost``). Each search is the
+runner's per-trial loop (ask, propose, store the arch, evaluate through the real ``nb201-table``
+evaluator, tell) on an in-memory Optuna study, driven by the test kit
+``tests/plugins_tests/algorithms/_nb201_driver.py``; the storage's own cost is measured by
+``bench_overhead.py``.
+
+Run on purpose (not collected by pytest)::
+
+    .venv/bin/python benchmarks/bench_tabular_search.py                   # paper epochs, 3 seeds
+    .venv/bin/python benchmarks/bench_tabular_search.py --np-epochs 30 --bo-epochs 100 --seeds 5
+    .venv/bin/python benchmarks/bench_tabular_search.py --table data/nb201.csv   # the real CSV
+
+Without ``--table`` a synthetic table in the real format is generated in a temporary folder.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "plugins_tests" / "algorithms"))
+
+from _nb201_driver import run_search  # noqa: E402
+
+from harness.components import DatasetRequest  # noqa: E402
+from harness_plugins.algorithms.npenas import NPENAS  # noqa: E402
+from harness_plugins.algorithms.random_search import RandomSearch  # noqa: E402
+from harness_plugins.algorithms.rea import RegularizedEvolution  # noqa: E402
+from harness_plugins.datasets._nb201_synthetic import write_synthetic_table  # noqa: E402
+from harness_plugins.datasets.nb201_table import NB201Table  # noqa: E402
+from harness_plugins.spaces.nb201 import NB201Space  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", type=int, default=100, help="queries per search")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--np-epochs", type=int, default=300)
+    parser.add_argument("--bo-epochs", type=int, default=1000)
+    parser.add_argument("--dataset", default="nb201-cifar10")
+    parser.add_argument("--table", help="NAS-Bench-201 CSV (default: a generated synthetic one)")
+    parser.add_argument("--algorithms", default="random,rea,rea-worst,npenas-np,npenas-bo")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        table = args.table or str(write_synthetic_table(Path(tmp) / "nb201.csv"))
+        evaluator = NB201Table(args.dataset, table).open(DatasetRequest(data_dir=Path(".")))
+        factories = {
+            "random": RandomSearch,
+            "rea": RegularizedEvolution,
+            "rea-worst": lambda: RegularizedEvolution(removal="worst"),
+            "npenas-np": lambda: NPENAS("np", args.np_epochs),
+            "npenas-bo": lambda: NPENAS("bo", args.bo_epochs),
+        }
+        space = NB201Space()
+        print(f"{args.budget} queries, {args.seeds} seeds, {args.dataset}, table {args.table or 'synthetic'}, "
+              f"optimum {max(evaluator.accuracies.values()):.2f}")
+        print(f"{'algorithm':<11} {'epochs':>6} {'s/seed (median)':>16} {'min':>7} {'predictor %':>12} "
+              f"{'best acc % (mean)':>18}")
+        for name in args.algorithms.split(","):
+            times, best, predictor = [], [], []
+            for seed in range(args.seeds):
+                start = time.perf_counter()
+                cell = run_search(factories[name](), space, evaluator, args.budget, seed)
+                times.append(time.perf_counter() - start)
+                predictor.append(sum(s for s, _ in cell.costs))
+                best.append(100 * cell.study.best_value)
+            epochs = {"npenas-np": args.np_epochs, "npenas-bo": args.bo_epochs}.get(name, "-")
+            share = 100 * sum(predictor) / sum(times)
+            print(f"{name:<11} {epochs:>6} {statistics.median(times):>16.2f} {min(times):>7.2f} {share:>12.0f} "
+                  f"{statistics.mean(best):>18.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""npenas-np / npenas-bo: METHODS.md section 2, rule by rule, then search quality."""
+from __future__ import annotations
+
+import importlib.metadata
+import math
+
+import numpy as np
+import pytest
+import torch
+from _nb201_driver import DriverCell, run_search
+
+from harness.components import EvaluatedArchitecture
+from harness_plugins.algorithms import _gin, npenas
+from harness_plugins.algorithms.npenas import NPENAS, candidates_by_mutation
+from harness_plugins.algorithms.random_search import RandomSearch
+from harness_plugins.datasets._nb201_synthetic import OPTIMUM
+from harness_plugins.spaces.nb201 import EDGES, NB201Space
+
+SEEDS = range(20)
+QUALITY_BUDGET = 60  # init 10 + 5 rounds: separates from random by > 6 standard errors, CI-cheap
+QUALITY_EPOCHS = 10
+
+
+@pytest.fixture
+def space() -> NB201Space:
+    return NB201Space(channels=4, cells=1)
+
+
+def evaluated(space: NB201Space, n: int, seed: int, accuracy) -> list[EvaluatedArchitecture]:
+    rng = np.random.default_rng(seed)
+    archs = [space.sample(rng) for _ in range(n)]
+    return [EvaluatedArchitecture(i, a, space.arch_id(a), accuracy[space.arch_id(a)], "complete")
+            for i, a in enumerate(archs)]
+
+
+def distance(a: dict[str, str], b: dict[str, str]) -> int:
+    return sum(a[e] != b[e] for e in EDGES)
+
+
+# -- candidate generation -------------------------------------------------------------------
+
+def test_candidates_are_unique_unseen_mutants_of_the_best_parents_first(space, cifar10_accuracy) -> None:
+    history = evaluated(space, 30, 0, cifar10_accuracy)
+    cands = candidates_by_mutation(space, history, 100, np.random.default_rng(0))
+    ids = [space.arch_id(c) for c in cands]
+    assert len(ids) == 100 == len(set(ids))
+    assert not set(ids) & {h.arch_id for h in history}
+    ranked = sorted(history, key=lambda h: -h.accuracy)
+    assert all(any(distance(c, p.arch) == 1 for p in ranked) for c in cands)
+    # best first: the best parent's 24 one-edit neighbours (minus any already seen) come first
+    neighbours_of_best = [c for c in cands if distance(c, ranked[0].arch) == 1]
+    assert cands[: len(neighbours_of_best)] == neighbours_of_best and len(neighbours_of_best) >= 20
+
+
+def test_first_trials_are_distinct_random_architectures(space, cifar10_accuracy) -> None:
+    algo = NPENAS("np", epochs=1)
+    cell = run_search(algo, space, cifar10_accuracy.__getitem__, 10, 0)
+    assert len({h.arch_id for h in cell.history()}) == 10
+    assert cell.costs == []  # no predictor before the first round
+
+
+# -- selection -------------------------------------------------------------------------------
+
+def test_np_evaluates_the_lowest_predicted_errors(space, cifar10_accuracy, monkeypatch) -> None:
+    seen: dict[str, object] = {}
+
+    def fake_scores(self, space_, archs, errors, candidates, rng, seed):
+        seen["candidates"], seen["errors"] = candidates, errors
+        seen["scores"] = scores = np.random.default_rng(1).permutation(len(candidates)).astype(float)
+        return scores
+
+    monkeypatch.setattr(NPENAS, "_score_candidates", fake_scores)
+    cell = run_search(NPENAS("np", epochs=1), space, cifar10_accuracy.__getitem__, 20, 0)
+    history = cell.history()
+    expected = [seen["candidates"][i] for i in np.argsort(seen["scores"])[:10]]
+    assert [h.arch for h in history[10:]] == expected
+    assert np.allclose(seen["errors"], [100 * (1 - h.accuracy) for h in history[:10]])  # error in %
+    assert len(cell.costs) == 1 and cell.costs[0][1]["round_start"] == 10
+
+
+def test_bo_ranks_by_one_thompson_sample(space, monkeypatch) -> None:
+    mu, sigma = np.array([30.0, 10.0, 20.0, 50.0]), np.array([1.0, 30.0, 0.5, 2.0])
+    eps = np.random.default_rng(7).standard_normal(4)
+    assert np.allclose(_gin.thompson_sample(mu, sigma, np.random.default_rng(7)), mu + sigma * eps)
+    monkeypatch.setattr(_gin, "predict_gaussian", lambda *args: (mu, sigma))
+    archs = [space.sample(np.random.default_rng(i)) for i in range(4)]
+    scores = NPENAS("bo", epochs=1)._score_candidates(space, archs, np.ones(4), archs,
+                                                      np.random.default_rng(7), 0)
+    assert np.allclose(scores, mu + sigma * eps)
+
+
+# -- predictors ------------------------------------------------------------------------------
+
+def test_bo_loss_is_the_gaussian_nll() -> None:
+    gen = torch.Generator().manual_seed(0)
+    mu, y = torch.randn(16, generator=gen) * 10, torch.randn(16, generator=gen) * 10
+    sigma = torch.rand(16, generator=gen) * 3 + 0.1
+    by_hand = torch.mean(0.5 * (y - mu) ** 2 / sigma**2 + torch.log(sigma) + 0.5 * math.log(2 * math.pi))
+    torch_nll = torch.nn.GaussianNLLLoss(full=True)(mu, y, sigma**2)
+    assert float(_gin.gaussian_nll(mu, sigma, y)) == pytest.approx(float(by_hand), rel=1e-5)
+    assert float(_gin.gaussian_nll(mu, sigma, y)) == pytest.approx(float(torch_nll), rel=1e-5)
+
+
+def test_predictors_follow_the_paper(space) -> None:
+    graphs = [space.graph(space.sample(np.random.default_rng(i))) for i in range(5)]
+    adj_t, x = _gin.graphs_to_tensors(graphs)
+    np_model = _gin.GINPredictor(x.shape[-1])
+    widths = [(m.in_features, m.out_features) for m in np_model.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == [(8, 32), (32, 32), (32, 32), (32, 32), (32, 32), (32, 32), (32, 16), (16, 1)]
+    out = np_model(adj_t, x)
+    assert out.shape == (5,) and ((out > 0) & (out < _gin.RATE)).all()
+    bo_model = _gin.GINGaussianPredictor(x.shape[-1])
+    mu, sigma = bo_model(adj_t, x)
+    assert mu.shape == sigma.shape == (5,) and (sigma >= math.exp(-0.5) - 1e-6).all()  # exp(celu/2)
+    opt = _gin._optimizer(np_model)
+    assert opt.defaults["betas"] == (0.0, 0.9)
+    assert [(g["lr"], g["weight_decay"]) for g in opt.param_groups] == [(0.005, 1e-4), (0.01, 0.0)]
+
+
+def test_np_predictor_learns_the_training_errors(space, cifar10_accuracy) -> None:
+    history = evaluated(space, 40, 3, cifar10_accuracy)
+    graphs = [space.graph(h.arch) for h in history]
+    errors = np.array([100 * (1 - h.accuracy) for h in history])
+    predicted = _gin.predict_np(graphs, errors, graphs, 100, 0)
+    assert np.corrcoef(predicted, errors)[0, 1] > 0.8
+    assert np.array_equal(predicted, _gin.predict_np(graphs, errors, graphs, 100, 0))  # seeded
+
+
+# -- statelessness and plumbing ---------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", ["np", "bo"])
+def test_a_round_is_rebuilt_from_the_history(space, cifar10_accuracy, variant: str) -> None:
+    """Mid-round, a fresh instance (resume / another worker) proposes what the first would."""
+    algo = NPENAS(variant, epochs=3)
+    cell = run_search(algo, space, cifar10_accuracy.__getitem__, 14, 2)
+    trial = cell.study.ask()
+    assert NPENAS(variant, epochs=3).propose(trial, DriverCell(space, cell.study, 2)) == algo.propose(trial, cell)
+
+
+def test_factories_read_the_options() -> None:
+    specs = {s.name: s for s in npenas.harness_algorithms()}
+    assert set(specs) == {"npenas-np", "npenas-bo"}
+    assert specs["npenas-np"].factory({}).epochs == 300 and specs["npenas-bo"].factory({}).epochs == 1000
+    algo = specs["npenas-bo"].factory({"npenas_bo_epochs": 7, "npenas_init": 5, "npenas_batch": 3,
+                                       "npenas_candidates": 20})
+    assert (algo.variant, algo.epochs, algo.init, algo.batch, algo.candidates) == ("bo", 7, 5, 3, 20)
+    assert NPENAS.requires == frozenset({"sample", "mutate", "graph"})
+    names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="harness")}
+    assert names["npenas"] == "harness_plugins.algorithms.npenas"
+
+
+# -- search quality --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", ["np", "bo"])
+def test_oracle_predictor_finds_the_optimum(space, cifar10_accuracy, monkeypatch, variant: str) -> None:
+    def oracle(self, space_, archs, errors, candidates, rng, seed):
+        return np.array([1 - cifar10_accuracy[space_.arch_id(c)] for c in candidates])
+
+    monkeypatch.setattr(NPENAS, "_score_candidates", oracle)
+    for seed in range(5):
+        cell = run_search(NPENAS(variant, epochs=1), space, cifar10_accuracy.__getitem__, 100, seed)
+        assert max(cell.history(), key=lambda h: h.accuracy).arch_id == OPTIMUM
+
+
+@pytest.mark.parametrize("variant", ["np", "bo"])
+def test_beats_random_search_with_the_same_budget(space, cifar10_accuracy, variant: str) -> None:
+    def best(factory) -> np.ndarray:
+        return np.array([run_search(factory(), space, cifar10_accuracy.__getitem__, QUALITY_BUDGET, s)
+                         .study.best_value for s in SEEDS])
+
+    guided, uniform = best(lambda: NPENAS(variant, epochs=QUALITY_EPOCHS)), best(RandomSearch)
+    diff = guided - uniform  # paired by seed
+    assert diff.mean() > 5 * diff.std(ddof=1) / np.sqrt(len(diff)), (guided.mean(), uniform.mean())

@@ -1,0 +1,140 @@
+"""The nb201-* tabular benchmarks: reading the CSV, lookups, the simulated cost, one-line errors."""
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import os
+from pathlib import Path
+
+import optuna
+import pytest
+
+from harness.components import DatasetRequest, TabularBenchmark
+from harness.errors import DataError
+from harness_plugins.datasets import nb201_table
+from harness_plugins.datasets._nb201_synthetic import OPTIMUM, synthetic_accuracies, write_synthetic_table
+from harness_plugins.datasets.nb201_table import COLUMNS, EPOCHS, load_table, simulated_cost
+from harness_plugins.spaces.nb201 import EDGES, parse_arch_string
+
+REQUEST = DatasetRequest(data_dir=Path("."))
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_synthetic_table(tmp_path_factory.mktemp("nb201") / "nb201.csv")
+
+
+def specs() -> dict[str, object]:
+    return {spec.name: spec for spec in nb201_table.harness_datasets()}
+
+
+def rewrite(src: Path, dst: Path, edit) -> Path:
+    with src.open() as f:
+        rows = list(csv.reader(f))
+    edit(rows)
+    with dst.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return dst
+
+
+def test_three_datasets_pick_their_columns(table_path: Path) -> None:
+    found = specs()
+    assert set(found) == {"nb201-cifar10", "nb201-cifar100", "nb201-imagenet16-120"}
+    truth = synthetic_accuracies()[OPTIMUM]
+    for i, name in enumerate(["nb201-cifar10", "nb201-cifar100", "nb201-imagenet16-120"]):
+        bench = found[name].factory({"table": str(table_path)})
+        assert isinstance(bench, TabularBenchmark) and bench.spaces == frozenset({"nb201"})
+        evaluator = bench.open(REQUEST)
+        assert evaluator.column == COLUMNS[name][0]
+        assert evaluator.accuracies[OPTIMUM] == pytest.approx(truth[i])
+    assert found["nb201-imagenet16-120"].factory({}).shape().height == 16
+    assert found["nb201-cifar100"].factory({}).shape().num_classes == 100
+
+
+def test_default_table_path() -> None:
+    assert specs()["nb201-cifar10"].factory({}).table == "data/nb201.csv"
+
+
+def test_whole_table_loads_once_per_process(table_path: Path) -> None:
+    first = load_table(table_path)
+    assert len(first["CIFAR10TestAccuracy200Epochs"]) == 15_625
+    assert load_table(table_path) is first
+    copy = table_path.with_name("copy.csv")
+    copy.write_bytes(table_path.read_bytes())
+    stat = copy.stat()
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert load_table(copy) is not first  # another file (or a newer mtime) is read again
+
+
+def test_evaluate_reports_once_at_epoch_200_and_flags_selection_on_test(table_path: Path) -> None:
+    evaluator = specs()["nb201-cifar10"].factory({"table": str(table_path)}).open(REQUEST)
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    arch = parse_arch_string(OPTIMUM)
+    outcome = evaluator.evaluate(trial, arch, {}, cell=None)
+    assert outcome.val_accuracy == outcome.test_accuracy == pytest.approx(0.9437)
+    assert study.trials[0].intermediate_values == {EPOCHS: pytest.approx(0.9437)}
+    assert outcome.epochs == 200
+    assert outcome.extra["selection_on_test"] is True
+    assert outcome.extra["accuracy_column"] == "CIFAR10TestAccuracy200Epochs"
+    assert outcome.train_seconds == outcome.extra["simulated_cost"] == simulated_cost(arch, evaluator.shape)
+    assert outcome.madds == pytest.approx(7.78e6 + 5 * 35.39e6 + 0, rel=1e-3)  # five 3x3 convs, one skip
+
+
+def test_simulated_cost_grows_with_madds() -> None:
+    shape = COLUMNS["nb201-cifar10"][1]
+    costs = [simulated_cost(dict.fromkeys(EDGES, op), shape) for op in ("none", "nor_conv_1x1", "nor_conv_3x3")]
+    assert costs[0] < costs[1] < costs[2]
+    assert 45 * 60 < costs[0] < 60 * 60 and 100 * 60 < costs[2] < 130 * 60  # the docstring's figures
+
+
+def one_line(exc: pytest.ExceptionInfo[DataError]) -> str:
+    message = str(exc.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_table_is_a_one_line_data_error(tmp_path: Path) -> None:
+    bench = specs()["nb201-cifar10"].factory({"table": str(tmp_path / "absent.csv")})
+    with pytest.raises(DataError) as exc:
+        bench.open(REQUEST)
+    assert "absent.csv" in one_line(exc) and "--table" in str(exc.value)
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda rows: [r.pop(1) for r in rows], "lacks column(s) CIFAR100TestAccuracy200Epochs"),
+    (lambda rows: rows[5].__setitem__(0, "n/a"), "row 6: CIFAR10TestAccuracy200Epochs 'n/a'"),
+    (lambda rows: rows[7].__setitem__(2, "140"), "row 8: ImageNetTestAccuracy200Epochs"),
+    (lambda rows: rows[3].__setitem__(3, "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|"), "row 4: unparsable"),
+    (lambda rows: rows.append(rows[9]), "row 15627: duplicate architecture"),
+])
+def test_malformed_table_names_file_and_row(table_path: Path, tmp_path: Path, edit, needle: str) -> None:
+    bad = rewrite(table_path, tmp_path / "bad.csv", edit)
+    with pytest.raises(DataError) as exc:
+        specs()["nb201-cifar10"].factory({"table": str(bad)}).open(REQUEST)
+    assert "bad.csv" in one_line(exc) and needle in str(exc.value)
+
+
+def test_architecture_missing_from_table(table_path: Path, tmp_path: Path) -> None:
+    def drop_optimum(rows: list[list[str]]) -> None:
+        rows[:] = [r for r in rows if r[3] != OPTIMUM]
+
+    partial = rewrite(table_path, tmp_path / "partial.csv", drop_optimum)
+    evaluator = specs()["nb201-cifar10"].factory({"table": str(partial)}).open(REQUEST)
+    trial = optuna.create_study(direction="maximize").ask()
+    with pytest.raises(DataError) as exc:
+        evaluator.evaluate(trial, parse_arch_string(OPTIMUM), {}, cell=None)
+    assert "partial.csv" in one_line(exc) and OPTIMUM in str(exc.value)
+
+
+def test_synthetic_table_optimum_and_chance_level() -> None:
+    table = synthetic_accuracies()
+    assert max(table, key=lambda k: table[k][0]) == OPTIMUM
+    assert table[OPTIMUM] == (94.37, 73.51, 47.31)
+    disconnected = "|none~0|+|skip_connect~0|none~1|+|none~0|nor_conv_3x3~1|none~2|"
+    assert table[disconnected][0] == 10.0
+
+
+def test_registered_through_its_entry_point() -> None:
+    names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="harness")}
+    assert names["nb201-table"] == "harness_plugins.datasets.nb201_table"
