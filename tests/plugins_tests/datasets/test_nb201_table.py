@@ -138,3 +138,23 @@ def test_synthetic_table_optimum_and_chance_level() -> None:
 def test_registered_through_its_entry_point() -> None:
     names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="harness")}
     assert names["nb201-table"] == "harness_plugins.datasets.nb201_table"
+
+
+def test_bench_runs_nas_algorithms_on_the_table(table_path: Path, tmp_path: Path) -> None:
+    """End to end through the CLI: the core opens the table and the algorithms propose from it."""
+    import pandas as pd
+
+    from harness.cli import main
+
+    code = main(["bench", "--datasets", "nb201-cifar100", "--spaces", "nb201", "--algorithms",
+                 "random,rea,npenas-np", "--samplers", "random", "--pruners", "none", "--seeds", "0",
+                 "--trials", "12", "--npenas-np-epochs", "2", "--table", str(table_path),
+                 "--results", str(tmp_path), "--no-progress"])
+    assert code == 0
+    (trials_csv,) = tmp_path.glob("*/trials.csv")
+    trials = pd.read_csv(trials_csv)
+    assert len(trials) == 36 and set(trials["state"]) == {"complete"}
+    assert (trials["val_accuracy"] == trials["test_accuracy"]).all()
+    assert trials["extra.selection_on_test"].all() and (trials["epochs"] == EPOCHS).all()
+    truth = {k: v[1] / 100 for k, v in synthetic_accuracies().items()}
+    assert all(abs(truth[a] - v) < 1e-9 for a, v in zip(trials["arch_id"], trials["val_accuracy"]))
