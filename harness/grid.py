@@ -74,14 +74,17 @@ def incompatibility(cell: Cell, parts: Components, config: RunConfig, registry: 
     """Why ``cell`` cannot run, or ``None``."""
     if parts.error is not None:
         return None  # it will fail with its traceback, not be skipped
-    if parts.multi_objective:
+    tabular = isinstance(parts.dataset, TabularBenchmark)
+    if parts.multi_objective or tabular:
         import optuna
 
         pruner = registry.get("pruner", cell.pruner).spec.factory(PrunerRequest(config.epochs, config.options))
         if not isinstance(pruner, optuna.pruners.NopPruner):
-            return (f"sampler {cell.sampler} is multi-objective and Optuna pruners need a single objective "
-                    f"(use pruner none)")
-    if isinstance(parts.dataset, TabularBenchmark) and cell.space not in type(parts.dataset).spaces:
+            if parts.multi_objective:
+                return (f"sampler {cell.sampler} is multi-objective and Optuna pruners need a single objective "
+                        f"(use pruner none)")
+            return f"{cell.dataset} answers by table lookup: there is no training for a pruner to stop"
+    if tabular and cell.space not in type(parts.dataset).spaces:
         return f"table {cell.dataset} covers space(s) {', '.join(sorted(type(parts.dataset).spaces))} only"
     assert parts.algorithm is not None and parts.space is not None
     reason = parts.algorithm.incompatible(parts.space, parts.dataset)

@@ -147,12 +147,16 @@ def test_bench_runs_nas_algorithms_on_the_table(table_path: Path, tmp_path: Path
     from harness.cli import main
 
     code = main(["bench", "--datasets", "nb201-cifar100", "--spaces", "nb201", "--algorithms",
-                 "random,rea,npenas-np", "--samplers", "random", "--pruners", "none", "--seeds", "0",
+                 "random,rea,npenas-np", "--samplers", "random", "--pruners", "none,median", "--seeds", "0",
                  "--trials", "12", "--npenas-np-epochs", "2", "--table", str(table_path),
                  "--results", str(tmp_path), "--no-progress"])
     assert code == 0
     (trials_csv,) = tmp_path.glob("*/trials.csv")
     trials = pd.read_csv(trials_csv)
+    cells = pd.read_csv(trials_csv.with_name("cells.csv"))
+    median = cells[cells["pruner"] == "median"]
+    assert len(median) == 3 and set(median["state"]) == {"not_applicable"}
+    assert median["reason"].str.contains("no training for a pruner to stop").all()
     assert len(trials) == 36 and set(trials["state"]) == {"complete"}
     assert (trials["val_accuracy"] == trials["test_accuracy"]).all()
     assert trials["extra.selection_on_test"].all() and (trials["epochs"] == EPOCHS).all()
