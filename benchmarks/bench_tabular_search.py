@@ -29,14 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "plugins_tests" / "algorithms"))
 
 from _nb201_driver import run_search  # noqa: E402
-
-from harness.components import DatasetRequest  # noqa: E402
 from harness_plugins.algorithms.npenas import NPENAS  # noqa: E402
 from harness_plugins.algorithms.random_search import RandomSearch  # noqa: E402
 from harness_plugins.algorithms.rea import RegularizedEvolution  # noqa: E402
 from harness_plugins.datasets._nb201_synthetic import write_synthetic_table  # noqa: E402
 from harness_plugins.datasets.nb201_table import NB201Table  # noqa: E402
 from harness_plugins.spaces.nb201 import NB201Space  # noqa: E402
+
+from harness.components import DatasetRequest  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,14 +32,18 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from harness.components import DatasetRequest, ImageData
-from harness.training.batches import DeviceData, Normaliser, iterate_batches
 from harness_plugins.algorithms._darts import DartsConfig, darts_search
-from harness_plugins.algorithms._enas_shared import DERIVE_IMAGES, EnasConfig, enas_search
+from harness_plugins.algorithms._enas_shared import (
+    DERIVE_IMAGES,
+    EnasConfig,
+    enas_search,
+)
 from harness_plugins.algorithms._oneshot import build_supernet
 from harness_plugins.datasets.digits import Digits
 from harness_plugins.spaces.mbconv import MBConvSpace
+
+from harness.components import DatasetRequest, ImageData
+from harness.training.batches import DeviceData, Normaliser, iterate_batches
 
 
 def search_split(seed: int) -> ImageData:

@@ -18,7 +18,14 @@ from typing import Any
 import optuna
 
 from harness.cell import CellRun, budget_used
-from harness.components import DatasetRequest, Evaluator, ImageDataset, InputShape, RunResults, TabularBenchmark
+from harness.components import (
+    DatasetRequest,
+    Evaluator,
+    ImageDataset,
+    InputShape,
+    RunResults,
+    TabularBenchmark,
+)
 from harness.config import RunConfig
 from harness.errors import UsageError
 from harness.grid import Cell, build_components, expand_grid, incompatibility

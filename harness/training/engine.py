@@ -1,7 +1,9 @@
 """The training evaluator: train a trial's model, report validation accuracy per epoch, test once.
 
-Data stays on the device as ``uint8`` (see :mod:`harness.training.batches`); on CUDA the forward
-pass runs under bf16 autocast with channels_last tensors (optionally ``torch.compile``). One host
+Data stays on the device as ``uint8`` (see :mod:`harness.training.batches`). Models and batches
+use channels_last on every device: on the CPU it is the fast path of oneDNN's convolution and
+pooling (measured here: 1.3x on a small CIFAR-sized CNN, 1.3x on digits), and on CUDA the tensor
+cores' layout. On CUDA the forward pass runs under bf16 autocast (optionally ``torch.compile``). One host
 sync per epoch (the loss/accuracy read-back), never per batch. A non-finite training loss stops
 the trial as pruned with that reason; validation accuracy drives pruning; the test split is
 evaluated once, after the last epoch, and never reported to Optuna.
@@ -17,7 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.components import Architecture, CellContext, Evaluator, InputShape, TrialOutcome, TrialStopped
+from harness.components import (
+    Architecture,
+    CellContext,
+    Evaluator,
+    InputShape,
+    TrialOutcome,
+    TrialStopped,
+)
 from harness.data import Splits
 from harness.measure import count_params, madds_of_builder
 from harness.training.batches import DeviceData, Normaliser, iterate_batches
@@ -57,6 +66,7 @@ class TrainingEvaluator(Evaluator):
         self.settings = settings
         self.device = torch.device(settings.device)
         self.cuda = self.device.type == "cuda"
+        self.channels_last = True  # see the module docstring
         self.normaliser = Normaliser.fit(splits.train_images).to(self.device)
         self.train = DeviceData.create(splits.train_images, splits.train_labels, self.device)
         self.val = DeviceData.create(splits.val_images, splits.val_labels, self.device)
@@ -76,7 +86,7 @@ class TrainingEvaluator(Evaluator):
         madds = madds_of_builder(lambda: cell.space.build(arch, self.shape), self.shape)
         model = cell.space.build(arch, self.shape).to(self.device)
         params = count_params(model)
-        if self.cuda:
+        if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         step_model = torch.compile(model) if settings.compile else model
         batch_size = int(hparams["batch_size"])
@@ -91,7 +101,7 @@ class TrainingEvaluator(Evaluator):
             model.train()
             loss_sum = torch.zeros((), device=self.device)
             for x, y in iterate_batches(self.train, batch_size, self.normaliser, shuffle=True, augment=self.augment,
-                                        padding=settings.padding, generator=generator, channels_last=self.cuda,
+                                        padding=settings.padding, generator=generator, channels_last=self.channels_last,
                                         drop_last=True):
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
                     loss = F.cross_entropy(step_model(x), y, label_smoothing=smoothing)
@@ -108,7 +118,7 @@ class TrainingEvaluator(Evaluator):
                 raise TrialStopped(f"training loss is {mean_loss} at epoch {epoch}", outcome)
             started = time.perf_counter()
             outcome.val_accuracy = evaluate_accuracy(step_model, self.val, self.normaliser,
-                                                     channels_last=self.cuda, autocast=self.cuda)
+                                                     channels_last=self.channels_last, autocast=self.cuda)
             outcome.eval_seconds += time.perf_counter() - started
             outcome.extra["train_loss"] = mean_loss
             if report:
@@ -117,6 +127,6 @@ class TrainingEvaluator(Evaluator):
                     raise TrialStopped(f"pruned by {type(trial.study.pruner).__name__} at epoch {epoch}", outcome)
         started = time.perf_counter()
         outcome.test_accuracy = evaluate_accuracy(step_model, self.test, self.normaliser,
-                                                  channels_last=self.cuda, autocast=self.cuda)
+                                                  channels_last=self.channels_last, autocast=self.cuda)
         outcome.eval_seconds += time.perf_counter() - started
         return outcome

@@ -21,10 +21,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from harness_plugins.algorithms._oneshot import (
+    SearchData,
+    batch_stream,
+    seeded_generator,
+    skip_fraction,
+)
 
 from harness.components import ImageData
 from harness.supernet import Supernet
-from harness_plugins.algorithms._oneshot import SearchData, batch_stream, seeded_generator, skip_fraction
 
 __all__ = ["DartsConfig", "darts_search"]
 

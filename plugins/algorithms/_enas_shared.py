@@ -21,8 +21,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-from harness.components import ImageData, InputShape, SearchSpace
 from harness_plugins.algorithms._controller import Controller, Reinforce
 from harness_plugins.algorithms._oneshot import (
     SearchData,
@@ -32,6 +30,8 @@ from harness_plugins.algorithms._oneshot import (
     shared_accuracy,
     skip_fraction,
 )
+
+from harness.components import ImageData, InputShape, SearchSpace
 
 __all__ = ["EnasConfig", "enas_search"]
 

@@ -35,7 +35,6 @@ from harness.components import (
 
 if TYPE_CHECKING:
     import optuna
-
     from harness_plugins.algorithms._darts import DartsConfig
 
 __all__ = ["GradientAlgorithm"]
@@ -61,7 +60,6 @@ class GradientAlgorithm(SearchAlgorithm):
         if cell.get_cell_state(STATE_KEY) is not None:
             return
         import torch
-
         from harness_plugins.algorithms._darts import darts_search
         from harness_plugins.algorithms._oneshot import build_supernet
 
@@ -101,8 +99,9 @@ def harness_addoption(parser: argparse.ArgumentParser) -> None:
 
 
 def _factory(options: Options) -> GradientAlgorithm:
-    from harness.errors import UsageError
     from harness_plugins.algorithms._darts import DartsConfig
+
+    from harness.errors import UsageError
 
     config = DartsConfig(
         epochs=options.get("gradient_epochs", 3),

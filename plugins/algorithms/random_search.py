@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from harness import hookimpl
-from harness.components import AlgorithmSpec, Architecture, CellContext, Options, SearchAlgorithm
+from harness.components import (
+    AlgorithmSpec,
+    Architecture,
+    CellContext,
+    Options,
+    SearchAlgorithm,
+)
 
 if TYPE_CHECKING:
     import optuna

@@ -45,7 +45,6 @@ from harness.components import (
 
 if TYPE_CHECKING:
     import optuna
-
     from harness_plugins.algorithms._controller import Controller, Reinforce
     from harness_plugins.algorithms._enas_shared import EnasConfig
 
@@ -92,7 +91,6 @@ class RLAlgorithm(SearchAlgorithm):
         if self.mode != "shared" or cell.get_cell_state(STATE_KEY) is not None:
             return
         import torch
-
         from harness_plugins.algorithms._enas_shared import enas_search
 
         data = cell.data()
@@ -137,7 +135,6 @@ class RLAlgorithm(SearchAlgorithm):
     @staticmethod
     def _fresh(cell: CellContext) -> _Replay:
         import torch
-
         from harness_plugins.algorithms._controller import Controller, Reinforce
 
         with torch.random.fork_rng(devices=[]):
@@ -165,8 +162,9 @@ def harness_addoption(parser: argparse.ArgumentParser) -> None:
 
 
 def _factory(options: Options) -> RLAlgorithm:
-    from harness.errors import UsageError
     from harness_plugins.algorithms._enas_shared import EnasConfig
+
+    from harness.errors import UsageError
 
     config = EnasConfig(
         epochs=options.get("rl_epochs", 10),

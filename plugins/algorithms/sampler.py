@@ -8,7 +8,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness import hookimpl
-from harness.components import AlgorithmSpec, Architecture, CellContext, Options, SearchAlgorithm
+from harness.components import (
+    AlgorithmSpec,
+    Architecture,
+    CellContext,
+    Options,
+    SearchAlgorithm,
+)
 
 if TYPE_CHECKING:
     import optuna

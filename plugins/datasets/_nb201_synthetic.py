@@ -17,7 +17,6 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-
 from harness_plugins.spaces.nb201 import EDGES, OPS, arch_to_string
 
 __all__ = ["OPTIMUM", "synthetic_accuracies", "write_synthetic_table"]

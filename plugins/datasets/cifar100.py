@@ -26,12 +26,23 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import hookimpl
-from harness.components import DatasetRequest, DatasetSpec, ImageData, ImageDataset, Options
-from harness.errors import DataError, UsageError
-
 from harness_plugins.datasets._pickles import load_pickle
-from harness_plugins.datasets._select import check_labels, first_per_class, flat_rows_to_images, labels_array
+from harness_plugins.datasets._select import (
+    check_labels,
+    first_per_class,
+    flat_rows_to_images,
+    labels_array,
+)
+
+from harness import hookimpl
+from harness.components import (
+    DatasetRequest,
+    DatasetSpec,
+    ImageData,
+    ImageDataset,
+    Options,
+)
+from harness.errors import DataError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np

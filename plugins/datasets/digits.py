@@ -8,7 +8,13 @@ split, so every run and every cell uses the same one.
 from __future__ import annotations
 
 from harness import hookimpl
-from harness.components import DatasetRequest, DatasetSpec, ImageData, ImageDataset, Options
+from harness.components import (
+    DatasetRequest,
+    DatasetSpec,
+    ImageData,
+    ImageDataset,
+    Options,
+)
 
 TEST_FRACTION = 0.2
 TEST_SPLIT_SEED = 0

@@ -26,12 +26,18 @@ import argparse
 import logging
 from pathlib import Path
 
-from harness import hookimpl
-from harness.components import DatasetRequest, DatasetSpec, ImageData, ImageDataset, Options
-from harness.errors import DataError, UsageError
-
 from harness_plugins.datasets._images import list_images, load_images
 from harness_plugins.datasets._select import first_per_class
+
+from harness import hookimpl
+from harness.components import (
+    DatasetRequest,
+    DatasetSpec,
+    ImageData,
+    ImageDataset,
+    Options,
+)
+from harness.errors import DataError, UsageError
 
 __all__ = ["ImageFolder", "harness_addoption", "harness_datasets"]
 

@@ -91,7 +91,6 @@ def load_table(path: str | Path) -> dict[str, dict[str, float]]:
 
 def _parse(path: Path) -> dict[str, dict[str, float]]:
     import pandas as pd
-
     from harness_plugins.spaces.nb201 import arch_to_string, parse_arch_string
 
     try:
@@ -145,7 +144,6 @@ class NB201TableEvaluator(Evaluator):
     def evaluate(self, trial: optuna.Trial, arch: Architecture, hparams: dict[str, Any],
                  cell: CellContext) -> TrialOutcome:
         import optuna
-
         from harness_plugins.spaces.nb201 import arch_to_string, count_madds
 
         start = time.perf_counter()

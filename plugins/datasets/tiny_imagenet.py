@@ -21,12 +21,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import hookimpl
-from harness.components import DatasetRequest, DatasetSpec, ImageData, ImageDataset, Options
-from harness.errors import DataError
-
 from harness_plugins.datasets._images import list_images, load_images
 from harness_plugins.datasets._select import first_per_class
+
+from harness import hookimpl
+from harness.components import (
+    DatasetRequest,
+    DatasetSpec,
+    ImageData,
+    ImageDataset,
+    Options,
+)
+from harness.errors import DataError
 
 __all__ = ["FOLDER", "TinyImageNet", "harness_datasets"]
 

@@ -13,10 +13,16 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import torch
+from harness_plugins.spaces._mbconv_ops import (
+    NetworkPlan,
+    make_head,
+    make_op,
+    make_stem,
+    measure_madds,
+)
 from torch import nn
 
 from harness.supernet import Supernet
-from harness_plugins.spaces._mbconv_ops import NetworkPlan, make_head, make_op, make_stem, measure_madds
 
 __all__ = ["MBConvSupernet", "fixed_madds", "layer_madds"]
 

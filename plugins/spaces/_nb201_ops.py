@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import torch
+from harness_plugins.spaces.nb201 import EDGES, OPS, count_madds
 from torch import nn
 
 from harness.components import InputShape
 from harness.supernet import Supernet
-from harness_plugins.spaces.nb201 import EDGES, OPS, count_madds
 
 __all__ = ["NB201Network", "NB201Supernet", "make_op"]
 

@@ -27,10 +27,9 @@ from harness.components import Architecture, InputShape, Options, SearchSpace, S
 if TYPE_CHECKING:
     import numpy as np
     import optuna
-    from torch import nn
-
     from harness_plugins.spaces._mbconv_ops import NetworkPlan
     from harness_plugins.spaces._mbconv_supernet import MBConvSupernet
+    from torch import nn
 
 __all__ = ["DEFAULT_LAYERS", "DEFAULT_WIDTH", "MBConvSpace"]
 

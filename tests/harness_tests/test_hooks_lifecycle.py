@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness import hookimpl
-from harness.cli import config_from_args, build_parser
+from harness.cli import build_parser, config_from_args
 from harness.config import RunConfig
 from harness.registry import load_registry
 from harness.runner import run_bench

@@ -1,7 +1,6 @@
 """The grid runner against real Optuna storage: failures stay local, pruning, resume, workers."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,11 +12,9 @@ from typing import Any
 import optuna
 import pandas as pd
 import pytest
-import torch
-from torch import nn
 
 from harness import hookimpl
-from harness.components import InputShape, SpaceSpec
+from harness.components import SpaceSpec
 from harness.config import RunConfig
 from harness.registry import load_registry
 from harness.runner import run_bench

@@ -2,8 +2,13 @@
 and dataset: what a third-party author gets, applied to our own components first."""
 from __future__ import annotations
 
-from harness.testing import DatasetContract, PrunerContract, SamplerContract, SpaceContract
 from harness.components import InputShape
+from harness.testing import (
+    DatasetContract,
+    PrunerContract,
+    SamplerContract,
+    SpaceContract,
+)
 
 
 class TestTPE(SamplerContract):

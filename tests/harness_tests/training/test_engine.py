@@ -1,19 +1,17 @@
 """The training evaluator: it learns, it reports validation (never test), NaN stops a trial."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-import torch
-
-from harness.components import TrialStopped
-from harness.data import split_train_validation
-from harness.training.engine import EngineSettings, TrainingEvaluator
 from harness_plugins.datasets.digits import Digits
 from harness_plugins.spaces.convfc import ConvFCSpace
-from harness.components import DatasetRequest
-from pathlib import Path
+
+from harness.components import DatasetRequest, TrialStopped
+from harness.data import split_train_validation
+from harness.training.engine import EngineSettings, TrainingEvaluator
 
 HP = {"optimizer": "adam", "lr": 3e-3, "weight_decay": 1e-4, "batch_size": 64, "schedule": "cosine"}
 ARCH = {"conv": [{"filters": 16, "kernel": 3, "pool": True}], "dropout": 0.0, "fc": [64]}

@@ -11,7 +11,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from harness.components import CellContext, DatasetRequest, EvaluatedArchitecture, ImageData, SearchSpace
+from harness.components import (
+    CellContext,
+    DatasetRequest,
+    EvaluatedArchitecture,
+    ImageData,
+    SearchSpace,
+)
 
 __all__ = ["WSCell", "digits_split"]
 
@@ -20,7 +26,6 @@ def digits_split(max_per_class: int | None = 40, seed: int = 0) -> ImageData:
     """Embedded digits, its train split cut into (train, validation): the validation part sits in
     the ``test_*`` fields, as the core's ``cell.data()`` promises."""
     import torch
-
     from harness_plugins.datasets.digits import Digits
 
     full = Digits().load(DatasetRequest(data_dir=Path("."), max_per_class=max_per_class))

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from harness_plugins.datasets._nb201_synthetic import write_synthetic_table
 
 

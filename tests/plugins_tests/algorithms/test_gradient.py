@@ -7,16 +7,16 @@ from typing import Any, Mapping, Sequence
 
 import pytest
 import torch
-from torch import nn
-
 from _cell_ws import WSCell, digits_split
-from harness.components import ImageData
-from harness.errors import UsageError
-from harness.supernet import Supernet
 from harness_plugins.algorithms import gradient
 from harness_plugins.algorithms._darts import DartsConfig, darts_search
 from harness_plugins.algorithms.gradient import GradientAlgorithm
 from harness_plugins.spaces.mbconv import MBConvSpace
+from torch import nn
+
+from harness.components import ImageData
+from harness.errors import UsageError
+from harness.supernet import Supernet
 
 COSTS = {"d0": [3e6, 1e6, 2e6], "d1": [2e6, 2.5e6, 0.5e6, 1e6]}  # cheapest: d0 -> "o1", d1 -> "o2"
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 from _nb201_driver import DriverCell, run_search
-
-from harness.components import EvaluatedArchitecture
 from harness_plugins.algorithms import _gin, npenas
 from harness_plugins.algorithms.npenas import NPENAS, candidates_by_mutation
 from harness_plugins.algorithms.random_search import RandomSearch
 from harness_plugins.datasets._nb201_synthetic import OPTIMUM
 from harness_plugins.spaces.nb201 import EDGES, NB201Space
+
+from harness.components import EvaluatedArchitecture
 
 SEEDS = range(20)
 QUALITY_BUDGET = 60  # init 10 + 5 rounds: separates from random by > 6 standard errors, CI-cheap

@@ -5,7 +5,6 @@ import importlib.metadata
 
 import numpy as np
 from _nb201_driver import run_search
-
 from harness_plugins.algorithms import random_search
 from harness_plugins.algorithms.random_search import RandomSearch
 from harness_plugins.spaces.nb201 import NB201Space

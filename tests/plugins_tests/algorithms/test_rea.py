@@ -6,12 +6,12 @@ import importlib.metadata
 import numpy as np
 import pytest
 from _nb201_driver import DriverCell, run_search
-
-from harness.components import EvaluatedArchitecture
 from harness_plugins.algorithms import rea
 from harness_plugins.algorithms.random_search import RandomSearch
 from harness_plugins.algorithms.rea import RegularizedEvolution, replay_population
 from harness_plugins.spaces.nb201 import EDGES, NB201Space
+
+from harness.components import EvaluatedArchitecture
 
 SEEDS = range(20)
 

@@ -7,14 +7,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-
 from _cell_ws import WSCell, digits_split
-from harness.errors import UsageError
 from harness_plugins.algorithms import rl
 from harness_plugins.algorithms._controller import Controller, Reinforce
 from harness_plugins.algorithms._enas_shared import EnasConfig
 from harness_plugins.algorithms.rl import RLAlgorithm
 from harness_plugins.spaces.mbconv import MBConvSpace
+
+from harness.errors import UsageError
 
 BANDIT = [(f"d{i}", list(range(4))) for i in range(3)]
 

@@ -14,12 +14,12 @@ import torch
 import torchvision.datasets
 import torchvision.datasets.cifar
 from _dataset_files import Cifar100Files
+from harness_plugins.datasets import cifar100
+from harness_plugins.datasets.cifar100 import Cifar100
 
 from harness.components import DatasetRequest
 from harness.errors import DataError, UsageError
 from harness.testing import DatasetContract
-from harness_plugins.datasets import cifar100
-from harness_plugins.datasets.cifar100 import Cifar100
 
 
 class TestCifar100Contract(DatasetContract):

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 from _dataset_files import IMAGEFOLDER_COLORS, write_imagefolder
+from harness_plugins.datasets import imagefolder
+from harness_plugins.datasets.imagefolder import ImageFolder
 from PIL import Image
 
 from harness.components import DatasetRequest
 from harness.errors import DataError, UsageError
 from harness.testing import DatasetContract
-from harness_plugins.datasets import imagefolder
-from harness_plugins.datasets.imagefolder import ImageFolder
 
 COLORS = IMAGEFOLDER_COLORS
 CLASSES = sorted(COLORS)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 from _dataset_files import write_imagenet16
+from harness_plugins.datasets import imagenet16
+from harness_plugins.datasets.imagenet16 import ImageNet16
 
 from harness.components import DatasetRequest
 from harness.errors import DataError, UsageError
 from harness.testing import DatasetContract
-from harness_plugins.datasets import imagenet16
-from harness_plugins.datasets.imagenet16 import ImageNet16
 
 TRAIN = [f"train_data_batch_{i}" for i in range(1, 11)]
 

@@ -8,13 +8,22 @@ from pathlib import Path
 
 import optuna
 import pytest
+from harness_plugins.datasets import nb201_table
+from harness_plugins.datasets._nb201_synthetic import (
+    OPTIMUM,
+    synthetic_accuracies,
+    write_synthetic_table,
+)
+from harness_plugins.datasets.nb201_table import (
+    COLUMNS,
+    EPOCHS,
+    load_table,
+    simulated_cost,
+)
+from harness_plugins.spaces.nb201 import EDGES, parse_arch_string
 
 from harness.components import DatasetRequest, TabularBenchmark
 from harness.errors import DataError
-from harness_plugins.datasets import nb201_table
-from harness_plugins.datasets._nb201_synthetic import OPTIMUM, synthetic_accuracies, write_synthetic_table
-from harness_plugins.datasets.nb201_table import COLUMNS, EPOCHS, load_table, simulated_cost
-from harness_plugins.spaces.nb201 import EDGES, parse_arch_string
 
 REQUEST = DatasetRequest(data_dir=Path("."))
 

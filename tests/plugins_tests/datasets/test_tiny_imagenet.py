@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 from _dataset_files import TinyImageNetFiles
+from harness_plugins.datasets import tiny_imagenet
+from harness_plugins.datasets.tiny_imagenet import TinyImageNet
 
 from harness.components import DatasetRequest
 from harness.errors import DataError
 from harness.testing import DatasetContract
-from harness_plugins.datasets import tiny_imagenet
-from harness_plugins.datasets.tiny_imagenet import TinyImageNet
 
 
 class TestTinyImageNetContract(DatasetContract):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from harness_plugins.reporters.summary import SummaryReporter, summarise
 
 from harness.components import RunResults
-from harness_plugins.reporters.summary import SummaryReporter, summarise
 
 AXES = dict(dataset="d", space="s", algorithm="a", sampler="t", pruner="p")
 

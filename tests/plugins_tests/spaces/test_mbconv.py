@@ -7,14 +7,14 @@ import numpy as np
 import optuna
 import pytest
 import torch
+from harness_plugins.spaces import mbconv
+from harness_plugins.spaces._mbconv_ops import measure_madds
+from harness_plugins.spaces.mbconv import MBConvSpace
 
 from harness.components import InputShape
 from harness.errors import UsageError
 from harness.supernet import Supernet
 from harness.testing import SpaceContract
-from harness_plugins.spaces import mbconv
-from harness_plugins.spaces._mbconv_ops import measure_madds
-from harness_plugins.spaces.mbconv import MBConvSpace
 
 DIGITS = InputShape(1, 8, 8, 10)
 CIFAR = InputShape(3, 32, 32, 100)

@@ -7,13 +7,20 @@ import numpy as np
 import optuna
 import pytest
 import torch
+from harness_plugins.spaces import nb201
+from harness_plugins.spaces.nb201 import (
+    EDGES,
+    OPS,
+    NB201Space,
+    arch_to_string,
+    count_madds,
+    parse_arch_string,
+)
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness.components import InputShape
 from harness.supernet import Supernet
 from harness.testing import SpaceContract
-from harness_plugins.spaces import nb201
-from harness_plugins.spaces.nb201 import EDGES, OPS, NB201Space, arch_to_string, count_madds, parse_arch_string
 
 SHAPE = InputShape(3, 8, 8, 10)
 OPTIMUM = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"

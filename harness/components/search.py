@@ -1,0 +1,153 @@
+"""Search spaces and search algorithms, and the cell context algorithms work in."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+from harness.components.data import ImageData, InputShape
+from harness.components.specs import Architecture, Options
+
+if TYPE_CHECKING:
+    import numpy as np
+    import optuna
+    from torch import nn
+
+    from harness.components.data import ImageDataset
+    from harness.components.evaluation import TabularBenchmark
+
+__all__ = ["CellContext", "EvaluatedArchitecture", "SearchAlgorithm", "SearchSpace"]
+
+
+class SearchSpace(ABC):
+    """A space of architectures.
+
+    Required: :meth:`suggest` (let an Optuna sampler choose every decision) and :meth:`build`.
+    Optional capabilities, announced in :attr:`capabilities` so algorithms that need them can be
+    matched (a cell whose algorithm needs a missing capability shows as ``n/a``):
+
+    - ``"sample"``: :meth:`sample` draws uniformly;
+    - ``"mutate"``: :meth:`mutate` makes one edit;
+    - ``"enumerate"``: :meth:`enumerate` lists every architecture (finite spaces);
+    - ``"encode"``: :meth:`encode` gives a fixed-length one-hot vector;
+    - ``"graph"``: :meth:`graph` gives (adjacency, one-hot node features) for graph predictors;
+    - ``"supernet"``: :meth:`supernet` builds a weight-sharing supernet for one-shot methods;
+    - ``"decisions"``: :meth:`decisions` lists the space as a sequence of categorical decisions
+      (for controllers that emit one token per decision).
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def suggest(self, trial: optuna.Trial) -> Architecture:
+        """Choose an architecture with ``trial.suggest_*`` calls (the sampler decides)."""
+
+    @abstractmethod
+    def build(self, arch: Architecture, shape: InputShape) -> nn.Module:
+        """Build the model for ``arch`` (on the current default device, which may be ``meta``)."""
+
+    def arch_id(self, arch: Architecture) -> str:
+        """Canonical identity of ``arch``: equal architectures give equal strings."""
+        return json.dumps(arch, sort_keys=True, separators=(",", ":"))
+
+    def sample(self, rng: np.random.Generator) -> Architecture:
+        raise NotImplementedError(f"{type(self).__name__} cannot sample")
+
+    def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
+        raise NotImplementedError(f"{type(self).__name__} cannot mutate")
+
+    def enumerate(self) -> Sequence[Architecture]:
+        raise NotImplementedError(f"{type(self).__name__} is not enumerable")
+
+    def encode(self, arch: Architecture) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} has no vector encoding")
+
+    def graph(self, arch: Architecture) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError(f"{type(self).__name__} has no graph encoding")
+
+    def decisions(self) -> Sequence[tuple[str, Sequence[Any]]]:
+        raise NotImplementedError(f"{type(self).__name__} has no decision list")
+
+    def supernet(self, shape: InputShape) -> nn.Module:
+        raise NotImplementedError(f"{type(self).__name__} has no supernet")
+
+
+@dataclass(frozen=True)
+class EvaluatedArchitecture:
+    """One finished trial of the cell, as search algorithms see the history."""
+
+    number: int
+    arch: Architecture
+    arch_id: str
+    #: Validation accuracy in [0, 1] (for pruned trials: the last reported value).
+    accuracy: float
+    state: str
+
+
+class CellContext(ABC):
+    """What a search algorithm may use inside one cell (one Optuna study).
+
+    Algorithms keep no state that cannot be rebuilt from :meth:`history`: the history is read from
+    the study's storage, so a resumed cell, or several processes working on one cell, see every
+    finished trial.
+    """
+
+    space: SearchSpace
+    seed: int
+    study: optuna.Study
+    shape: InputShape
+    device: str
+    options: Options
+
+    @abstractmethod
+    def history(self) -> list[EvaluatedArchitecture]:
+        """Finished (complete or pruned) trials of this cell, oldest first."""
+
+    @abstractmethod
+    def data(self) -> ImageData | None:
+        """The data one-shot search may use (``None`` for tabular benchmarks): ``train_*`` is the
+        run's train split and the ``test_*`` fields hold the *validation* split. The real test
+        split is never handed to a search algorithm."""
+
+    @abstractmethod
+    def get_cell_state(self, key: str) -> Any:
+        """A JSON value stored on the cell with :meth:`set_cell_state` (``None`` if absent)."""
+
+    @abstractmethod
+    def set_cell_state(self, key: str, value: Any) -> None:
+        """Store a JSON value on the cell (the study), visible to every process and on resume."""
+
+    @abstractmethod
+    def record_search_cost(self, seconds: float, **details: Any) -> None:
+        """Record one-shot search overhead (supernet, controller, predictor) for the cell table,
+        separately from child training."""
+
+
+class SearchAlgorithm(ABC):
+    """Decides the architecture of each trial; the Optuna sampler decides the hyperparameters.
+
+    ``requires`` names the space capabilities the algorithm needs. One-shot algorithms do their
+    search in :meth:`prepare` (once per cell: store the result with ``set_cell_state`` and check
+    it first, so a resumed cell does not search again); multi-trial algorithms do their work in
+    :meth:`propose`.
+    """
+
+    requires: ClassVar[frozenset[str]] = frozenset()
+
+    def incompatible(self, space: SearchSpace, dataset: ImageDataset | TabularBenchmark) -> str | None:
+        """Why this algorithm cannot run on (space, dataset), or ``None``. The default checks
+        :attr:`requires` against the space's capabilities."""
+        missing = sorted(self.requires - space.capabilities)
+        if missing:
+            return f"space lacks {', '.join(missing)}"
+        return None
+
+    def prepare(self, cell: CellContext) -> None:
+        """Called once per cell per process, before the first trial."""
+
+    @abstractmethod
+    def propose(self, trial: optuna.Trial, cell: CellContext) -> Architecture:
+        """The architecture for ``trial``. May call ``trial.suggest_*`` (the sampler decides) or
+        choose itself from ``cell.history()``."""

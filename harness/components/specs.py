@@ -1,0 +1,115 @@
+"""What registration hooks return: one spec (name, description, factory) per component."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+
+if TYPE_CHECKING:
+    import optuna
+
+    from harness.components.data import ImageDataset
+    from harness.components.evaluation import TabularBenchmark
+    from harness.components.reports import Reporter
+    from harness.components.search import SearchAlgorithm, SearchSpace
+
+__all__ = ["AlgorithmSpec", "Architecture", "ComponentSpec", "DatasetSpec", "KINDS", "Options", "PrunerRequest", "PrunerSpec", "ReporterSpec", "SamplerRequest", "SamplerSpec", "SpaceSpec"]
+
+
+Architecture = dict[str, Any]
+
+#: Parsed command-line options (including those plugins add through ``harness_addoption``),
+#: as a read-only mapping from option dest to value.
+Options = Mapping[str, Any]
+
+#: The component kinds, in the order of the grid's axes (reporters are not an axis).
+KINDS = ("dataset", "space", "algorithm", "sampler", "pruner", "reporter")
+
+
+# --------------------------------------------------------------------------------------------
+# Specs: what registration hooks return
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentSpec:
+    """A named component a plugin offers. ``name`` must be unique within its kind."""
+
+    kind: ClassVar[str] = ""
+    name: str
+    description: str
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c.isspace() or c in ",|/" for c in self.name):
+            raise ValueError(f"invalid {self.kind} name {self.name!r}: no spaces, ',', '|' or '/'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpaceSpec(ComponentSpec):
+    """A search space. ``factory(options)`` returns a :class:`SearchSpace`."""
+
+    kind: ClassVar[str] = "space"
+    factory: Callable[[Options], SearchSpace] = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlgorithmSpec(ComponentSpec):
+    """A search algorithm. ``factory(options)`` returns a :class:`SearchAlgorithm`."""
+
+    kind: ClassVar[str] = "algorithm"
+    factory: Callable[[Options], SearchAlgorithm] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SamplerRequest:
+    """What a sampler factory gets: the cell's seed and the run's options."""
+
+    seed: int
+    options: Options
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplerSpec(ComponentSpec):
+    """An Optuna sampler, passed to ``optuna.create_study`` unwrapped.
+
+    ``multi_objective=True`` makes the cell's study optimise (validation accuracy: maximise,
+    MAdds: minimise); Optuna's pruners need a single objective, so such a sampler combines only
+    with the pruner ``none`` (other combinations show as ``n/a``).
+    """
+
+    kind: ClassVar[str] = "sampler"
+    factory: Callable[[SamplerRequest], optuna.samplers.BaseSampler] = field(repr=False)
+    multi_objective: bool = False
+
+
+@dataclass(frozen=True)
+class PrunerRequest:
+    """What a pruner factory gets: the per-trial epoch budget (the pruner's max resource)."""
+
+    max_epochs: int
+    options: Options
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrunerSpec(ComponentSpec):
+    """An Optuna pruner, passed to ``optuna.create_study`` unwrapped."""
+
+    kind: ClassVar[str] = "pruner"
+    factory: Callable[[PrunerRequest], optuna.pruners.BasePruner] = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetSpec(ComponentSpec):
+    """A dataset: ``factory(options)`` returns an :class:`ImageDataset` (trials train models on
+    it) or a :class:`TabularBenchmark` (trials look accuracy up in a table)."""
+
+    kind: ClassVar[str] = "dataset"
+    factory: Callable[[Options], ImageDataset | TabularBenchmark] = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReporterSpec(ComponentSpec):
+    """A reporter. ``factory(options)`` returns a :class:`Reporter`."""
+
+    kind: ClassVar[str] = "reporter"
+    factory: Callable[[Options], Reporter] = field(repr=False)
