@@ -40,10 +40,13 @@ def _per_seed(results: RunResults) -> pd.DataFrame:
                        madds=_num(best["madds"]), params=_num(best["params"]))
         else:
             row.update(best_val_accuracy=np.nan, test_accuracy=np.nan, madds=np.nan, params=np.nan)
-        row["epochs_spent"] = float(pd.to_numeric(mine["epochs"], errors="coerce").fillna(0).sum()) if len(mine) else 0.0
-        search = float(cell["search_seconds"]) if pd.notna(cell["search_seconds"]) else 0.0
-        walls = pd.to_numeric(mine["wall_seconds"], errors="coerce").fillna(0).sum() if len(mine) else 0.0
-        row["wall_seconds"] = float(walls) + search
+        if cell["state"] == NOT_APPLICABLE:  # nothing ran: no cost to report, not a cost of zero
+            row["epochs_spent"] = row["wall_seconds"] = np.nan
+        else:
+            row["epochs_spent"] = float(pd.to_numeric(mine["epochs"], errors="coerce").fillna(0).sum()) if len(mine) else 0.0
+            search = float(cell["search_seconds"]) if pd.notna(cell["search_seconds"]) else 0.0
+            walls = pd.to_numeric(mine["wall_seconds"], errors="coerce").fillna(0).sum() if len(mine) else 0.0
+            row["wall_seconds"] = float(walls) + search
         rows.append(row)
     return pd.DataFrame(rows)
 
