@@ -188,12 +188,12 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults:
     _set_threads(config)
     planned = plan_grid(config, registry)
     worker_storage_url = storage_url(config.storage, config.run_dir)
-    _prepare_run_dir(config, registry, planned)
-    storage = open_storage(worker_storage_url)
-    worker = Worker(config, registry, storage)
     runnable = [p for p in planned if not p["na"]]
+    worker = Worker(config, registry, storage=None)  # type: ignore[arg-type]  # set once the data is valid
     for dataset in dict.fromkeys(p["dataset"] for p in runnable):
-        worker.evaluator(dataset)  # corrupt or missing data fails here, before any cell runs
+        worker.evaluator(dataset)  # corrupt or missing data fails here, before anything is written
+    _prepare_run_dir(config, registry, planned)
+    storage = worker.storage = open_storage(worker_storage_url)
     progress = _progress(config, storage, runnable)
     processes = []
     if config.jobs > 1:

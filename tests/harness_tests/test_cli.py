@@ -101,3 +101,13 @@ def test_same_run_id_with_other_settings_is_refused(bench_args: list[str], tmp_p
     assert main([*bench_args, "--run-id", "r"]) == 0
     assert main([*bench_args, "--run-id", "r", "--epochs", "3"]) == 2
     assert "different settings (epochs)" in capsys.readouterr().err
+
+
+def test_missing_data_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "results"
+    code = main(["bench", "--datasets", "cifar100", "--data-dir", str(tmp_path / "nowhere"), "--results",
+                 str(results), "--trials", "1", "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cifar-100-python" in err
+    assert not results.exists()
