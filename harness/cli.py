@@ -26,7 +26,7 @@ DEFAULTS = {
     "algorithm": ["sampler"],
     "sampler": ["tpe", "random", "qmc", "nsga2"],
     "pruner": ["none", "median", "sha"],
-    "reporter": ["summary"],
+    "reporter": ["summary", "importance"],
 }
 DEFAULT_SEEDS = "0,1"
 DEFAULT_TRIALS = 16  # more than TPE's 10 start-up trials, so TPE differs from random search

@@ -46,7 +46,7 @@ class RunConfig:
     storage: str | None = None
     results: str = "results"
     run_id: str | None = None
-    reporters: list[str] = field(default_factory=lambda: ["summary"])
+    reporters: list[str] = field(default_factory=lambda: ["summary", "importance"])
     compile: bool = False
     deterministic: bool = False
     data_dir: str = "data"

@@ -1,0 +1,106 @@
+"""``importance``: which hyperparameters matter most, answered with data (the brief's last question).
+
+Per cell (one Optuna study), Optuna's fANOVA evaluator (``FanovaImportanceEvaluator``, seed 0)
+ranks the parameters of its complete trials by the share of validation-accuracy variance each
+explains; then the shares are averaged over seeds per (dataset, space, algorithm, sampler, pruner),
+and over every cell for an overall ranking. It reads only ``trials.csv``, so ``harness report``
+works without the storage: each ``hp.*`` and ``arch.*`` column becomes a parameter whose
+distribution spans the values observed (categorical for text and booleans, log-scaled for the
+learning rate and weight decay). Parameters that are pinned (a single value) or conditional (absent
+from some trials, like the third conv layer's filters) cannot be ranked by fANOVA and are left out;
+cells with fewer than ``MIN_TRIALS`` complete trials are skipped (too few to fit a forest).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness import hookimpl
+from harness.components import Options, Reporter, ReporterSpec, RunResults
+
+__all__ = ["ImportanceReporter", "MIN_TRIALS", "cell_importances"]
+
+MIN_TRIALS = 8
+GROUP = ["dataset", "space", "algorithm", "sampler", "pruner"]
+LOG_SCALED = {"hp.lr", "hp.weight_decay"}
+
+
+def _distribution(name: str, values: pd.Series) -> Any:
+    import optuna
+
+    if values.dtype == bool or values.dtype == object or pd.api.types.is_string_dtype(values):
+        return optuna.distributions.CategoricalDistribution(sorted({str(v) for v in values}))
+    low, high = float(values.min()), float(values.max())
+    if pd.api.types.is_integer_dtype(values) or all(float(v).is_integer() for v in values):
+        return optuna.distributions.IntDistribution(int(low), int(high))
+    return optuna.distributions.FloatDistribution(low, high, log=name in LOG_SCALED and low > 0)
+
+
+def cell_importances(trials: pd.DataFrame) -> dict[str, float]:
+    """fANOVA importances (summing to 1) of one cell's complete trials; empty if too few."""
+    import optuna
+
+    done = trials[trials["state"] == "complete"]
+    if len(done) < MIN_TRIALS:
+        return {}
+    columns = [c for c in done.columns if (c.startswith("hp.") or c.startswith("arch."))
+               and done[c].notna().all() and done[c].nunique() > 1]
+    if not columns:
+        return {}
+    distributions = {c: _distribution(c, done[c]) for c in columns}
+    study = optuna.create_study(direction="maximize")
+    for _, row in done.iterrows():
+        params = {c: str(row[c]) if isinstance(distributions[c], optuna.distributions.CategoricalDistribution)
+                  else (int(row[c]) if isinstance(distributions[c], optuna.distributions.IntDistribution)
+                        else float(row[c])) for c in columns}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
+                                                  value=float(row["val_accuracy"])))
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    scores = optuna.importance.get_param_importances(study, evaluator=evaluator, normalize=True)
+    return {name: float(value) for name, value in scores.items() if math.isfinite(value)}
+
+
+class ImportanceReporter(Reporter):
+    def report(self, results: RunResults, out_dir: Path) -> str:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        rows = []
+        trials = results.trials
+        if len(trials):
+            for cell, group in trials.groupby("cell", sort=False):
+                for param, share in cell_importances(group).items():
+                    rows.append({**{axis: group[axis].iloc[0] for axis in [*GROUP, "seed"]}, "cell": cell,
+                                 "param": param, "importance": share})
+        table = pd.DataFrame(rows, columns=[*GROUP, "seed", "cell", "param", "importance"])
+        table.to_csv(out_dir / "importance.csv", index=False)
+        if table.empty:
+            text = f"importance: no cell has {MIN_TRIALS} complete trials with varying parameters\n"
+            (out_dir / "importance.md").write_text(text)
+            return text
+        overall = table.groupby("param")["importance"].mean().sort_values(ascending=False)
+        lines = ["Hyperparameter importance (fANOVA share of validation-accuracy variance, mean over cells):", "",
+                 "| rank | parameter | importance |", "|---|---|---|"]
+        lines += [f"| {i} | {name} | {value:.3f} |" for i, (name, value) in enumerate(overall.items(), start=1)]
+        per_strategy = (table.groupby([*GROUP, "param"])["importance"].mean().reset_index()
+                        .sort_values([*GROUP, "importance"], ascending=[True] * 5 + [False]))
+        detail = ["", "Top three per strategy (mean over seeds):", ""]
+        for key, group in per_strategy.groupby(GROUP, sort=False):
+            top = ", ".join(f"{p} {v:.2f}" for p, v in zip(group["param"][:3], group["importance"][:3]))
+            detail.append(f"- {' / '.join(map(str, key))}: {top}")
+        text = "\n".join(lines + detail) + "\n"
+        (out_dir / "importance.md").write_text(f"# Run {results.run_dir.name}: importance\n\n" + text)
+        return text
+
+
+def _factory(options: Options) -> ImportanceReporter:
+    return ImportanceReporter()
+
+
+@hookimpl
+def harness_reporters() -> list[ReporterSpec]:
+    return [ReporterSpec(name="importance", description="fANOVA hyperparameter importance per cell and overall",
+                         factory=_factory)]
