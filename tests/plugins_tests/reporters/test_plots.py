@@ -1,0 +1,48 @@
+"""Pareto fronts and best-so-far curves are right; the report is one self-contained page."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.components import RunResults
+from harness_plugins.reporters.plots import PlotsReporter, best_so_far, pareto_front
+
+
+def test_pareto_front_is_exactly_the_non_dominated_points() -> None:
+    rng = np.random.default_rng(0)
+    acc, madds = rng.random(200), rng.random(200) * 1e6
+    front = set(pareto_front(acc, madds).tolist())
+
+    def dominated(i: int) -> bool:
+        return bool(np.any((acc >= acc[i]) & (madds <= madds[i]) & ((acc > acc[i]) | (madds < madds[i]))))
+
+    assert front == {i for i in range(200) if not dominated(i)}
+
+
+def _trials() -> pd.DataFrame:
+    rows = []
+    for seed in (0, 1):
+        for n, (acc, state) in enumerate([(0.5, "complete"), (0.7, "pruned"), (0.6, "complete"), (0.9, "failed"),
+                                          (0.8, "complete")]):
+            rows.append({"dataset": "d", "space": "s", "algorithm": "a", "sampler": "t", "pruner": "p", "seed": seed,
+                         "cell": f"c{seed}", "trial": n, "state": state, "val_accuracy": acc + seed / 100,
+                         "madds": 1e5 * (n + 1), "wall_seconds": 2.0})
+    return pd.DataFrame(rows)
+
+
+def test_best_so_far_is_the_running_maximum_of_complete_trials() -> None:
+    curve = best_so_far(_trials())
+    first = curve[curve["cell"] == "c0"]
+    # the pruned trial's 0.7 costs but is no finished model; the failed trial's 0.9 never counts
+    assert first["best"].tolist() == [0.5, 0.5, 0.6, 0.8]
+    assert first["seconds"].tolist() == [2.0, 4.0, 6.0, 8.0] and first["n"].tolist() == [1, 2, 3, 4]
+
+
+def test_report_writes_figures_and_one_html_page(tmp_path: Path) -> None:
+    text = PlotsReporter().report(RunResults(tmp_path, _trials(), pd.DataFrame(), {}), tmp_path)
+    assert "3 figures" in text
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "<img" in page
+    assert (tmp_path / "accuracy_vs_madds_d.png").stat().st_size > 1000
