@@ -6,13 +6,17 @@ run loses nothing that was told to Optuna, and a resumed one repeats nothing tha
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 import json
 import math
 import os
 import socket
 import time
 import traceback
+import uuid
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Callable
 
 import optuna
@@ -37,11 +41,22 @@ from harness.grid import Cell
 from harness.hyperparams import HyperparameterSpace
 from harness.registry import Registry
 
-__all__ = ["CellRun", "StudyCell", "WORKER_ID", "budget_used", "mark_dead_workers_trials"]
+__all__ = ["CellRun", "StudyCell", "WORKER_ID", "budget_used", "mark_dead_workers_trials", "search_costs"]
 
-#: Identifies this process in the trials it runs, so a later process can tell a trial whose
-#: worker died (same host, pid gone) from one still running elsewhere.
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+def _host_id() -> str:
+    """The host name plus the machine id (cloned VMs and containers may share a host name)."""
+    try:
+        machine = Path("/etc/machine-id").read_text().strip()[:8]
+    except OSError:
+        machine = ""
+    return f"{socket.gethostname()}/{machine}" if machine else socket.gethostname()
+
+
+#: Identifies this process in the trials it runs (``host:pid:nonce``), so a later process can tell a
+#: trial whose worker died (same host, pid gone) from one still running elsewhere.
+WORKER_ID = f"{_host_id()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+log = logging.getLogger(__name__)
 
 #: A cell whose trials fail this many times in a row (in one process) is marked failed.
 MAX_CONSECUTIVE_FAILURES = 5
@@ -86,23 +101,33 @@ class StudyCell(CellContext):
         self.study.set_user_attr(f"state.{key}", value)
 
     def record_search_cost(self, seconds: float, **details: Any) -> None:
-        costs = list(self.study.user_attrs.get("search_cost", []))
+        # one key per worker process: two workers never read-modify-write the same attribute
+        key = f"search_cost.{WORKER_ID}"
+        costs = list(self.study.user_attrs.get(key, []))
         costs.append({"seconds": float(seconds), "worker": WORKER_ID, **details})
-        self.study.set_user_attr("search_cost", json.loads(json.dumps(costs, default=str)))
+        self.study.set_user_attr(key, json.loads(json.dumps(costs, default=str)))
 
 
-def _counts_toward_budget(t: optuna.trial.FrozenTrial) -> bool:
-    # A trial failed because its worker died is retried, so it does not use the budget.
-    return t.state in _FINISHED and not t.user_attrs.get("killed")
+def search_costs(user_attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every one-shot search cost recorded on a cell, from all workers."""
+    return [entry for key, value in sorted(user_attrs.items()) if key.startswith("search_cost.") for entry in value]
 
 
-def budget_used(study: optuna.Study) -> tuple[int, float]:
-    """(finished trials, their wall seconds + search seconds) of the cell, across all workers."""
-    trials = [t for t in study.get_trials(deepcopy=False, states=_FINISHED) if _counts_toward_budget(t)]
-    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials
+def _counted(t: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial uses the cell's budget: finished or running, but not one retried because its
+    worker died (``killed``) nor one started past the budget by a concurrent worker (``surplus``)."""
+    return not t.user_attrs.get("killed") and not t.user_attrs.get("surplus")
+
+
+def budget_used(study: optuna.Study) -> tuple[int, int, float]:
+    """(claimed trials: finished or running, finished trials, their wall seconds + search seconds)
+    of the cell, across all workers."""
+    trials = [t for t in study.get_trials(deepcopy=False) if _counted(t)]
+    finished = [t for t in trials if t.state in _FINISHED]
+    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in finished
                   if t.datetime_complete and t.datetime_start)
-    seconds += sum(c.get("seconds", 0.0) for c in study.user_attrs.get("search_cost", []))
-    return len(trials), seconds
+    seconds += sum(c.get("seconds", 0.0) for c in search_costs(study.user_attrs))
+    return len(trials), len(finished), seconds
 
 
 def _pid_alive(pid: int) -> bool:
@@ -119,13 +144,13 @@ def mark_dead_workers_trials(study: optuna.Study) -> int:
     """Fail the RUNNING trials whose worker process on this host is gone (killed mid-trial), so
     they are retried and not counted; returns how many. Trials of other hosts are left to the RDB
     storage's heartbeat."""
-    host = socket.gethostname()
+    host = _host_id()
     dead = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = (t.user_attrs.get("start") or {}).get("worker") or t.user_attrs.get("worker")
-        if not worker:
+        worker = t.user_attrs.get("worker") or (t.user_attrs.get("start") or {}).get("worker")
+        if not worker or worker.count(":") < 2:
             continue
-        worker_host, _, pid = worker.rpartition(":")
+        worker_host, pid, _ = worker.rsplit(":", 2)
         if worker_host != host or int(pid) == os.getpid() or _pid_alive(int(pid)):
             continue
         study._storage.set_trial_user_attr(t._trial_id, "killed", f"worker {worker} died mid-trial; retried")
@@ -140,7 +165,7 @@ class CellRun:
     def __init__(self, cell: Cell, config: RunConfig, registry: Registry, storage: optuna.storages.BaseStorage,
                  space: SearchSpace, algorithm: SearchAlgorithm, multi_objective: bool, evaluator: Evaluator,
                  shape: InputShape, device: str, tabular: bool, data: Callable[[], ImageData | None],
-                 on_trial: Callable[[dict[str, Any]], None]) -> None:
+                 on_trial: Callable[[dict[str, Any]], None], worker_index: int = 0) -> None:
         self.cell = cell
         self.config = config
         self.registry = registry
@@ -151,10 +176,12 @@ class CellRun:
         self.tabular = tabular
         self.on_trial = on_trial
         self.hparams = HyperparameterSpace(fixed=config.fixed)
-        sampler = registry.get("sampler", cell.sampler).spec.factory(SamplerRequest(cell.seed, config.options))
+        name = cell.study_name(str(config.run_id))
+        sampler_seed = self._sampler_seed(storage, name, cell.seed, worker_index)
+        sampler = registry.get("sampler", cell.sampler).spec.factory(SamplerRequest(sampler_seed, config.options))
         pruner = registry.get("pruner", cell.pruner).spec.factory(PrunerRequest(config.epochs, config.options))
         self.study = optuna.create_study(
-            storage=storage, study_name=cell.study_name(str(config.run_id)), sampler=sampler, pruner=pruner,
+            storage=storage, study_name=name, sampler=sampler, pruner=pruner,
             directions=["maximize", "minimize"] if multi_objective else ["maximize"], load_if_exists=True,
         )
         if "cell" not in self.study.user_attrs:
@@ -162,11 +189,34 @@ class CellRun:
         self.context = StudyCell(self.study, space, cell.seed, shape, device, config.options, data)
         self.multi_objective = multi_objective
 
+    @staticmethod
+    def _sampler_seed(storage: optuna.storages.BaseStorage, name: str, seed: int, worker_index: int) -> int:
+        """The cell's seed for a fresh cell in the first worker (an uninterrupted run is exactly
+        reproducible, and cells of one seed share their random start-up trials); otherwise a seed
+        derived from it, the trials already stored and this worker, so that a resumed cell or a
+        second worker never replays the random draws the first one made."""
+        try:
+            existing = len(storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False))
+        except KeyError:
+            existing = 0
+        if existing == 0 and worker_index == 0:
+            return seed
+        digest = hashlib.sha256(f"{seed}:{existing}:{WORKER_ID}".encode()).hexdigest()
+        return int(digest[:8], 16)
+
     def budget_left(self) -> bool:
-        used, seconds = budget_used(self.study)
+        claimed, _, seconds = budget_used(self.study)
         if self.config.timeout is not None and seconds >= self.config.timeout:
             return False
-        return used < self.config.trials
+        return self.config.trials < 1 or claimed < self.config.trials
+
+    def _surplus(self, number: int) -> bool:
+        """Whether trial ``number`` was started past the budget because workers asked at once:
+        trial numbers are handed out atomically, so the first ``trials`` counted ones win."""
+        if self.config.trials < 1:
+            return False
+        earlier = [t for t in self.study.get_trials(deepcopy=False) if t.number < number and _counted(t)]
+        return len(earlier) >= self.config.trials
 
     def run(self, progress: Callable[[int], None] = lambda n: None) -> str:
         """Work on the cell; returns ``"done"`` or ``"failed"`` (the error is stored on the study)."""
@@ -184,6 +234,8 @@ class CellRun:
             state = self.run_trial()
             progress(1)
             failures = failures + 1 if state == "failed" else 0
+            if state == "surplus":
+                break
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 self.study.set_user_attr("error", f"{failures} consecutive trials failed; last error in trials.csv")
                 return "failed"
@@ -193,6 +245,11 @@ class CellRun:
         """Ask, propose, train/look up, tell. Returns the trial's final state name."""
         trial = self.study.ask()
         started = time.time()
+        trial.set_user_attr("worker", WORKER_ID)  # first, so a worker killed in propose() is detected
+        if self._surplus(trial.number):
+            trial.set_user_attr("surplus", True)
+            self.study.tell(trial, state=TrialState.FAIL)
+            return "surplus"
         start: dict[str, Any] = {"worker": WORKER_ID}
         outcome: TrialOutcome | None = None
         reason = error = None
@@ -217,12 +274,23 @@ class CellRun:
                   "wall_seconds": time.time() - started}
         if outcome is not None:
             record.update({k: v for k, v in asdict(outcome).items()})
-        trial.set_user_attr("record", json.loads(json.dumps(record, default=str)))
+        values: list[float] | None = None
         if state == TrialState.COMPLETE:
             assert outcome is not None
-            values = [outcome.val_accuracy, outcome.madds if outcome.madds is not None else math.nan]
-            self.study.tell(trial, values if self.multi_objective else values[:1])
-        else:
-            self.study.tell(trial, state=state)
+            values = [outcome.val_accuracy]
+            if self.multi_objective:
+                if outcome.madds is None or not math.isfinite(outcome.madds):
+                    state, values = TrialState.FAIL, None
+                    record["error"] = "the sampler is multi-objective but the evaluator measured no MAdds"
+                else:
+                    values.append(outcome.madds)
+        try:
+            trial.set_user_attr("record", json.loads(json.dumps(record, default=str)))
+            self.study.tell(trial, values, state=state if values is None else None)
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+            # another process declared this trial's worker dead and failed it meanwhile
+            log.warning("trial %d of %s was finished by another worker; its result is dropped",
+                        trial.number, self.cell.key)
+            return "killed"
         self.on_trial({"cell": self.cell, "study": self.study, "number": trial.number})
-        return state.name.lower()
+        return {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}.get(state, "failed")

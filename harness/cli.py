@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from harness import __version__
-from harness.errors import UsageError
+from harness.errors import PluginError, UsageError
 
 __all__ = ["DEFAULTS", "build_parser", "main"]
 
@@ -102,13 +102,21 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     run_parent = argparse.ArgumentParser(add_help=False)
     _run_options(run_parent)
     if registry is not None:
-        registry.pm.hook.harness_addoption(parser=run_parent)
+        for impl in registry.pm.hook.harness_addoption.get_hookimpls():
+            try:
+                impl.function(parser=run_parent)
+            except argparse.ArgumentError as exc:
+                raise PluginError(f"plugin {impl.plugin_name!r} adds a clashing option: {exc}") from None
+    # --plugins and -v are read before the subcommand is known, so they may stand after it too
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--plugins", type=_names, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("bench", parents=[run_parent], help="run (or resume) a grid and report it")
-    sub.add_parser("worker", parents=[run_parent],
+    sub.add_parser("bench", parents=[run_parent, common], help="run (or resume) a grid and report it")
+    sub.add_parser("worker", parents=[run_parent, common],
                    help="join a run started elsewhere (same options, shared --storage)")
-    sub.add_parser("list", help="list every component with its plugin and version")
-    report = sub.add_parser("report", help="re-export and re-render a stored run")
+    sub.add_parser("list", parents=[common], help="list every component with its plugin and version")
+    report = sub.add_parser("report", parents=[common], help="re-export and re-render a stored run")
     report.add_argument("run", help="a run id (under --results) or a run folder")
     report.add_argument("--results", default="results")
     report.add_argument("--reporters", type=_names, default=None)
@@ -161,6 +169,8 @@ def _report(registry: Any, run_dir: Path, reporters: Iterable[str]) -> str:
         from harness.storage import close_storage, open_storage, storage_url
 
         url = config.get("storage") or storage_url(None, run_dir)
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            raise UsageError(f"the run's storage {url} does not exist here")
         storage = open_storage(url)
         try:
             results = export_run(run_dir, metadata["run_id"], storage, metadata["cells"])

@@ -15,13 +15,25 @@ from typing import Any
 
 from harness.errors import UsageError
 
-__all__ = ["EXECUTION_ONLY", "RunConfig"]
+__all__ = ["EXECUTION_ONLY", "RunConfig", "absolute_storage_url"]
 
 #: Options that change how a run executes, not what it computes: excluded from the run id.
 EXECUTION_ONLY = frozenset({
     "device", "jobs", "storage", "results", "run_id", "progress", "plugins", "command", "reporters",
     "compile", "data_dir", "download", "func", "threads",
 })
+
+
+def absolute_storage_url(url: str | None) -> str | None:
+    """File-backed storage URLs with absolute paths, so ``harness report`` or a worker started in
+    another directory opens the same file instead of creating an empty one."""
+    if url is None:
+        return None
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(url.removeprefix("sqlite:///")).resolve())
+    if url.startswith("journal:"):
+        return "journal:" + str(Path(url.removeprefix("journal:")).resolve())
+    return url
 
 
 @dataclass
@@ -68,6 +80,11 @@ class RunConfig:
         for axis in ("datasets", "spaces", "algorithms", "samplers", "pruners", "seeds"):
             if not getattr(self, axis):
                 raise UsageError(f"--{axis} is empty")
+        if self.max_per_class is not None and self.max_per_class < 1:
+            raise UsageError("--max-per-class must be at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError("--threads must be at least 1")
+        self.storage = absolute_storage_url(self.storage)
         if self.run_id is None:
             self.run_id = self.default_run_id()
 

@@ -78,7 +78,10 @@ def incompatibility(cell: Cell, parts: Components, config: RunConfig, registry: 
     if parts.multi_objective or tabular:
         import optuna
 
-        pruner = registry.get("pruner", cell.pruner).spec.factory(PrunerRequest(config.epochs, config.options))
+        try:
+            pruner = registry.get("pruner", cell.pruner).spec.factory(PrunerRequest(config.epochs, config.options))
+        except Exception:
+            return None  # a broken pruner plugin fails the cell with its traceback when it runs
         if not isinstance(pruner, optuna.pruners.NopPruner):
             if parts.multi_objective:
                 return (f"sampler {cell.sampler} is multi-objective and Optuna pruners need a single objective "

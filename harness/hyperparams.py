@@ -57,6 +57,8 @@ class HyperparameterSpace:
 _TYPES = {"lr": float, "weight_decay": float, "batch_size": int, "label_smoothing": float, "momentum": float,
           "optimizer": str, "schedule": str, "nesterov": lambda s: s.lower() in ("1", "true", "yes")}
 _CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+_LOWER_BOUNDS = {"lr": (1e-300, "positive"), "batch_size": (1, "at least 1"), "weight_decay": (0.0, "at least 0"),
+                 "label_smoothing": (0.0, "at least 0"), "momentum": (0.0, "at least 0")}
 
 
 def parse_fixed(items: list[str] | None) -> dict[str, Any]:
@@ -70,6 +72,8 @@ def parse_fixed(items: list[str] | None) -> dict[str, Any]:
             value = _TYPES[name](raw)
         except ValueError:
             raise UsageError(f"--fix {item!r}: {raw!r} is not a valid {name}") from None
+        if name in _LOWER_BOUNDS and not value >= _LOWER_BOUNDS[name][0]:
+            raise UsageError(f"--fix {item!r}: {name} must be {_LOWER_BOUNDS[name][1]}")
         if name in _CHOICES and value not in _CHOICES[name]:
             raise UsageError(f"--fix {item!r}: {name} must be one of {', '.join(_CHOICES[name])}")
         fixed[name] = value

@@ -13,6 +13,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from harness.cell import search_costs
 from harness.components import RunResults
 from harness.grid import AXES
 
@@ -40,7 +41,8 @@ def trial_row(run_id: str, cell: dict[str, Any], t: optuna.trial.FrozenTrial) ->
     """The ``trials.csv`` row of one frozen trial (``cell``: the study's ``cell`` user attribute)."""
     start = t.user_attrs.get("start") or {}
     record = t.user_attrs.get("record") or {}
-    state = "killed" if t.user_attrs.get("killed") else _STATE_NAMES.get(t.state, t.state.name.lower())
+    state = ("killed" if t.user_attrs.get("killed") else "surplus" if t.user_attrs.get("surplus")
+             else _STATE_NAMES.get(t.state, t.state.name.lower()))
     val = record.get("val_accuracy")
     if t.state == TrialState.COMPLETE and t.values:
         val = t.values[0]
@@ -72,7 +74,8 @@ def cell_row(run_id: str, cell: dict[str, Any], state: str, reason: str | None,
              trials: Iterable[optuna.trial.FrozenTrial] = (), search_cost: list[dict[str, Any]] | None = None
              ) -> dict[str, Any]:
     trials = list(trials)
-    counts = {s: sum(1 for t in trials if t.state == s and not t.user_attrs.get("killed"))
+    counts = {s: sum(1 for t in trials if t.state == s and not t.user_attrs.get("killed")
+                     and not t.user_attrs.get("surplus"))
               for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     cost = search_cost or []
     return {
@@ -113,7 +116,7 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
         trial_rows.extend(trial_row(run_id, cell, t) for t in trials)
         attrs = study.user_attrs
         state = attrs.get("cell_state", "partial")
-        cell_rows.append(cell_row(run_id, cell, state, attrs.get("error"), trials, attrs.get("search_cost")))
+        cell_rows.append(cell_row(run_id, cell, state, attrs.get("error"), trials, search_costs(attrs)))
     trials_frame = pd.DataFrame(trial_rows)
     if trials_frame.empty:
         trials_frame = pd.DataFrame(columns=TRIAL_COLUMNS)

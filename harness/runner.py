@@ -12,12 +12,13 @@ import logging
 import multiprocessing
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from harness.cell import CellRun, budget_used
+from harness.cell import CellRun, budget_used, search_costs
 from harness.components import (
     DatasetRequest,
     Evaluator,
@@ -48,7 +49,10 @@ def resolve_device(device: str) -> str:
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise UsageError(f"--device {device}: no CUDA device is available here (use --device cpu or auto)")
-        index = int(device.partition(":")[2] or 0)
+        try:
+            index = int(device.partition(":")[2] or 0)
+        except ValueError:
+            raise UsageError(f"--device {device!r}: expected cuda or cuda:N") from None
         if index >= torch.cuda.device_count():
             raise UsageError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) present")
         return device
@@ -69,12 +73,27 @@ def plan_grid(config: RunConfig, registry: Registry) -> list[dict[str, Any]]:
 class Worker:
     """One process's share of a run: data and evaluators are built once per dataset here."""
 
-    def __init__(self, config: RunConfig, registry: Registry, storage: optuna.storages.BaseStorage) -> None:
+    def __init__(self, config: RunConfig, registry: Registry, storage: optuna.storages.BaseStorage,
+                 index: int = 0) -> None:
         self.config = config
         self.registry = registry
         self.storage = storage
+        #: 0 for the process that started the run, >0 for the others (sampler seeds differ).
+        self.index = index
         self.device = resolve_device(config.device)
         self._evaluators: dict[str, tuple[Evaluator, InputShape, Any, bool]] = {}
+        #: dataset -> traceback, for datasets whose plugin raised while loading (not a DataError)
+        self.failed_datasets: dict[str, str] = {}
+
+    def load(self, dataset_name: str) -> None:
+        """Load a dataset now: a :class:`UsageError` (missing or corrupt file) stops the run with its
+        one line; any other exception is a plugin bug that fails that dataset's cells only."""
+        try:
+            self.evaluator(dataset_name)
+        except UsageError:
+            raise
+        except Exception:
+            self.failed_datasets[dataset_name] = traceback.format_exc()
 
     def request(self) -> DatasetRequest:
         return DatasetRequest(Path(self.config.data_dir), self.config.download, self.config.max_per_class,
@@ -111,15 +130,24 @@ class Worker:
 
     def run_cell(self, cell: Cell, progress: Any = None) -> str:
         parts = build_components(cell, self.config, self.registry)
-        evaluator, shape, data, tabular = self.evaluator(cell.dataset)
-        run = CellRun(cell, self.config, self.registry, self.storage, parts.space, parts.algorithm,  # type: ignore[arg-type]
-                      parts.multi_objective, evaluator, shape, self.device, tabular, data,
-                      on_trial=self._trial_finished) if parts.error is None else None
+        error, run = parts.error, None
+        if error is None:
+            self.load(cell.dataset)
+            error = self.failed_datasets.get(cell.dataset)
+        if error is None:
+            evaluator, shape, data, tabular = self.evaluator(cell.dataset)
+            try:  # the sampler's and pruner's factories are plugin code too
+                run = CellRun(cell, self.config, self.registry, self.storage, parts.space,  # type: ignore[arg-type]
+                              parts.algorithm, parts.multi_objective, evaluator,  # type: ignore[arg-type]
+                              shape, self.device, tabular, data, on_trial=self._trial_finished,
+                              worker_index=self.index)
+            except Exception:
+                error = traceback.format_exc()
         if run is None:
             study = optuna.create_study(storage=self.storage, study_name=cell.study_name(str(self.config.run_id)),
                                         load_if_exists=True)
             study.set_user_attr("cell", {"run_id": self.config.run_id, "key": cell.key, **cell.as_row()})
-            study.set_user_attr("error", f"building the cell's components failed:\n{parts.error}")
+            study.set_user_attr("error", f"building the cell's components failed:\n{error}")
             state = "failed"
         else:
             study = run.study
@@ -128,7 +156,7 @@ class Worker:
         trials = study.get_trials(deepcopy=False)
         self.registry.cell_finished(cell_row(str(self.config.run_id), {"key": cell.key, **cell.as_row()}, state,
                                              study.user_attrs.get("error"), trials,
-                                             study.user_attrs.get("search_cost")))
+                                             search_costs(study.user_attrs)))
         return state
 
     def _trial_finished(self, event: dict[str, Any]) -> None:
@@ -152,14 +180,14 @@ def _set_threads(config: RunConfig) -> None:
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // config.jobs))
 
 
-def _worker_process(config_json: dict[str, Any], planned: list[dict[str, Any]]) -> None:
+def _worker_process(config_json: dict[str, Any], planned: list[dict[str, Any]], index: int) -> None:
     config = RunConfig.from_json(config_json)
     _set_threads(config)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     registry = load_registry(config.plugins)
     storage = open_storage(storage_url(config.storage, config.run_dir))
     try:
-        Worker(config, registry, storage).work(planned)
+        Worker(config, registry, storage, index).work(planned)
     finally:
         close_storage(storage)
 
@@ -175,7 +203,10 @@ def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[dict[s
             raise UsageError(f"run {config.run_id!r} exists in {run_dir} with different settings "
                              f"({', '.join(changed)}); choose another --run-id")
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--results {config.results!r}: cannot create {run_dir}: {exc.strerror}") from None
     metadata = run_metadata(config, registry)
     metadata["cells"] = planned
     tmp = run_file.with_suffix(".json.tmp")
@@ -191,15 +222,15 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults:
     runnable = [p for p in planned if not p["na"]]
     worker = Worker(config, registry, storage=None)  # type: ignore[arg-type]  # set once the data is valid
     for dataset in dict.fromkeys(p["dataset"] for p in runnable):
-        worker.evaluator(dataset)  # corrupt or missing data fails here, before anything is written
+        worker.load(dataset)  # corrupt or missing data fails here, before anything is written
     _prepare_run_dir(config, registry, planned)
     storage = worker.storage = open_storage(worker_storage_url)
     progress = _progress(config, storage, runnable)
     processes = []
     if config.jobs > 1:
         context = multiprocessing.get_context("spawn")
-        for _ in range(config.jobs - 1):
-            proc = context.Process(target=_worker_process, args=(config.to_json(), planned), daemon=False)
+        for index in range(1, config.jobs):
+            proc = context.Process(target=_worker_process, args=(config.to_json(), planned, index), daemon=False)
             proc.start()
             processes.append(proc)
     try:
@@ -224,7 +255,7 @@ def run_worker(config: RunConfig, registry: Registry) -> None:
     _prepare_run_dir(config, registry, planned)
     storage = open_storage(storage_url(config.storage, config.run_dir))
     try:
-        Worker(config, registry, storage).work(planned)
+        Worker(config, registry, storage, index=-1).work(planned)  # never the run's first worker
     finally:
         close_storage(storage)
 
@@ -239,7 +270,7 @@ def _progress(config: RunConfig, storage: optuna.storages.BaseStorage, runnable:
     for p in runnable:
         name = f"{config.run_id}/{p['key']}"
         if name in names:
-            done += min(budget_used(optuna.load_study(study_name=name, storage=storage))[0], config.trials)
+            done += min(budget_used(optuna.load_study(study_name=name, storage=storage))[1], config.trials)
     return tqdm(total=len(runnable) * config.trials, initial=done, unit="trial", desc=f"run {config.run_id}",
                 file=sys.stderr)
 

@@ -30,7 +30,10 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     """Open ``journal:PATH``, ``sqlite:///PATH``, ``postgresql://...`` (or any SQLAlchemy URL)."""
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--storage {url!r}: cannot create {path.parent}: {exc.strerror}") from None
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
         return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))

@@ -111,3 +111,41 @@ def test_missing_data_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cifar-100-python" in err
     assert not results.exists()
+
+
+def test_plugins_option_may_follow_the_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--plugins", "pruners"]) == 0
+    kinds = {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert kinds == {"pruner"}
+
+
+@pytest.mark.parametrize("args, message", [(["--fix", "batch_size=0"], "batch_size must be at least 1"),
+                                           (["--fix", "lr=-1"], "lr must be positive"),
+                                           (["--max-per-class", "0"], "--max-per-class must be at least 1")])
+def test_nonsense_values_are_one_line_errors(bench_args: list[str], args: list[str], message: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*bench_args, *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_file_storage_paths_are_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.config import absolute_storage_url
+
+    monkeypatch.chdir(tmp_path)
+    assert absolute_storage_url("sqlite:///runs.db") == f"sqlite:///{tmp_path / 'runs.db'}"
+    assert absolute_storage_url("sqlite:////abs/runs.db") == "sqlite:////abs/runs.db"
+    assert absolute_storage_url("journal:j.log") == f"journal:{tmp_path / 'j.log'}"
+    assert absolute_storage_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_report_elsewhere_reads_the_same_sqlite_storage(bench_args: list[str], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main([*bench_args, "--storage", "sqlite:///runs.db", "--run-id", "s"]) == 0
+    before = pd.read_csv(tmp_path / "results" / "s" / "trials.csv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["report", str(tmp_path / "results" / "s")]) == 0
+    pd.testing.assert_frame_equal(before, pd.read_csv(tmp_path / "results" / "s" / "trials.csv"))
+    assert not (elsewhere / "runs.db").exists()

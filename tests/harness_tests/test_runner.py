@@ -125,10 +125,16 @@ def test_two_jobs_share_the_cells_through_storage(tmp_path: Path) -> None:
     results = run_bench(config, load_registry())
     trials = results.trials
     counts = trials[trials["state"] == "complete"].groupby("cell").size()
-    # two workers may both start the last trial of a cell: the budget can overshoot by one per extra worker
-    assert ((counts >= 12) & (counts <= 13)).all() and len(counts) == 2
-    assert trials["worker"].nunique() == 2
+    # trials a worker started after the budget was claimed are marked surplus, not run: every
+    # cell gets exactly its budget, whichever worker ran which trial
+    assert (counts == 12).all() and len(counts) == 2
+    assert set(trials["state"]) <= {"complete", "surplus"}
+    assert trials[trials["state"] == "complete"]["worker"].nunique() == 2
     assert not trials.duplicated(["cell", "trial"]).any()
+    # the two workers' samplers draw different configurations, never the same ones twice
+    params = [c for c in trials.columns if c.startswith(("hp.", "arch."))]
+    done = trials[trials["state"] == "complete"]
+    assert not done.duplicated(["cell", *params]).any()
 
 
 def test_killed_run_resumes_without_losing_or_repeating(tmp_path: Path) -> None:
@@ -159,6 +165,40 @@ def test_killed_run_resumes_without_losing_or_repeating(tmp_path: Path) -> None:
     assert len(done) == 20 and not done.duplicated("trial").any()
     for number, values in before.items():  # completed before the kill: kept, unchanged
         assert done.set_index("trial").loc[number, "val_accuracy"] == pytest.approx(values[0])
+    params = [c for c in trials.columns if c.startswith(("hp.", "arch."))]
+    assert not done.duplicated(params).any()  # the resumed sampler does not replay its first draws
     killed = trials[trials["state"] == "killed"]
     assert len(killed) <= 1
     assert all("died mid-trial" in reason for reason in killed["reason"])
+
+
+def test_consecutive_failures_fail_the_cell(tmp_path: Path) -> None:
+    registry = _registry(_space("broken", raise_on="any"))
+    results = run_bench(_config(tmp_path, spaces=["broken"], trials=8), registry)
+    # every trial raises, so the cell stops after five of its eight trials, as failed
+    cells = results.cells
+    assert cells["state"].tolist() == ["failed"] and "5 consecutive trials failed" in cells["reason"].iloc[0]
+    assert cells["trials_failed"].iloc[0] == 5
+
+
+def test_a_sampler_factory_error_fails_only_its_cell(tmp_path: Path) -> None:
+    from harness.components import SamplerSpec
+
+    def broken(request: Any) -> Any:
+        raise RuntimeError("sampler factory exploded")
+
+    class Plugin:
+        @hookimpl
+        def harness_samplers(self) -> list[SamplerSpec]:
+            return [SamplerSpec(name="broken", description="x", factory=broken)]
+
+    registry = load_registry(extra_plugins=[("b", Plugin())])
+    results = run_bench(_config(tmp_path, samplers=["broken", "random"]), registry)
+    cells = results.cells.set_index("sampler")
+    assert cells.loc["broken", "state"] == "failed" and "sampler factory exploded" in cells.loc["broken", "reason"]
+    assert cells.loc["random", "state"] == "done" and cells.loc["random", "trials_complete"] == 3
+
+
+def test_timeout_alone_is_a_budget(tmp_path: Path) -> None:
+    results = run_bench(_config(tmp_path, trials=0, timeout=1.0, epochs=1), load_registry())
+    assert results.cells["state"].tolist() == ["done"] and results.cells["trials_complete"].iloc[0] >= 1
