@@ -103,10 +103,13 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     _run_options(run_parent)
     if registry is not None:
         for impl in registry.pm.hook.harness_addoption.get_hookimpls():
+            before = len(run_parent._actions)
             try:
                 impl.function(parser=run_parent)
             except argparse.ArgumentError as exc:
                 raise PluginError(f"plugin {impl.plugin_name!r} adds a clashing option: {exc}") from None
+            for action in run_parent._actions[before:]:  # which plugin owns which option
+                registry.option_owners[action.dest] = impl.plugin_name
     # --plugins and -v are read before the subcommand is known, so they may stand after it too
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--plugins", type=_names, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -136,6 +139,12 @@ def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
     from harness.hyperparams import parse_fixed
 
     options = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
+    axes = {"dataset": args.datasets, "space": args.spaces, "algorithm": args.algorithms,
+            "sampler": args.samplers, "pruner": args.pruners}
+    used_plugins = {registry.get(kind, name).plugin for kind, names in axes.items()
+                    for name in _axis(registry, kind, names)}
+    # the run id hashes the options of the plugins the grid uses, not of every plugin installed
+    counted = sorted(dest for dest, owner in registry.option_owners.items() if owner in used_plugins)
     return RunConfig(
         datasets=_axis(registry, "dataset", args.datasets), spaces=_axis(registry, "space", args.spaces),
         algorithms=_axis(registry, "algorithm", args.algorithms), samplers=_axis(registry, "sampler", args.samplers),
@@ -145,7 +154,7 @@ def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
         storage=args.storage, results=args.results, run_id=args.run_id,
         reporters=_axis(registry, "reporter", args.reporters), compile=args.compile,
         deterministic=args.deterministic, data_dir=args.data_dir, download=args.download, progress=args.progress,
-        plugins=args.plugins, options=json.loads(json.dumps(options, default=str)),
+        plugins=args.plugins, options=json.loads(json.dumps(options, default=str)), counted_options=counted,
     )
 
 

@@ -20,7 +20,7 @@ __all__ = ["EXECUTION_ONLY", "RunConfig", "absolute_storage_url"]
 #: Options that change how a run executes, not what it computes: excluded from the run id.
 EXECUTION_ONLY = frozenset({
     "device", "jobs", "storage", "results", "run_id", "progress", "plugins", "command", "reporters",
-    "compile", "data_dir", "download", "func", "threads",
+    "compile", "data_dir", "download", "func", "threads", "fix", "verbose", "counted_options",
 })
 
 
@@ -67,6 +67,8 @@ class RunConfig:
     plugins: list[str] | None = None
     #: Every parsed option, including those plugins add (for component factories).
     options: dict[str, Any] = field(default_factory=dict)
+    #: The plugin options that define the run (those of the plugins the grid uses); ``None``: all.
+    counted_options: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.trials < 1 and self.timeout is None:
@@ -92,7 +94,7 @@ class RunConfig:
         """The part of the config that defines what the run computes."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in EXECUTION_ONLY | {"options"}}
         data["options"] = {k: v for k, v in sorted(self.options.items()) if k not in EXECUTION_ONLY
-                           and k not in data}
+                           and k not in data and (self.counted_options is None or k in self.counted_options)}
         return data
 
     def default_run_id(self) -> str:

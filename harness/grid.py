@@ -20,7 +20,7 @@ from harness.components import (
 from harness.config import RunConfig
 from harness.registry import Registry
 
-__all__ = ["AXES", "Cell", "Components", "expand_grid"]
+__all__ = ["AXES", "Cell", "Components", "caveat", "expand_grid", "incompatibility"]
 
 AXES = ("dataset", "space", "algorithm", "sampler", "pruner", "seed")
 
@@ -103,3 +103,16 @@ def expand_grid(config: RunConfig, registry: Registry) -> list[Cell]:
             registry.get(kind, name)
     return [Cell(*values) for values in itertools.product(
         config.datasets, config.spaces, config.algorithms, config.samplers, config.pruners, config.seeds)]
+
+
+def caveat(cell: Cell, config: RunConfig, registry: Registry) -> str | None:
+    """A warning a reader of the cell's results needs, or ``None`` (kept in ``cells.csv``)."""
+    spec = registry.get("sampler", cell.sampler).spec
+    try:
+        startup = spec.startup_trials(config.options) if spec.startup_trials else 0
+    except Exception:
+        return None
+    if config.trials >= 1 and startup and config.trials <= startup:
+        return (f"sampler {cell.sampler} draws its first {startup} trials at random: with {config.trials} trials "
+                f"per cell it is random search")
+    return None

@@ -117,6 +117,8 @@ class Registry:
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
+        #: option dest -> the plugin whose ``harness_addoption`` added it (filled by the CLI)
+        self.option_owners: dict[str, str] = {}
         versions = {}
         for plugin, dist in pm.list_plugin_distinfo():
             versions[pm.get_name(plugin)] = dist.version

@@ -30,7 +30,7 @@ TRIAL_COLUMNS = [
 ]
 CELL_COLUMNS = [
     "run_id", "cell", *AXES, "state", "reason", "trials_complete", "trials_pruned", "trials_failed",
-    "search_seconds", "search_details",
+    "search_seconds", "search_details", "note",
 ]
 
 _STATE_NAMES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
@@ -82,7 +82,7 @@ def cell_row(run_id: str, cell: dict[str, Any], state: str, reason: str | None,
         "run_id": run_id, "cell": cell["key"], **{axis: cell[axis] for axis in AXES}, "state": state,
         "reason": reason, "trials_complete": counts[TrialState.COMPLETE], "trials_pruned": counts[TrialState.PRUNED],
         "trials_failed": counts[TrialState.FAIL], "search_seconds": sum(c.get("seconds", 0.0) for c in cost),
-        "search_details": json.dumps(cost, sort_keys=True) if cost else None,
+        "search_details": json.dumps(cost, sort_keys=True) if cost else None, "note": cell.get("note"),
     }
 
 
@@ -118,8 +118,10 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
         state = attrs.get("cell_state", "partial")
         cell_rows.append(cell_row(run_id, cell, state, attrs.get("error"), trials, search_costs(attrs)))
     trials_frame = pd.DataFrame(trial_rows)
-    if trials_frame.empty:
-        trials_frame = pd.DataFrame(columns=TRIAL_COLUMNS)
+    # the documented columns always exist, in their order, then hp.*, arch.*, extra.* sorted
+    extra_columns = sorted((c for c in trials_frame.columns if c not in TRIAL_COLUMNS),
+                           key=lambda c: ({"hp": 0, "arch": 1}.get(c.split(".")[0], 2), c))
+    trials_frame = trials_frame.reindex(columns=[*TRIAL_COLUMNS, *extra_columns])
     cells_frame = pd.DataFrame(cell_rows, columns=CELL_COLUMNS)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(trials_frame, run_dir / "trials.csv")

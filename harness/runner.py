@@ -29,7 +29,7 @@ from harness.components import (
 )
 from harness.config import RunConfig
 from harness.errors import UsageError
-from harness.grid import Cell, build_components, expand_grid, incompatibility
+from harness.grid import Cell, build_components, caveat, expand_grid, incompatibility
 from harness.metadata import run_metadata
 from harness.registry import Registry, load_registry
 from harness.results import cell_row, export_run
@@ -66,7 +66,8 @@ def plan_grid(config: RunConfig, registry: Registry) -> list[dict[str, Any]]:
     planned = []
     for cell in expand_grid(config, registry):
         parts = build_components(cell, config, registry)
-        planned.append({**cell.as_row(), "key": cell.key, "na": incompatibility(cell, parts, config, registry)})
+        planned.append({**cell.as_row(), "key": cell.key, "na": incompatibility(cell, parts, config, registry),
+                        "note": caveat(cell, config, registry)})
     return planned
 
 

@@ -1,7 +1,9 @@
 """Optuna's samplers that need no extra service, passed to Optuna unwrapped.
 
 Constants follow METHODS.md section 3: TPE ``n_startup_trials=10``; NSGA-II
-``population_size=50`` and multi-objective (validation accuracy up, MAdds down). Each sampler is
+``population_size=50`` (``--nsga-population``) and multi-objective (validation accuracy up, MAdds
+down). Each declares its random start-up, so a cell whose budget lies within it is noted as random
+search in ``cells.csv`` and the summary. Each sampler is
 seeded with the cell's seed, so a cell is reproducible sampler-wise.
 """
 from __future__ import annotations
@@ -9,10 +11,20 @@ from __future__ import annotations
 import optuna
 
 from harness import hookimpl
-from harness.components import SamplerRequest, SamplerSpec
+import argparse
+
+from harness.components import Options, SamplerRequest, SamplerSpec
 
 TPE_STARTUP_TRIALS = 10
 NSGA_POPULATION = 50
+
+
+def _population(options: Options) -> int:
+    return int(options.get("nsga_population") or NSGA_POPULATION)
+
+
+def _startup(options: Options) -> int:
+    return TPE_STARTUP_TRIALS
 
 
 def _tpe(req: SamplerRequest) -> optuna.samplers.BaseSampler:
@@ -24,11 +36,11 @@ def _random(req: SamplerRequest) -> optuna.samplers.BaseSampler:
 
 
 def _nsga2(req: SamplerRequest) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.NSGAIISampler(seed=req.seed, population_size=NSGA_POPULATION)
+    return optuna.samplers.NSGAIISampler(seed=req.seed, population_size=_population(req.options))
 
 
 def _nsga3(req: SamplerRequest) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.NSGAIIISampler(seed=req.seed, population_size=NSGA_POPULATION)
+    return optuna.samplers.NSGAIIISampler(seed=req.seed, population_size=_population(req.options))
 
 
 def _cmaes(req: SamplerRequest) -> optuna.samplers.BaseSampler:
@@ -46,15 +58,25 @@ def _gp(req: SamplerRequest) -> optuna.samplers.BaseSampler:
 
 
 @hookimpl
+def harness_addoption(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument_group("samplers").add_argument(
+        "--nsga-population", type=int, default=NSGA_POPULATION,
+        help=f"NSGA-II/III population (default {NSGA_POPULATION}; a budget within one generation is random search)")
+
+
+@hookimpl
 def harness_samplers() -> list[SamplerSpec]:
     return [
-        SamplerSpec(name="tpe", description="Tree-structured Parzen Estimator (n_startup_trials=10)", factory=_tpe),
+        SamplerSpec(name="tpe", description="Tree-structured Parzen Estimator (n_startup_trials=10)", factory=_tpe,
+                    startup_trials=_startup),
         SamplerSpec(name="random", description="uniform random sampling", factory=_random),
         SamplerSpec(name="nsga2", description="NSGA-II, multi-objective accuracy vs MAdds (population 50)",
-                    factory=_nsga2, multi_objective=True),
+                    factory=_nsga2, multi_objective=True, startup_trials=_population),
         SamplerSpec(name="nsga3", description="NSGA-III, multi-objective accuracy vs MAdds (population 50)",
-                    factory=_nsga3, multi_objective=True),
-        SamplerSpec(name="cmaes", description="CMA-ES on numeric parameters, random on categorical", factory=_cmaes),
+                    factory=_nsga3, multi_objective=True, startup_trials=_population),
+        SamplerSpec(name="cmaes", description="CMA-ES on numeric parameters, random on categorical", factory=_cmaes,
+                    startup_trials=_startup),
         SamplerSpec(name="qmc", description="scrambled Sobol quasi-Monte Carlo", factory=_qmc),
-        SamplerSpec(name="gp", description="Gaussian-process Bayesian optimisation", factory=_gp),
+        SamplerSpec(name="gp", description="Gaussian-process Bayesian optimisation", factory=_gp,
+                    startup_trials=_startup),
     ]

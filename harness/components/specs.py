@@ -80,6 +80,10 @@ class SamplerSpec(ComponentSpec):
     kind: ClassVar[str] = "sampler"
     factory: Callable[[SamplerRequest], optuna.samplers.BaseSampler] = field(repr=False)
     multi_objective: bool = False
+    #: How many of a cell's first trials the sampler draws at random before its model takes over
+    #: (TPE's start-up trials, NSGA-II's first generation), given the run's options. A budget
+    #: within it makes the sampler random search by construction, which the cell table notes.
+    startup_trials: Callable[[Options], int] | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ def _per_seed(results: RunResults) -> pd.DataFrame:
     rows = []
     for _, cell in cells.iterrows():
         row = {axis: cell[axis] for axis in [*GROUP, "seed"]}
-        row.update(state=cell["state"], reason=cell["reason"] if isinstance(cell["reason"], str) else "")
+        row.update(state=cell["state"], reason=cell["reason"] if isinstance(cell["reason"], str) else "",
+                   note=cell["note"] if isinstance(cell.get("note"), str) else "")
         mine = trials[trials["cell"] == cell["cell"]] if len(trials) else trials
         complete = mine[mine["state"] == "complete"] if len(mine) else mine
         row["complete"] = int((mine["state"] == "complete").sum()) if len(mine) else 0
@@ -70,6 +71,7 @@ def summarise(results: RunResults) -> pd.DataFrame:
         states = sorted(set(group["state"]))
         row["state"] = ",".join(states)
         row["reason"] = "; ".join(sorted({r.splitlines()[0] for r in group["reason"] if r}))[:200]
+        row["note"] = "; ".join(sorted({n for n in group["note"] if n}))
         for name in ("complete", "pruned", "failed"):
             row[name] = int(group[name].sum())
         for metric in METRICS:
@@ -97,6 +99,8 @@ def to_markdown(summary: pd.DataFrame) -> str:
             note = f"failed: {r['reason']}"
         else:
             note = "" if r["state"] == "done" else r["state"]
+            if r.get("note"):
+                note = f"{note}; {r['note']}" if note else r["note"]
         cells = [r["dataset"], r["space"], r["algorithm"], r["sampler"], r["pruner"], str(r["seeds"]),
                  _fmt(r["best_val_accuracy_mean"], r["best_val_accuracy_std"], 100),
                  _fmt(r["test_accuracy_mean"], r["test_accuracy_std"], 100),

@@ -76,6 +76,10 @@ def test_bench_runs_grid_writes_tables_and_report_rerenders(bench_args: list[str
     assert trials["val_accuracy"].between(0, 1).all() and trials["test_accuracy"].between(0, 1).all()
     assert (trials["madds"] > 0).all() and (trials["params"] > 0).all() and (trials["epochs"] == 2).all()
     assert "n/a: sampler nsga2 is multi-objective" in out
+    nsga = cells[(cells["sampler"] == "nsga2") & (cells["pruner"] == "none")]
+    assert nsga["note"].iloc[0] == "sampler nsga2 draws its first 50 trials at random: with 3 trials per cell it is random search"
+    assert cells[cells["sampler"] == "random"]["note"].isna().all()
+    assert "it is random search" in out
     metadata = json.loads((run_dir / "run.json").read_text())
     assert metadata["plugins"]["samplers"] == "0.1.0" and metadata["libraries"]["optuna"]
     assert metadata["config"]["trials"] == 3

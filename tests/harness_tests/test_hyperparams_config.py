@@ -44,3 +44,19 @@ def test_run_id_depends_on_what_is_computed_not_how() -> None:
 def test_config_round_trips_through_json() -> None:
     config = _config(fixed={"lr": 0.1}, timeout=5.0)
     assert RunConfig.from_json(config.to_json()) == config
+
+
+def test_run_id_ignores_options_of_plugins_the_grid_does_not_use() -> None:
+    from harness.cli import build_parser, config_from_args
+    from harness.registry import load_registry
+
+    def run_id(argv: list[str], plugins: list[str] | None = None) -> str:
+        registry = load_registry(plugins)
+        return config_from_args(build_parser(registry).parse_args(["bench", *argv]), registry).run_id
+
+    base = run_id([])
+    assert run_id(["--rea-population", "7"]) == base  # rea is not in the default grid
+    assert run_id(["--convfc-max-conv", "2"]) != base  # convfc is
+    assert run_id([], ["digits", "convfc", "sampler-algorithm", "samplers", "pruners", "summary",
+                       "importance"]) == base  # fewer plugins installed: same run
+    assert run_id(["--fix", "lr=0.1"]) == run_id(["--fix", "lr=0.10"])
