@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 #: A cell whose trials fail this many times in a row (in one process) is marked failed.
 MAX_CONSECUTIVE_FAILURES = 5
 
+#: How often a worker waiting for another worker's one-shot search checks for its result.
+PREPARE_POLL_SECONDS = 1.0
+
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -140,18 +143,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _worker_alive(worker: str) -> bool:
+    """False only when ``worker`` ran on this host and its process is gone; workers on other hosts
+    are presumed alive."""
+    if worker.count(":") < 2:
+        return True
+    host, pid, _ = worker.rsplit(":", 2)
+    return host != _host_id() or _pid_alive(int(pid))
+
+
 def mark_dead_workers_trials(study: optuna.Study) -> int:
     """Fail the RUNNING trials whose worker process on this host is gone (killed mid-trial), so
     they are retried and not counted; returns how many. Trials of other hosts are left to the RDB
     storage's heartbeat."""
-    host = _host_id()
     dead = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker") or (t.user_attrs.get("start") or {}).get("worker")
-        if not worker or worker.count(":") < 2:
-            continue
-        worker_host, pid, _ = worker.rsplit(":", 2)
-        if worker_host != host or int(pid) == os.getpid() or _pid_alive(int(pid)):
+        if not worker or worker == WORKER_ID or _worker_alive(worker):
             continue
         study._storage.set_trial_user_attr(t._trial_id, "killed", f"worker {worker} died mid-trial; retried")
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
@@ -167,6 +175,7 @@ class CellRun:
                  shape: InputShape, device: str, tabular: bool, data: Callable[[], ImageData | None],
                  on_trial: Callable[[dict[str, Any]], None], worker_index: int = 0) -> None:
         self.cell = cell
+        self.worker_index = worker_index
         self.config = config
         self.registry = registry
         self.space = space
@@ -224,7 +233,7 @@ class CellRun:
         if not self.budget_left():
             return "done"
         try:
-            self.algorithm.prepare(self.context)
+            self._prepare()
         except Exception:
             self.study.set_user_attr("error", f"search algorithm {self.cell.algorithm} failed in prepare:\n"
                                               + traceback.format_exc())
@@ -240,6 +249,22 @@ class CellRun:
                 self.study.set_user_attr("error", f"{failures} consecutive trials failed; last error in trials.csv")
                 return "failed"
         return "done"
+
+    def _prepare(self) -> None:
+        """Run the algorithm's ``prepare`` (a one-shot search) once per cell, not once per worker:
+        a worker that finds another worker's search under way waits for it (its result is then in
+        the cell state), unless that worker is gone. The run's first worker never waits, so a
+        resumed run redoes an interrupted search itself."""
+        attrs = self.study.user_attrs
+        owner = attrs.get("prepare_started")
+        if not attrs.get("prepared") and owner and owner != WORKER_ID and self.worker_index != 0:
+            while not self.study.user_attrs.get("prepared") and _worker_alive(owner):
+                time.sleep(PREPARE_POLL_SECONDS)
+        if not self.study.user_attrs.get("prepared"):
+            self.study.set_user_attr("prepare_started", WORKER_ID)
+        self.algorithm.prepare(self.context)
+        if not self.study.user_attrs.get("prepared"):
+            self.study.set_user_attr("prepared", True)
 
     def run_trial(self) -> str:
         """Ask, propose, train/look up, tell. Returns the trial's final state name."""
