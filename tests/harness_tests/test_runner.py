@@ -1,7 +1,6 @@
 """The grid runner against real Optuna storage: failures stay local, pruning, resume, workers."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
