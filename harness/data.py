@@ -57,6 +57,8 @@ def split_train_validation(data: ImageData, fraction: float, seed: int, dataset:
         train_parts.append(members[n_val:])
     train_idx = torch.from_numpy(np.sort(np.concatenate(train_parts)))
     val_idx = torch.from_numpy(np.sort(np.concatenate(val_parts)))
+    if len(train_idx) == 0:
+        raise DataError(f"{dataset}: train split is empty after holding out validation; lower --val-fraction")
     if len(val_idx) == 0:
         raise DataError(f"{dataset}: validation split is empty; raise --val-fraction or use more images")
     return Splits(
