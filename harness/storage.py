@@ -7,7 +7,7 @@ storage shares the cells.
 
 A trial whose worker was killed stays RUNNING in the storage. A worker on the same host detects
 it (the recorded pid is gone) and marks it failed-and-retried; one killed on another machine stays
-RUNNING and is simply not counted toward the budget (Optuna's heartbeat works only inside
+RUNNING and keeps its place in the budget (Optuna's heartbeat works only inside
 ``Study.optimize``, not with the ask/tell loop the harness uses).
 """
 from __future__ import annotations
