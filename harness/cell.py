@@ -177,7 +177,6 @@ class CellRun:
         self.cell = cell
         self.worker_index = worker_index
         self.config = config
-        self.registry = registry
         self.space = space
         self.algorithm = algorithm
         self.evaluator = evaluator
