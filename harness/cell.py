@@ -94,6 +94,14 @@ class StudyCell(CellContext):
                                              t.state.name.lower()))
         return out
 
+    def taken_arch_ids(self) -> set[str]:
+        taken = set()
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.FAIL)):
+            start = t.user_attrs.get("start") or {}
+            if "arch_id" in start and _counted(t):
+                taken.add(start["arch_id"])
+        return taken
+
     def data(self) -> ImageData | None:
         return self._data()
 

@@ -18,6 +18,7 @@ from harness.components import (
     TabularBenchmark,
 )
 from harness.config import RunConfig
+from harness.errors import UsageError
 from harness.registry import Registry
 
 __all__ = ["AXES", "Cell", "Components", "caveat", "expand_grid", "incompatibility"]
@@ -58,13 +59,16 @@ class Components:
 
 def build_components(cell: Cell, config: RunConfig, registry: Registry) -> Components:
     """Call the factories for ``cell``; an exception inside a plugin becomes ``error`` (the cell
-    fails with the traceback, the run goes on)."""
+    fails with the traceback, the run goes on), except a :class:`UsageError` (a bad option value),
+    which stops the run with its one line."""
     out = Components()
     try:
         out.dataset = registry.get("dataset", cell.dataset).spec.factory(config.options)
         out.space = registry.get("space", cell.space).spec.factory(config.options)
         out.algorithm = registry.get("algorithm", cell.algorithm).spec.factory(config.options)
         out.multi_objective = registry.get("sampler", cell.sampler).spec.multi_objective
+    except UsageError:
+        raise  # a bad option value: one line, exit 2, before anything runs
     except Exception:
         out.error = traceback.format_exc()
     return out

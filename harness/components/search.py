@@ -105,6 +105,12 @@ class CellContext(ABC):
     def history(self) -> list[EvaluatedArchitecture]:
         """Finished (complete or pruned) trials of this cell, oldest first."""
 
+    def taken_arch_ids(self) -> set[str]:
+        """Identities of architectures already proposed in this cell but not in :meth:`history`:
+        trials running in other workers, and trials that failed. Algorithms that must not propose
+        an architecture twice (NPENAS) skip these too. The default knows of none."""
+        return set()
+
     @abstractmethod
     def data(self) -> ImageData | None:
         """The data one-shot search may use (``None`` for tabular benchmarks): ``train_*`` is the

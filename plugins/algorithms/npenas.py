@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import numpy as np
 
 from harness import hookimpl
+from harness.errors import UsageError
 from harness.components import (
     AlgorithmSpec,
     Architecture,
@@ -89,7 +90,8 @@ class NPENAS(SearchAlgorithm):
 
     def propose(self, trial: optuna.Trial, cell: CellContext) -> Architecture:
         history = cell.history()
-        seen = {h.arch_id for h in history}
+        # running (other workers) and failed proposals count as seen: never proposed twice
+        seen = {h.arch_id for h in history} | cell.taken_arch_ids()
         if len(history) >= self.init:
             start = self.init + (len(history) - self.init) // self.batch * self.batch
             for arch in self._round(cell, history[:start]):
@@ -150,12 +152,19 @@ def _options(options: Options) -> dict[str, Any]:
             "candidates": int(options.get("npenas_candidates", CANDIDATES))}
 
 
+def _checked(variant: str, epochs: int, options: Options) -> NPENAS:
+    try:
+        return NPENAS(variant, epochs, **_options(options))
+    except ValueError as exc:
+        raise UsageError(f"--npenas-* options: {exc}") from None
+
+
 def _np(options: Options) -> NPENAS:
-    return NPENAS("np", int(options.get("npenas_np_epochs", NP_EPOCHS)), **_options(options))
+    return _checked("np", int(options.get("npenas_np_epochs", NP_EPOCHS)), options)
 
 
 def _bo(options: Options) -> NPENAS:
-    return NPENAS("bo", int(options.get("npenas_bo_epochs", BO_EPOCHS)), **_options(options))
+    return _checked("bo", int(options.get("npenas_bo_epochs", BO_EPOCHS)), options)
 
 
 @hookimpl

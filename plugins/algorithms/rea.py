@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, ClassVar, Sequence
 import numpy as np
 
 from harness import hookimpl
+from harness.errors import UsageError
 from harness.components import (
     AlgorithmSpec,
     Architecture,
@@ -82,9 +83,12 @@ class RegularizedEvolution(SearchAlgorithm):
 
 
 def _factory(options: Options) -> RegularizedEvolution:
-    return RegularizedEvolution(int(options.get("rea_population", POPULATION)),
-                                int(options.get("rea_tournament", TOURNAMENT)),
-                                str(options.get("rea_removal", "aging")))
+    try:
+        return RegularizedEvolution(int(options.get("rea_population", POPULATION)),
+                                    int(options.get("rea_tournament", TOURNAMENT)),
+                                    str(options.get("rea_removal", "aging")))
+    except ValueError as exc:
+        raise UsageError(f"--rea-population/--rea-tournament/--rea-removal: {exc}") from None
 
 
 @hookimpl

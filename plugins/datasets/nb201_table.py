@@ -23,6 +23,7 @@ N=5, the dataset's input size): a monotone cost model of our own, between ~50 mi
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,10 @@ __all__ = [
     "simulated_cost",
 ]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_TABLE = "data/nb201.csv"
+COMPLETE_ROWS = 15_625  # 5 ops on 6 edges
 ARCH_COLUMN = "ArchitectureString"
 UNIQUE_COLUMN = "UniqueString"
 #: dataset name -> (accuracy column, input shape of the images the table was measured on)
@@ -94,13 +98,15 @@ def _parse(path: Path) -> dict[str, dict[str, float]]:
     from harness_plugins.spaces.nb201 import arch_to_string, parse_arch_string
 
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except Exception as exc:  # pandas raises several types for unreadable CSVs
         raise DataError(f"NAS-Bench-201 table {path} is not a readable CSV: {exc}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
     wanted = [c for c, _ in COLUMNS.values()] + [ARCH_COLUMN]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
-        raise DataError(f"NAS-Bench-201 table {path} lacks column(s) {', '.join(missing)}")
+        raise DataError(f"NAS-Bench-201 table {path} lacks column(s) {', '.join(missing)} "
+                        f"(found: {', '.join(frame.columns)}); it must be comma-separated")
     keys = []
     for row, text in enumerate(frame[ARCH_COLUMN], start=2):  # row 1 is the header
         try:
@@ -120,7 +126,13 @@ def _parse(path: Path) -> dict[str, dict[str, float]]:
             row = int(bad.to_numpy().nonzero()[0][0])
             raise DataError(f"NAS-Bench-201 table {path} row {row + 2}: {column} "
                             f"{frame[column].iloc[row]!r} is not a percentage")
+        if len(values) and float(values.max()) <= 1.0:
+            raise DataError(f"NAS-Bench-201 table {path}: {column} looks like fractions (max "
+                            f"{float(values.max())}); accuracies must be percentages, e.g. 73.51")
         table[column] = dict(zip(keys, values.astype(float).tolist()))
+    if len(keys) < COMPLETE_ROWS:
+        log.warning("NAS-Bench-201 table %s has %d of the %d architectures; trials that query a missing "
+                    "one fail", path, len(keys), COMPLETE_ROWS)
     return table
 
 

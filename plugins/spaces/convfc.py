@@ -12,6 +12,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from harness import hookimpl
+from harness.errors import UsageError
 from harness.components import Architecture, InputShape, Options, SearchSpace, SpaceSpec
 
 if TYPE_CHECKING:
@@ -77,7 +78,10 @@ def harness_addoption(parser: argparse.ArgumentParser) -> None:
 
 
 def _factory(options: Options) -> ConvFCSpace:
-    return ConvFCSpace(max_conv=options.get("convfc_max_conv", 3), max_fc=options.get("convfc_max_fc", 2))
+    max_conv, max_fc = int(options.get("convfc_max_conv", 3)), int(options.get("convfc_max_fc", 2))
+    if max_conv < 1 or max_fc < 1:
+        raise UsageError(f"--convfc-max-conv and --convfc-max-fc must be at least 1, got {max_conv}, {max_fc}")
+    return ConvFCSpace(max_conv=max_conv, max_fc=max_fc)
 
 
 @hookimpl

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import numpy as np
 
 from harness import hookimpl
+from harness.errors import UsageError
 from harness.components import Architecture, InputShape, Options, SearchSpace, SpaceSpec
 
 if TYPE_CHECKING:
@@ -208,8 +209,11 @@ class NB201Space(SearchSpace):
 
 
 def _factory(options: Options) -> NB201Space:
-    return NB201Space(int(options.get("nb201_channels", DEFAULT_CHANNELS)),
-                      int(options.get("nb201_cells", DEFAULT_CELLS)))
+    try:
+        return NB201Space(int(options.get("nb201_channels", DEFAULT_CHANNELS)),
+                          int(options.get("nb201_cells", DEFAULT_CELLS)))
+    except ValueError as exc:
+        raise UsageError(f"--nb201-channels/--nb201-cells: {exc}") from None
 
 
 @hookimpl

@@ -153,3 +153,9 @@ def test_report_elsewhere_reads_the_same_sqlite_storage(bench_args: list[str], t
     assert main(["report", str(tmp_path / "results" / "s")]) == 0
     pd.testing.assert_frame_equal(before, pd.read_csv(tmp_path / "results" / "s" / "trials.csv"))
     assert not (elsewhere / "runs.db").exists()
+
+
+def test_bad_plugin_option_value_is_one_line_exit_2(bench_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*bench_args, "--convfc-max-conv", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--convfc-max-conv" in err

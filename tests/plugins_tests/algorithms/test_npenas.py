@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import math
 
 import numpy as np
+import optuna
 import pytest
 import torch
 from _nb201_driver import DriverCell, run_search
@@ -171,3 +173,32 @@ def test_beats_random_search_with_the_same_budget(space, cifar10_accuracy, varia
     guided, uniform = best(lambda: NPENAS(variant, epochs=QUALITY_EPOCHS)), best(RandomSearch)
     diff = guided - uniform  # paired by seed
     assert diff.mean() > 5 * diff.std(ddof=1) / np.sqrt(len(diff)), (guided.mean(), uniform.mean())
+
+
+def test_running_and_failed_proposals_are_not_proposed_again() -> None:
+    """With several workers (or after a failed trial) NPENAS skips architectures already taken."""
+    from harness_plugins.algorithms.npenas import NPENAS
+    from harness_plugins.spaces.nb201 import NB201Space
+
+    space = NB201Space()
+    algorithm = NPENAS("np", 2, init=10, batch=10, candidates=30)
+    study = optuna.create_study(direction="maximize")
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        trial = study.ask()
+        arch = space.sample(rng)
+        trial.set_user_attr("arch", json.dumps(arch))
+        trial.set_user_attr("arch_id", space.arch_id(arch))
+        study.tell(trial, float(rng.random()))
+
+    class Cell(DriverCell):
+        taken: set[str] = set()
+
+        def taken_arch_ids(self) -> set[str]:
+            return self.taken
+
+    cell = Cell(space, study, 0)
+    first = space.arch_id(algorithm.propose(study.ask(), cell))
+    Cell.taken = {first}  # e.g. running in another worker, or failed
+    second = space.arch_id(algorithm.propose(study.ask(), cell))
+    assert second != first

@@ -116,6 +116,8 @@ def test_missing_table_is_a_one_line_data_error(tmp_path: Path) -> None:
     (lambda rows: rows[7].__setitem__(2, "140"), "row 8: ImageNetTestAccuracy200Epochs"),
     (lambda rows: rows[3].__setitem__(3, "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|"), "row 4: unparsable"),
     (lambda rows: rows.append(rows[9]), "row 15627: duplicate architecture"),
+    (lambda rows: [r.__setitem__(1, str(float(r[1]) / 100)) for r in rows[1:]],
+     "CIFAR100TestAccuracy200Epochs looks like fractions"),
 ])
 def test_malformed_table_names_file_and_row(table_path: Path, tmp_path: Path, edit, needle: str) -> None:
     bad = rewrite(table_path, tmp_path / "bad.csv", edit)
@@ -171,3 +173,11 @@ def test_bench_runs_nas_algorithms_on_the_table(table_path: Path, tmp_path: Path
     assert trials["extra.selection_on_test"].all() and (trials["epochs"] == EPOCHS).all()
     truth = {k: v[1] / 100 for k, v in synthetic_accuracies().items()}
     assert all(abs(truth[a] - v) < 1e-9 for a, v in zip(trials["arch_id"], trials["val_accuracy"]))
+
+
+def test_header_with_spaces_after_commas_loads(table_path: Path, tmp_path: Path) -> None:
+    lines = table_path.read_text().splitlines()
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("\n".join([", ".join(lines[0].split(",")), *lines[1:]]) + "\n")
+    evaluator = specs()["nb201-cifar10"].factory({"table": str(spaced)}).open(REQUEST)
+    assert evaluator is not None
