@@ -129,8 +129,11 @@ class NPENAS(SearchAlgorithm):
         scores = self._score_candidates(cell.space, [h.arch for h in evaluated], errors, candidates,
                                         rng, int(np.random.SeedSequence(seed).generate_state(1)[0]))
         order = np.argsort(scores, kind="stable")[: self.batch]
-        cell.record_search_cost(time.perf_counter() - started, algorithm=f"npenas-{self.variant}",
-                                round_start=len(evaluated), candidates=len(candidates), epochs=self.epochs)
+        marker = f"npenas_round_{len(evaluated)}_costed"
+        if not cell.get_cell_state(marker):  # a resumed or second process recomputes; bill it once
+            cell.record_search_cost(time.perf_counter() - started, algorithm=f"npenas-{self.variant}",
+                                    round_start=len(evaluated), candidates=len(candidates), epochs=self.epochs)
+            cell.set_cell_state(marker, True)
         return [candidates[i] for i in order]
 
     def _score_candidates(self, space: SearchSpace, archs: list[Architecture], errors: np.ndarray,

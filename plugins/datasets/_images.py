@@ -57,6 +57,8 @@ def decode_image(path: Path, resolution: int) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.draft("RGB", (resolution, resolution))  # JPEG only; a no-op for other formats
+            if img.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit grey: scale, or RGB clips it to white
+                img = img.point(lambda v: v / 256).convert("L")
             rgb = _resize_center_crop(img.convert("RGB"), resolution)
             array = np.asarray(rgb, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -105,7 +107,11 @@ def _cache_key(files: Sequence[Path], labels: np.ndarray, resolution: int, base:
         except OSError as exc:
             raise DataError(f"missing image file {path} ({exc}); restore it or remove it from the dataset") from exc
         entries.append([os.path.relpath(path, base), st.st_size, st.st_mtime_ns, label])
-    blob = json.dumps({"format": CACHE_FORMAT, "resolution": resolution, "files": entries})
+    import PIL
+
+    # the decoder's version too: resizing output may change between Pillow releases
+    blob = json.dumps({"format": CACHE_FORMAT, "resolution": resolution, "pillow": PIL.__version__,
+                       "files": entries})
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -202,3 +202,22 @@ def test_running_and_failed_proposals_are_not_proposed_again() -> None:
     Cell.taken = {first}  # e.g. running in another worker, or failed
     second = space.arch_id(algorithm.propose(study.ask(), cell))
     assert second != first
+
+
+def test_a_round_recomputed_by_another_process_is_billed_once() -> None:
+    from harness_plugins.algorithms.npenas import NPENAS
+    from harness_plugins.spaces.nb201 import NB201Space
+
+    space = NB201Space()
+    study = optuna.create_study(direction="maximize")
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        trial = study.ask()
+        arch = space.sample(rng)
+        trial.set_user_attr("arch", json.dumps(arch))
+        trial.set_user_attr("arch_id", space.arch_id(arch))
+        study.tell(trial, float(rng.random()))
+    cell = DriverCell(space, study, 0)
+    for _ in range(2):  # two processes (fresh instances) compute the same round
+        NPENAS("np", 2, init=10, batch=10, candidates=20).propose(study.ask(), cell)
+    assert len(cell.costs) == 1

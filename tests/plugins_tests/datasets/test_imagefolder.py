@@ -189,3 +189,15 @@ def test_corrupt_image(tree):
         load(tree.parent, resolution=8)
     # the train split was decoded and cached before the test split failed; no test cache exists
     assert [p.name.split("-")[0] for p in (tree / ".harness-cache").iterdir()] == ["train"]
+
+
+def test_sixteen_bit_grey_png_keeps_its_contrast(tmp_path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from harness_plugins.datasets._images import decode_image
+
+    path = tmp_path / "deep.png"
+    Image.fromarray((np.arange(32 * 32).reshape(32, 32) * 64).astype(np.uint16)).save(path)
+    pixels = decode_image(path, 32)
+    assert pixels.min() < 10 and pixels.max() > 240  # a ramp, not clipped to white
