@@ -175,6 +175,19 @@ def test_beats_random_search_with_the_same_budget(space, cifar10_accuracy, varia
     assert diff.mean() > 5 * diff.std(ddof=1) / np.sqrt(len(diff)), (guided.mean(), uniform.mean())
 
 
+def _study_with_random_history(space: NB201Space, seed: int, n: int = 10) -> optuna.Study:
+    """A real in-memory study holding ``n`` finished random architectures (NPENAS's initial set)."""
+    study = optuna.create_study(direction="maximize")
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        trial = study.ask()
+        arch = space.sample(rng)
+        trial.set_user_attr("arch", json.dumps(arch))
+        trial.set_user_attr("arch_id", space.arch_id(arch))
+        study.tell(trial, float(rng.random()))
+    return study
+
+
 def test_running_and_failed_proposals_are_not_proposed_again() -> None:
     """With several workers (or after a failed trial) NPENAS skips architectures already taken."""
     from harness_plugins.algorithms.npenas import NPENAS
@@ -182,14 +195,7 @@ def test_running_and_failed_proposals_are_not_proposed_again() -> None:
 
     space = NB201Space()
     algorithm = NPENAS("np", 2, init=10, batch=10, candidates=30)
-    study = optuna.create_study(direction="maximize")
-    rng = np.random.default_rng(0)
-    for _ in range(10):
-        trial = study.ask()
-        arch = space.sample(rng)
-        trial.set_user_attr("arch", json.dumps(arch))
-        trial.set_user_attr("arch_id", space.arch_id(arch))
-        study.tell(trial, float(rng.random()))
+    study = _study_with_random_history(space, seed=0)
 
     class Cell(DriverCell):
         taken: set[str] = set()
@@ -209,14 +215,7 @@ def test_a_round_recomputed_by_another_process_is_billed_once() -> None:
     from harness_plugins.spaces.nb201 import NB201Space
 
     space = NB201Space()
-    study = optuna.create_study(direction="maximize")
-    rng = np.random.default_rng(1)
-    for _ in range(10):
-        trial = study.ask()
-        arch = space.sample(rng)
-        trial.set_user_attr("arch", json.dumps(arch))
-        trial.set_user_attr("arch_id", space.arch_id(arch))
-        study.tell(trial, float(rng.random()))
+    study = _study_with_random_history(space, seed=1)
     cell = DriverCell(space, study, 0)
     for _ in range(2):  # two processes (fresh instances) compute the same round
         NPENAS("np", 2, init=10, batch=10, candidates=20).propose(study.ask(), cell)
