@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from harness.components import (
         AlgorithmSpec,
         DatasetSpec,
+        GeneratorSpec,
         PrunerSpec,
         ReporterSpec,
         SamplerSpec,
@@ -40,6 +41,7 @@ __all__ = [
     "harness_algorithms",
     "harness_cell_finished",
     "harness_datasets",
+    "harness_generators",
     "harness_pruners",
     "harness_reporters",
     "harness_run_metadata",
@@ -69,6 +71,18 @@ def harness_addoption(parser: argparse.ArgumentParser) -> None:
 # Registration: one hook per component kind. Each returns a list of specs; results of every
 # plugin are concatenated. Keep these hooks cheap: no heavy imports, no I/O (factories do that).
 # -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def harness_generators() -> list[GeneratorSpec]:
+    """Register search-space generators (the grid's ``generator`` axis).
+
+    Return :class:`harness.components.GeneratorSpec` objects whose factory builds a
+    :class:`harness.components.SpaceGenerator`: it turns a base space (the cell's ``space``) into
+    the space the cell's algorithm searches. Generation runs once per (generator, base space,
+    dataset, seed) in one worker; its JSON result is stored in the run's storage and every cell
+    with that key loads it (:meth:`SpaceGenerator.load`). ``manual`` (the identity) is built in.
+    """
 
 
 @hookspec

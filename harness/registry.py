@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 _KIND_HOOKS = {
     "dataset": "harness_datasets",
+    "generator": "harness_generators",
     "space": "harness_spaces",
     "algorithm": "harness_algorithms",
     "sampler": "harness_samplers",

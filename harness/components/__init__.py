@@ -9,6 +9,7 @@ Kinds and their interfaces:
 ========== ======================= ==================================================
 kind       spec                    the factory returns
 ========== ======================= ==================================================
+generator  :class:`GeneratorSpec`  a :class:`SpaceGenerator`
 space      :class:`SpaceSpec`      a :class:`SearchSpace`
 algorithm  :class:`AlgorithmSpec`  a :class:`SearchAlgorithm`
 sampler    :class:`SamplerSpec`    an ``optuna.samplers.BaseSampler`` (unwrapped)
@@ -20,8 +21,8 @@ reporter   :class:`ReporterSpec`   a :class:`Reporter`
 Architectures are plain JSON-serialisable dicts (``Architecture``); a space gives each one a
 canonical string identity (:meth:`SearchSpace.arch_id`) used to deduplicate and to look up tables.
 
-The interfaces live in one module per concern (``specs``, ``data``, ``search``, ``evaluation``,
-``reports``); import them from here.
+The interfaces live in one module per concern (``specs``, ``data``, ``search``, ``generation``,
+``evaluation``, ``reports``); import them from here.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from harness.components.evaluation import (
     TrialOutcome,
     TrialStopped,
 )
+from harness.components.generation import GeneratedSpaceState, GenerationRequest, SpaceGenerator
 from harness.components.reports import Reporter, RunResults
 from harness.components.search import (
     CellContext,
@@ -45,6 +47,7 @@ from harness.components.specs import (
     Architecture,
     ComponentSpec,
     DatasetSpec,
+    GeneratorSpec,
     Options,
     PrunerRequest,
     PrunerSpec,
@@ -62,6 +65,9 @@ __all__ = [
     "DatasetRequest",
     "DatasetSpec",
     "EvaluatedArchitecture",
+    "GeneratedSpaceState",
+    "GenerationRequest",
+    "GeneratorSpec",
     "Evaluator",
     "ImageData",
     "ImageDataset",
@@ -77,6 +83,7 @@ __all__ = [
     "SamplerSpec",
     "SearchAlgorithm",
     "SearchSpace",
+    "SpaceGenerator",
     "SpaceSpec",
     "TabularBenchmark",
     "TrialOutcome",

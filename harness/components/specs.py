@@ -10,10 +10,11 @@ if TYPE_CHECKING:
 
     from harness.components.data import ImageDataset
     from harness.components.evaluation import TabularBenchmark
+    from harness.components.generation import SpaceGenerator
     from harness.components.reports import Reporter
     from harness.components.search import SearchAlgorithm, SearchSpace
 
-__all__ = ["AlgorithmSpec", "Architecture", "ComponentSpec", "DatasetSpec", "KINDS", "Options", "PrunerRequest", "PrunerSpec", "ReporterSpec", "SamplerRequest", "SamplerSpec", "SpaceSpec"]
+__all__ = ["AlgorithmSpec", "Architecture", "ComponentSpec", "DatasetSpec", "GeneratorSpec", "KINDS", "Options", "PrunerRequest", "PrunerSpec", "ReporterSpec", "SamplerRequest", "SamplerSpec", "SpaceSpec"]
 
 
 Architecture = dict[str, Any]
@@ -23,7 +24,7 @@ Architecture = dict[str, Any]
 Options = Mapping[str, Any]
 
 #: The component kinds, in the order of the grid's axes (reporters are not an axis).
-KINDS = ("dataset", "space", "algorithm", "sampler", "pruner", "reporter")
+KINDS = ("dataset", "generator", "space", "algorithm", "sampler", "pruner", "reporter")
 
 
 # --------------------------------------------------------------------------------------------
@@ -50,6 +51,14 @@ class SpaceSpec(ComponentSpec):
 
     kind: ClassVar[str] = "space"
     factory: Callable[[Options], SearchSpace] = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeneratorSpec(ComponentSpec):
+    """A search-space generator. ``factory(options)`` returns a :class:`SpaceGenerator`."""
+
+    kind: ClassVar[str] = "generator"
+    factory: Callable[[Options], SpaceGenerator] = field(repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,1 @@
+"""Built-in search-space generators: ``manual`` (the identity) and ``autospace``."""
