@@ -156,13 +156,24 @@ class NB201TableEvaluator(Evaluator):
     def evaluate(self, trial: optuna.Trial, arch: Architecture, hparams: dict[str, Any],
                  cell: CellContext) -> TrialOutcome:
         import optuna
-        from harness_plugins.spaces.nb201 import arch_to_string, count_madds
+        from harness_plugins.spaces.nb201 import (
+            arch_to_string,
+            count_madds,
+            parse_arch_string,
+        )
 
         start = time.perf_counter()
         try:
             key = arch_to_string(arch)
         except KeyError:
-            raise DataError(f"NAS-Bench-201 table {self.path} covers only nb201 architectures, got {arch!r}") from None
+            # A space over NAS-Bench-201 cells with its own decisions (e.g. AutoSpace's shared-cell
+            # space, ``{"cell": "|op~0|+..."}``) identifies each architecture by its NB201 string.
+            try:
+                arch = parse_arch_string(cell.space.arch_id(arch))
+            except (KeyError, ValueError):
+                raise DataError(f"NAS-Bench-201 table {self.path} covers only nb201 architectures, "
+                                f"got {arch!r}") from None
+            key = arch_to_string(arch)
         if key not in self.accuracies:
             raise DataError(f"NAS-Bench-201 table {self.path} has no row for {key}")
         accuracy = self.accuracies[key] / 100.0
