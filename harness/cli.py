@@ -111,10 +111,15 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     run_parent = argparse.ArgumentParser(add_help=False)
     _run_options(run_parent)
     if registry is not None:
+        plugins = registry.pm.get_plugins()
         for impl in registry.pm.hook.harness_addoption.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                continue
             before = len(run_parent._actions)
+            alone = registry.pm.subset_hook_caller("harness_addoption",
+                                                   remove_plugins=[p for p in plugins if p is not impl.plugin])
             try:
-                impl.function(parser=run_parent)
+                alone(parser=run_parent)
             except argparse.ArgumentError as exc:
                 raise PluginError(f"plugin {impl.plugin_name!r} adds a clashing option: {exc}") from None
             for action in run_parent._actions[before:]:  # which plugin owns which option
