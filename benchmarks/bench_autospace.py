@@ -74,14 +74,14 @@ def child(args: argparse.Namespace) -> None:
     torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)  # its lazy imports are not the run's
     before = _rss_mb()  # after imports and data: what the run itself adds is measured from here
     base = NB201Space(cells=args.nb201_cells) if args.base == "nb201" else MBCellSpace()
-    options = {"autospace_iterations": args.iterations}
+    options = {"autospace_iterations": args.iterations, "autospace_batch_size": args.batch_size}
     cuda = args.device.startswith("cuda")
     if args.what == "child":  # the baseline: the reference cell's network, same batches
         template = base.cell_template()
         net = FixedCellNetwork(base.cell_backbone(data.shape), [template.reference] * template.positions)
         net = net.to(args.device)
         split = SearchData.create(data, args.device)
-        stream = batch_stream(split.train, 64, split.normaliser, seeded_generator(0, args.device))
+        stream = batch_stream(split.train, args.batch_size, split.normaliser, seeded_generator(0, args.device))
         opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
         if cuda:
             torch.cuda.reset_peak_memory_stats()
@@ -114,7 +114,8 @@ def child(args: argparse.Namespace) -> None:
 def measure(args: argparse.Namespace, what: str, data_set: str, base: str) -> dict:
     cmd = [sys.executable, __file__, "--child", "--what", what, "--set", data_set, "--base", base,
            "--device", args.device, "--iterations", str(args.iterations), "--threads", str(args.threads),
-           "--nb201-cells", str(args.nb201_cells), "--cifar-images", str(args.cifar_images)]
+           "--nb201-cells", str(args.nb201_cells), "--cifar-images", str(args.cifar_images),
+           "--batch-size", str(args.batch_size)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=os.environ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -125,6 +126,7 @@ def main() -> None:
     parser.add_argument("--sets", default="digits,cifar-synthetic")
     parser.add_argument("--bases", default="nb201,mbcell")
     parser.add_argument("--iterations", type=int, default=60, help="generation iterations (autospace default 60)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size (autospace default 32)")
     parser.add_argument("--nb201-cells", type=int, default=1, help="N of the nb201 base (3N positions; default 1)")
     parser.add_argument("--cifar-images", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=1,
@@ -138,7 +140,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    print(f"device {args.device}, {args.threads} threads, {args.iterations} iterations of batch 64, "
+    print(f"device {args.device}, {args.threads} threads, {args.iterations} iterations of batch {args.batch_size}, "
           f"medians of {args.repeats}; memory: {'CUDA peak allocated' if 'cuda' in args.device else 'peak RSS delta'}")
     print(f"{'data':16} {'base':8} {'generate s':>10} {'child s':>8} {'ratio':>6} {'gen MB':>7} {'child MB':>8}")
     for data_set in args.sets.split(","):

@@ -66,7 +66,7 @@ class AutoSpaceConfig:
     iterations: int = 60
     warmup: int = 10
     mutation_prob: float = 0.5
-    batch_size: int = 64
+    batch_size: int = 32
     weight_lr: float = 0.05
     alpha_lr: float = 2.0
     shared_cell: bool = False

@@ -52,7 +52,7 @@ __all__ = ["AutoSpaceGenerator"]
 
 _DEFAULTS: dict[str, Any] = {
     "population": 8, "k": 4, "tournament": 3, "threshold": 0.3, "eps": 0.5, "rebuild_every": 5,
-    "madds_lambda": 0.01, "iterations": 60, "warmup": 10, "mutation_prob": 0.5, "batch_size": 64,
+    "madds_lambda": 0.01, "iterations": 60, "warmup": 10, "mutation_prob": 0.5, "batch_size": 32,
     "weight_lr": 0.05, "alpha_lr": 2.0,
 }
 #: config field -> CLI option
@@ -85,6 +85,17 @@ class AutoSpaceGenerator(SpaceGenerator):
             if not self.generator_data:
                 return "a table has no images to generate on (name an image dataset with --generator-data)"
         return None
+
+    def capabilities(self, base: SearchSpace) -> frozenset[str]:
+        """The generated space's capabilities: :class:`LayerwiseSpace`'s, plus ``enumerate`` when
+        K^(decisions) is small enough (known before generation: K cells per decision)."""
+        from harness_plugins.generators._layerwise import ENUMERATE_LIMIT, LayerwiseSpace
+
+        if "cells" not in base.capabilities or not hasattr(base, "cell_template"):
+            return frozenset()
+        decisions = 1 if self.config.shared_cell else base.cell_template().positions
+        small = self.config.k ** decisions <= ENUMERATE_LIMIT
+        return LayerwiseSpace.capabilities | ({"enumerate"} if small else set())
 
     def template(self, base: SearchSpace) -> Any:
         """The base's cell template with the reference and op set of the options."""
@@ -189,7 +200,7 @@ def harness_addoption(parser: argparse.ArgumentParser) -> None:
         "iterations": "training iterations (batches) of the generation (default 60)",
         "warmup": "iterations before the EMA updates the population (default 10)",
         "mutation_prob": "probability that a tournament winner is replaced by its mutation (default 0.5)",
-        "batch_size": "batch size (default 64)",
+        "batch_size": "batch size (default 32)",
         "weight_lr": "SGD learning rate of the supernet weights (default 0.05)",
         "alpha_lr": "SGD learning rate of log alpha (default 2.0)",
     }

@@ -112,3 +112,16 @@ def test_generation_on_digits_records_its_options_and_loads_a_searchable_space(b
     assert space.build(arch, data.shape)(data.train_images[:2].float()).shape == (2, 10)
     # the same seed generates the same space
     assert gen.generate(request).space == state.space
+
+
+def test_capabilities_are_known_before_generation() -> None:
+    gen = factory(parsed())
+    caps = gen.capabilities(NB201Space(channels=4, cells=1))  # 4^3 architectures: enumerable
+    assert {"sample", "mutate", "decisions", "encode", "graph", "supernet", "enumerate"} <= caps
+    assert "enumerate" not in gen.capabilities(NB201Space(cells=5))  # 4^15
+    assert "enumerate" in factory(parsed("--autospace-shared-cell")).capabilities(NB201Space(cells=5))
+    assert gen.capabilities(ConvFCSpace()) == frozenset()
+    space = LayerwiseSpace(NB201Space(channels=4, cells=1), [["|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+"
+                                                                "|skip_connect~0|none~1|skip_connect~2|"] * 1] * 3,
+                           False)
+    assert space.capabilities <= caps
