@@ -120,6 +120,8 @@ class Registry:
         self.pm = pm
         #: option dest -> the plugin whose ``harness_addoption`` added it (filled by the CLI)
         self.option_owners: dict[str, str] = {}
+        #: option dests a plugin marked :func:`harness.config.execution_only` (filled by the CLI)
+        self.execution_only_options: set[str] = set()
         versions = {}
         for plugin, dist in pm.list_plugin_distinfo():
             versions[pm.get_name(plugin)] = dist.version

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from harness.cell import search_costs
 from harness.components import RunResults
+from harness.components.search import TRIAL_COLUMN_PREFIX
 from harness.grid import AXES
 
 __all__ = ["NOT_APPLICABLE", "TRIAL_COLUMNS", "CELL_COLUMNS", "cell_row", "export_run", "load_results", "trial_row", "write_atomic"]
@@ -64,6 +65,9 @@ def trial_row(run_id: str, cell: dict[str, Any], t: optuna.trial.FrozenTrial) ->
     for name, value in sorted(t.params.items()):
         if name not in hparams:
             row[f"arch.{name}"] = value
+    for key, value in sorted(t.user_attrs.items()):  # CellContext.record_trial_column
+        if key.startswith(TRIAL_COLUMN_PREFIX):
+            row[key] = value
     for name, value in sorted((record.get("extra") or {}).items()):
         if isinstance(value, (int, float, str, bool)) or value is None:
             row[f"extra.{name}"] = value
@@ -118,9 +122,9 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
         state = attrs.get("cell_state", "partial")
         cell_rows.append(cell_row(run_id, cell, state, attrs.get("error"), trials, search_costs(attrs)))
     trials_frame = pd.DataFrame(trial_rows)
-    # the documented columns always exist, in their order, then hp.*, arch.*, extra.* sorted
+    # the documented columns always exist, in their order, then hp.*, arch.*, algo.*, extra.* sorted
     extra_columns = sorted((c for c in trials_frame.columns if c not in TRIAL_COLUMNS),
-                           key=lambda c: ({"hp": 0, "arch": 1}.get(c.split(".")[0], 2), c))
+                           key=lambda c: ({"hp": 0, "arch": 1, "algo": 2}.get(c.split(".")[0], 3), c))
     trials_frame = trials_frame.reindex(columns=[*TRIAL_COLUMNS, *extra_columns])
     cells_frame = pd.DataFrame(cell_rows, columns=CELL_COLUMNS)
     run_dir.mkdir(parents=True, exist_ok=True)

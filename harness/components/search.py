@@ -18,7 +18,11 @@ if TYPE_CHECKING:
     from harness.components.data import ImageDataset
     from harness.components.evaluation import TabularBenchmark
 
-__all__ = ["CellContext", "EvaluatedArchitecture", "SearchAlgorithm", "SearchSpace"]
+__all__ = ["TRIAL_COLUMN_PREFIX", "CellContext", "EvaluatedArchitecture", "SearchAlgorithm", "SearchSpace"]
+
+#: The prefix of an algorithm's per-trial columns, in the trial's user attributes and in ``trials.csv``
+#: (see :meth:`CellContext.record_trial_column`).
+TRIAL_COLUMN_PREFIX = "algo."
 
 
 class SearchSpace(ABC):
@@ -129,6 +133,18 @@ class CellContext(ABC):
     def record_search_cost(self, seconds: float, **details: Any) -> None:
         """Record one-shot search overhead (supernet, controller, predictor) for the cell table,
         separately from child training."""
+
+    def record_trial_column(self, trial: optuna.Trial, name: str, value: str | int | float | bool | None) -> None:
+        """Record a per-trial fact of the algorithm's (e.g. a local search's move: ``init``,
+        ``neighbour``, ``restart``) as the column ``algo.<name>`` of ``trials.csv``, next to the
+        evaluators' ``extra.*``. Call it from :meth:`SearchAlgorithm.propose` with the trial being
+        proposed; the value must be a JSON scalar. It is stored on the trial in the cell's storage
+        (so it survives a resume) and is not part of :meth:`history`."""
+        if not name.isidentifier():
+            raise ValueError(f"trial column name {name!r}: use letters, digits and underscores")
+        if not (value is None or isinstance(value, (str, int, float, bool))):
+            raise TypeError(f"trial column {name!r}: {type(value).__name__} is not a JSON scalar")
+        trial.set_user_attr(f"{TRIAL_COLUMN_PREFIX}{name}", value)
 
 
 class SearchAlgorithm(ABC):
