@@ -4,15 +4,16 @@ from __future__ import annotations
 import importlib.metadata
 
 import numpy as np
-from _nb201_driver import run_search
 from harness_plugins.algorithms import random_search
 from harness_plugins.algorithms.random_search import RandomSearch
 from harness_plugins.spaces.nb201 import NB201Space
 
+from harness.testing import run_trials
+
 
 def test_reproducible_under_a_seed_and_different_across_seeds(cifar10_accuracy) -> None:
     space = NB201Space(channels=4, cells=1)
-    ids = [[h.arch_id for h in run_search(RandomSearch(), space, cifar10_accuracy.__getitem__, 20, seed).history()]
+    ids = [[h.arch_id for h in run_trials(RandomSearch(), space, 20, cifar10_accuracy, seed=seed).history()]
            for seed in (0, 0, 1)]
     assert ids[0] == ids[1] != ids[2]
     assert len(set(ids[0])) == 20
@@ -20,7 +21,7 @@ def test_reproducible_under_a_seed_and_different_across_seeds(cifar10_accuracy) 
 
 def test_draws_are_uniform_over_ops(cifar10_accuracy) -> None:
     space = NB201Space(channels=4, cells=1)
-    cell = run_search(RandomSearch(), space, cifar10_accuracy.__getitem__, 200, 3)
+    cell = run_trials(RandomSearch(), space, 200, cifar10_accuracy, seed=3)
     ops = [op for h in cell.history() for op in h.arch.values()]
     counts = np.unique(ops, return_counts=True)[1]
     assert len(counts) == 5 and counts.min() > 180  # 1200 draws, 240 expected per op
