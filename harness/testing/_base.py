@@ -28,6 +28,9 @@ class _Options:
 class ContractBase:
     #: Plugin names to load (``None``: every installed plugin).
     plugins: ClassVar[list[str] | None] = None
+    #: (name, module or object) pairs registered besides the installed plugins, as if installed:
+    #: test a plugin module before it is packaged (``[("my-plugin", my_package.harness_plugin)]``).
+    extra_plugins: ClassVar[list[tuple[str, object]]] = []
     #: Options passed to factories, as if given on the command line. Declare only the ones you
     #: set (``options = {"table": "data/nb201.csv"}``); every other option has its default, so a
     #: factory's ``options["my_option"]`` works under the kit as at run time.
@@ -42,7 +45,7 @@ class ContractBase:
 
     def registry(self) -> Registry:
         if "_registry" not in self.__dict__:
-            self.__dict__["_registry"] = load_registry(self.plugins)
+            self.__dict__["_registry"] = load_registry(self.plugins, self.extra_plugins)
         return self.__dict__["_registry"]  # type: ignore[no-any-return]
 
     def registered(self, kind: str, name: str) -> Registered:

@@ -1,15 +1,21 @@
 """The command line, called in-process: exit codes, one-line errors, end-to-end runs."""
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
-from harness.cli import main
+from harness import hookimpl
+from harness.cli import build_parser, config_from_args, main
+from harness.components import AlgorithmSpec, ReporterSpec
+from harness.config import execution_only
+from harness.registry import load_registry
 
 
 def _run_dir(results: Path) -> Path:
@@ -96,8 +102,11 @@ def test_rerun_resumes_without_repeating(bench_args: list[str], tmp_path: Path) 
     assert main(bench_args) == 0
     again = pd.read_csv(run_dir / "trials.csv")
     pd.testing.assert_frame_equal(first, again)
-    # a bigger budget in the same run id continues the same studies
+    # naming the run explicitly is the same run: nothing is recomputed
     assert main([*bench_args, "--run-id", run_dir.name]) == 0
+    pd.testing.assert_frame_equal(first, pd.read_csv(run_dir / "trials.csv"))
+    # the budget defines the run: a bigger one under the same run id is refused, not mixed in
+    assert main([*bench_args, "--run-id", run_dir.name, "--trials", "4"]) == 2
 
 
 def test_same_run_id_with_other_settings_is_refused(bench_args: list[str], tmp_path: Path,
@@ -159,3 +168,55 @@ def test_bad_plugin_option_value_is_one_line_exit_2(bench_args: list[str], capsy
     assert main([*bench_args, "--convfc-max-conv", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--convfc-max-conv" in err
+
+
+class _OptionPlugin:
+    """A plugin with an algorithm, a computing option and an execution-only (reporter) option."""
+
+    @hookimpl
+    def harness_addoption(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--opt-depth", type=int, default=3)
+        execution_only(parser.add_argument("--opt-latex-style", default="booktabs"))
+
+    @hookimpl
+    def harness_algorithms(self) -> list[AlgorithmSpec]:
+        return [AlgorithmSpec(name="opt-algo", description="x", factory=lambda options: None)]  # type: ignore[arg-type,return-value]
+
+
+def _run_id(*args: str) -> str:
+    registry = load_registry(extra_plugins=[("opt", _OptionPlugin())])
+    parsed = build_parser(registry).parse_args(["bench", "--algorithms", "opt-algo", *args])
+    return str(config_from_args(parsed, registry).run_id)
+
+
+def test_execution_only_options_stay_out_of_the_run_id() -> None:
+    assert _run_id("--opt-latex-style", "plain") == _run_id()
+    assert _run_id("--cifar100-verify-md5", "never") == _run_id()  # a built-in one: checking files
+    assert _run_id("--opt-depth", "4") != _run_id()
+
+
+def test_report_takes_plugin_options_over_the_stored_ones(bench_args: list[str], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.registry as registry_module
+
+    assert main([*bench_args, "--run-id", "r"]) == 0
+    seen: list[dict] = []
+
+    def reporter_factory(options: dict) -> Any:
+        seen.append(options)
+        return type("R", (), {"report": lambda self, results, out: ""})()
+
+    class Plugin(_OptionPlugin):
+        @hookimpl
+        def harness_reporters(self) -> list[ReporterSpec]:
+            return [ReporterSpec(name="opt-report", description="x", factory=reporter_factory)]
+
+    # `harness` loads plugins from entry points: register this one with them
+    monkeypatch.setattr(registry_module, "load_registry",
+                        lambda select=None: registry_module.Registry(
+                            registry_module.create_plugin_manager(select, [("opt", Plugin())])))
+    assert main(["report", str(tmp_path / "results" / "r"), "--reporters", "opt-report",
+                 "--opt-latex-style", "plain"]) == 0
+    assert main(["report", str(tmp_path / "results" / "r"), "--reporters", "opt-report"]) == 0
+    assert [o["opt_latex_style"] for o in seen] == ["plain", "booktabs"]  # the given value, else the default
+    assert seen[0]["epochs"] == 2  # the run's own options are kept
