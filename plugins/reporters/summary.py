@@ -59,6 +59,21 @@ def _num(value: object) -> float:
         return float("nan")
 
 
+def headline(reason: str) -> str:
+    """A cell's failure reason on one line, whole: its first line, followed, when a traceback
+    follows, by the exception and its complete message (the part after the last stack frame)."""
+    lines = [line for line in reason.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if "Traceback (most recent call last):" not in lines:
+        return " ".join(line.strip() for line in lines)
+    start = lines.index("Traceback (most recent call last):")
+    frames = [i for i in range(start + 1, len(lines)) if lines[i].startswith((" ", "\t"))]
+    message = " ".join(line.strip() for line in lines[(frames[-1] if frames else start) + 1:])
+    head = " ".join(line.strip() for line in lines[:start]).rstrip(":")
+    return f"{head}: {message}" if head else message
+
+
 def summarise(results: RunResults) -> pd.DataFrame:
     """The summary table: per (dataset, space, algorithm, sampler, pruner), mean and std over seeds."""
     per_seed = _per_seed(results)
@@ -70,7 +85,7 @@ def summarise(results: RunResults) -> pd.DataFrame:
         row["seeds"] = len(group)
         states = sorted(set(group["state"]))
         row["state"] = ",".join(states)
-        row["reason"] = "; ".join(sorted({r.splitlines()[0] for r in group["reason"] if r}))[:200]
+        row["reason"] = "; ".join(sorted({headline(r) for r in group["reason"] if r}))
         row["note"] = "; ".join(sorted({n for n in group["note"] if n}))
         for name in ("complete", "pruned", "failed"):
             row[name] = int(group[name].sum())
