@@ -18,7 +18,10 @@ from harness.components import RunResults
 from harness.components.search import TRIAL_COLUMN_PREFIX
 from harness.grid import AXES
 
-__all__ = ["NOT_APPLICABLE", "TRIAL_COLUMNS", "CELL_COLUMNS", "cell_row", "export_run", "load_results", "trial_row", "write_atomic"]
+__all__ = [
+    "CELL_COLUMNS", "NOT_APPLICABLE", "TRIAL_COLUMNS", "cell_row", "export_run", "load_results", "trial_row",
+    "write_atomic",
+]
 
 #: The ``cells.csv`` state of a combination that cannot work (shown as ``n/a`` in reports). Not the
 #: string "n/a" itself: pandas reads that as a missing value.

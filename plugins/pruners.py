@@ -2,7 +2,8 @@
 
 Constants follow METHODS.md section 3: asynchronous successive halving ``reduction_factor=4``;
 Hyperband ``reduction_factor=3`` over ``[1, max_epochs]`` (its bracket ids hash the study name,
-which the harness always sets to the cell's key); median ``n_startup_trials=5`` and one warm-up epoch (first check after epoch 2).
+which the harness always sets to the cell's key); median ``n_startup_trials=5`` and one warm-up
+epoch (first check after epoch 2).
 """
 from __future__ import annotations
 

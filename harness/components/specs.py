@@ -14,7 +14,10 @@ if TYPE_CHECKING:
     from harness.components.reports import Reporter
     from harness.components.search import SearchAlgorithm, SearchSpace
 
-__all__ = ["AlgorithmSpec", "Architecture", "ComponentSpec", "DatasetSpec", "GeneratorSpec", "KINDS", "Options", "PrunerRequest", "PrunerSpec", "ReporterSpec", "SamplerRequest", "SamplerSpec", "SpaceSpec"]
+__all__ = [
+    "KINDS", "AlgorithmSpec", "Architecture", "ComponentSpec", "DatasetSpec", "GeneratorSpec", "Options",
+    "PrunerRequest", "PrunerSpec", "ReporterSpec", "SamplerRequest", "SamplerSpec", "SpaceSpec",
+]
 
 
 Architecture = dict[str, Any]
@@ -39,6 +42,9 @@ class ComponentSpec:
     kind: ClassVar[str] = ""
     name: str
     description: str
+    if TYPE_CHECKING:
+        #: Builds the component; each kind's spec narrows its argument and return types.
+        factory: Callable[..., Any]
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() or c in ",|/" for c in self.name):

@@ -28,6 +28,7 @@ runner's loop on a real Optuna study (in memory by default) and returns a :class
 ``score`` is a function ``arch -> accuracy``, a table ``{arch_id: accuracy}`` (e.g. read from a
 NAS-Bench-201 extract), an ``Evaluator`` or a ``TabularBenchmark``.
 """
+
 from __future__ import annotations
 
 from harness.testing.algorithms import AlgorithmContract

@@ -1,5 +1,6 @@
 """What every contract shares: loading one component through the real plugin machinery, and the
 options its factory receives (every loaded plugin's defaults, as at run time)."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
@@ -46,7 +47,8 @@ class ContractBase:
     def registry(self) -> Registry:
         if "_registry" not in self.__dict__:
             self.__dict__["_registry"] = load_registry(self.plugins, self.extra_plugins)
-        return self.__dict__["_registry"]  # type: ignore[no-any-return]
+        registry: Registry = self.__dict__["_registry"]
+        return registry
 
     def registered(self, kind: str, name: str) -> Registered:
         return self.registry().get(kind, name)

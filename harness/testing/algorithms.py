@@ -1,4 +1,5 @@
 """Contract for search-algorithm plugins, run on a real cell (:mod:`harness.testing.cells`)."""
+
 from __future__ import annotations
 
 import json
@@ -34,12 +35,12 @@ class AlgorithmContract(ContractBase):
     deterministic: ClassVar[bool] = True
 
     def make_algorithm(self) -> SearchAlgorithm:
-        return self.registered("algorithm", self.algorithm_name).spec.factory(self.options)  # type: ignore[no-any-return]
+        return self.registered("algorithm", self.algorithm_name).spec.factory(self.options)
 
     def make_space(self) -> SearchSpace:
         if self.space_name is None:
             return TinySpace()
-        return self.registered("space", self.space_name).spec.factory(self.options)  # type: ignore[no-any-return]
+        return self.registered("space", self.space_name).spec.factory(self.options)
 
     def score(self, space: SearchSpace) -> Score:
         """What scores the trials: ``arch -> accuracy`` or ``{arch_id: accuracy}``. The default,
@@ -61,9 +62,17 @@ class AlgorithmContract(ContractBase):
 
     def make_cell(self, seed: int = 0, algorithm: SearchAlgorithm | None = None, **kwargs: Any) -> KitCell:
         space = self.make_space()
-        return KitCell(space, algorithm or self.make_algorithm(), self.score(space), seed=seed,
-                       registry=self.registry(), options=self.options, data=self.data(),
-                       names={"algorithm": self.algorithm_name}, **kwargs)
+        return KitCell(
+            space,
+            algorithm or self.make_algorithm(),
+            self.score(space),
+            seed=seed,
+            registry=self.registry(),
+            options=self.options,
+            data=self.data(),
+            names={"algorithm": self.algorithm_name},
+            **kwargs,
+        )
 
     def test_factory_builds_an_algorithm_with_the_default_options(self) -> None:
         algorithm = self.make_algorithm()
@@ -77,7 +86,7 @@ class AlgorithmContract(ContractBase):
         assert algorithm.incompatible(space, None) is None, "the contract's own space must be compatible"  # type: ignore[arg-type]
 
         class Bare(type(space)):  # type: ignore[misc]
-            capabilities = frozenset()
+            capabilities: ClassVar[frozenset[str]] = frozenset()
 
         bare = Bare.__new__(Bare)
         bare.__dict__.update(space.__dict__)
@@ -122,5 +131,6 @@ class AlgorithmContract(ContractBase):
             got = first.propose(trial, cell.context)
         finally:
             cell.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        assert cell.space.arch_id(got) == cell.space.arch_id(expected), \
+        assert cell.space.arch_id(got) == cell.space.arch_id(expected), (
             "the first instance proposes from state the cell does not hold (it must rebuild it from cell.history())"
+        )

@@ -12,11 +12,12 @@ Nothing here is a copy of the runner: continuing a cell (``run`` again, optional
 algorithm instance or another ``worker_index``) is exactly a resume, or a second worker, of a
 real run, seeds included.
 """
+
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence
 
 import optuna
 
@@ -29,6 +30,7 @@ from harness.components import (
     ImageData,
     InputShape,
     RunResults,
+    SamplerSpec,
     SearchAlgorithm,
     SearchSpace,
     TabularBenchmark,
@@ -37,7 +39,16 @@ from harness.components import (
 )
 from harness.registry import Registry, load_registry
 
-__all__ = ["DEFAULT_SHAPE", "KIT_RUN_ID", "KitCell", "Score", "ScoreEvaluator", "make_cell", "run_results", "run_trials"]
+__all__ = [
+    "DEFAULT_SHAPE",
+    "KIT_RUN_ID",
+    "KitCell",
+    "Score",
+    "ScoreEvaluator",
+    "make_cell",
+    "run_results",
+    "run_trials",
+]
 
 #: The run id of kit cells (their studies are named ``kit/<cell key>``, as in a run).
 KIT_RUN_ID = "kit"
@@ -46,7 +57,7 @@ KIT_RUN_ID = "kit"
 DEFAULT_SHAPE = InputShape(3, 8, 8, 10)
 
 #: What scores a trial: ``arch -> accuracy``, ``{arch_id: accuracy}``, an evaluator or a tabular benchmark.
-Score = Union[Callable[[Architecture], float], Mapping[str, float], Evaluator, TabularBenchmark]
+Score = Callable[[Architecture], float] | Mapping[str, float] | Evaluator | TabularBenchmark
 
 
 class ScoreEvaluator(Evaluator):
@@ -59,12 +70,18 @@ class ScoreEvaluator(Evaluator):
     the trial, as the NAS-Bench-201 table does.
     """
 
-    def __init__(self, score: Callable[[Architecture], float] | Mapping[str, float], space: SearchSpace,
-                 madds: Callable[[Architecture], float] | None = None, seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        score: Callable[[Architecture], float] | Mapping[str, float],
+        space: SearchSpace,
+        madds: Callable[[Architecture], float] | None = None,
+        seconds: float = 0.0,
+    ) -> None:
         self.score, self.space, self.madds, self.seconds = score, space, madds, seconds
 
-    def evaluate(self, trial: optuna.Trial, arch: Architecture, hparams: dict[str, Any],
-                 cell: CellContext) -> TrialOutcome:
+    def evaluate(
+        self, trial: optuna.Trial, arch: Architecture, hparams: dict[str, Any], cell: CellContext
+    ) -> TrialOutcome:
         if isinstance(self.score, Mapping):
             key = self.space.arch_id(arch)
             if key not in self.score:
@@ -72,9 +89,15 @@ class ScoreEvaluator(Evaluator):
             value = float(self.score[key])
         else:
             value = float(self.score(arch))
-        outcome = TrialOutcome(val_accuracy=value, test_accuracy=value,
-                               madds=None if self.madds is None else float(self.madds(arch)), params=None,
-                               epochs=1, train_seconds=self.seconds, eval_seconds=0.0)
+        outcome = TrialOutcome(
+            val_accuracy=value,
+            test_accuracy=value,
+            madds=None if self.madds is None else float(self.madds(arch)),
+            params=None,
+            epochs=1,
+            train_seconds=self.seconds,
+            eval_seconds=0.0,
+        )
         if len(trial.study.directions) == 1 and math.isfinite(value):
             trial.report(value, 1)
             if trial.should_prune():
@@ -97,11 +120,23 @@ class KitCell:
     ``StudyCell``); ``study`` the Optuna study. ``data_calls`` counts the calls of ``context.data()``.
     """
 
-    def __init__(self, space: SearchSpace, algorithm: SearchAlgorithm, score: Score, *, seed: int = 0,
-                 sampler: str = "random", pruner: str = "none", registry: Registry | None = None,
-                 options: Mapping[str, Any] | None = None, data: ImageData | None = None,
-                 shape: InputShape | None = None, madds: Callable[[Architecture], float] | None = None,
-                 storage: optuna.storages.BaseStorage | None = None, names: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        algorithm: SearchAlgorithm,
+        score: Score,
+        *,
+        seed: int = 0,
+        sampler: str = "random",
+        pruner: str = "none",
+        registry: Registry | None = None,
+        options: Mapping[str, Any] | None = None,
+        data: ImageData | None = None,
+        shape: InputShape | None = None,
+        madds: Callable[[Architecture], float] | None = None,
+        storage: optuna.storages.BaseStorage | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
         from harness.cli import default_options
         from harness.grid import Cell
 
@@ -114,10 +149,20 @@ class KitCell:
         self._data = data
         self.shape = shape or (data.shape if data is not None else DEFAULT_SHAPE)
         self.storage = storage if storage is not None else optuna.storages.InMemoryStorage()
-        names = {"dataset": "kit-data", "space": type(space).__name__, "algorithm": type(algorithm).__name__,
-                 **(names or {})}
-        self.cell = Cell(dataset=names["dataset"], space=names["space"], algorithm=names["algorithm"],
-                         sampler=sampler, pruner=pruner, seed=seed)
+        names = {
+            "dataset": "kit-data",
+            "space": type(space).__name__,
+            "algorithm": type(algorithm).__name__,
+            **(names or {}),
+        }
+        self.cell = Cell(
+            dataset=names["dataset"],
+            space=names["space"],
+            algorithm=names["algorithm"],
+            sampler=sampler,
+            pruner=pruner,
+            seed=seed,
+        )
         self.data_calls = 0
         self.states: list[str] = []
         self._run = self._cell_run(self.algorithm, budget=0, worker_index=0)
@@ -132,22 +177,47 @@ class KitCell:
         from harness.config import RunConfig
 
         c = self.cell
-        config = RunConfig(datasets=[c.dataset], spaces=[c.space], algorithms=[c.algorithm], samplers=[c.sampler],
-                           pruners=[c.pruner], seeds=[c.seed], trials=max(budget, 1), epochs=1, device="cpu",
-                           run_id=KIT_RUN_ID, progress=False, options=dict(self.options))
-        multi_objective = self.registry.get("sampler", c.sampler).spec.multi_objective
-        return CellRun(c, config, self.registry, self.storage, self.space, algorithm, multi_objective,
-                       self.evaluator, self.shape, "cpu", self.tabular, self._search_data,
-                       on_trial=lambda event: None, worker_index=worker_index)
+        config = RunConfig(
+            datasets=[c.dataset],
+            spaces=[c.space],
+            algorithms=[c.algorithm],
+            samplers=[c.sampler],
+            pruners=[c.pruner],
+            seeds=[c.seed],
+            trials=max(budget, 1),
+            epochs=1,
+            device="cpu",
+            run_id=KIT_RUN_ID,
+            progress=False,
+            options=dict(self.options),
+        )
+        spec = self.registry.get("sampler", c.sampler).spec
+        multi_objective = isinstance(spec, SamplerSpec) and spec.multi_objective
+        return CellRun(
+            c,
+            config,
+            self.registry,
+            self.storage,
+            self.space,
+            algorithm,
+            multi_objective,
+            self.evaluator,
+            self.shape,
+            "cpu",
+            self.tabular,
+            self._search_data,
+            on_trial=lambda event: None,
+            worker_index=worker_index,
+        )
 
     @property
     def study(self) -> optuna.Study:
-        return self._run.study  # type: ignore[no-any-return]
+        return self._run.study
 
     @property
     def context(self) -> CellContext:
         """What the algorithm's ``prepare`` and ``propose`` receive."""
-        return self._run.context  # type: ignore[no-any-return]
+        return self._run.context
 
     def run(self, n: int, algorithm: SearchAlgorithm | None = None, worker_index: int = 0) -> str:
         """Run ``n`` more counted trials through the runner's loop; returns the cell's state
@@ -206,8 +276,11 @@ def run_trials(algorithm: SearchAlgorithm, space: SearchSpace, n: int, score: Sc
     return cell
 
 
-def run_results(run_dir: Path, cells: Sequence[KitCell], not_applicable: Sequence[tuple[dict[str, Any], str]] = (),
-                ) -> RunResults:
+def run_results(
+    run_dir: Path,
+    cells: Sequence[KitCell],
+    not_applicable: Sequence[tuple[dict[str, Any], str]] = (),
+) -> RunResults:
     """Export ``cells`` (sharing one storage) as a run's results in ``run_dir``, exactly as
     ``harness bench`` does (``trials.csv``, ``cells.csv``): what reporters receive. Each entry of
     ``not_applicable`` is (axes, reason) for an ``n/a`` cell."""

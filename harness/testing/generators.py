@@ -1,4 +1,5 @@
 """Contract for search-space generator plugins (the ``generator`` grid axis)."""
+
 from __future__ import annotations
 
 import json
@@ -59,20 +60,28 @@ class GeneratorContract(ContractBase):
     seed: ClassVar[int] = 0
 
     def make_generator(self) -> SpaceGenerator:
-        return self.registered("generator", self.generator_name).spec.factory(self.options)  # type: ignore[no-any-return]
+        return self.registered("generator", self.generator_name).spec.factory(self.options)
 
     def make_base(self) -> SearchSpace:
         if self.base_space_name is None:
             return TinySpace()
-        return self.registered("space", self.base_space_name).spec.factory(self.options)  # type: ignore[no-any-return]
+        return self.registered("space", self.base_space_name).spec.factory(self.options)
 
     def data(self) -> ImageData:
         return tiny_image_data(channels=3, size=8)
 
     def request(self, data: ImageData | None) -> GenerationRequest:
         shape = data.shape if data is not None else InputShape(3, 8, 8, 3)
-        return GenerationRequest(base=self.make_base(), base_name=self.base_space_name or "tiny", dataset="kit-data",
-                                 data=data, shape=shape, seed=self.seed, device="cpu", options=self.options)
+        return GenerationRequest(
+            base=self.make_base(),
+            base_name=self.base_space_name or "tiny",
+            dataset="kit-data",
+            data=data,
+            shape=shape,
+            seed=self.seed,
+            device="cpu",
+            options=self.options,
+        )
 
     def _generated(self) -> tuple[SpaceGenerator, GeneratedSpaceState, GenerationRequest]:
         generator = self.make_generator()
@@ -99,8 +108,9 @@ class GeneratorContract(ContractBase):
         archs = _suggested(first, 3)
         assert [first.arch_id(a) for a in archs] == [second.arch_id(a) for a in _suggested(second, 3)]
         if "sample" in first.capabilities:
-            assert first.arch_id(first.sample(np.random.default_rng(0))) == \
-                second.arch_id(second.sample(np.random.default_rng(0)))
+            assert first.arch_id(first.sample(np.random.default_rng(0))) == second.arch_id(
+                second.sample(np.random.default_rng(0))
+            )
             archs.append(first.sample(np.random.default_rng(1)))
         shape = request.shape
         for arch in archs:
@@ -119,5 +129,6 @@ class GeneratorContract(ContractBase):
         request = self.request(None)
         state = generator.generate(request)
         space = generator.load(request.base, json.loads(json.dumps(state.space)))
-        assert [space.arch_id(a) for a in _suggested(space, 3)] == \
-            [request.base.arch_id(a) for a in _suggested(request.base, 3)]
+        assert [space.arch_id(a) for a in _suggested(space, 3)] == [
+            request.base.arch_id(a) for a in _suggested(request.base, 3)
+        ]

@@ -1,4 +1,5 @@
 """Contract for pruner plugins."""
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -23,8 +24,12 @@ class PrunerContract(ContractBase):
         return spec.factory(PrunerRequest(max_epochs=self.max_epochs, options=self.options))
 
     def _study(self) -> optuna.Study:
-        return optuna.create_study(study_name="contract", direction="maximize", pruner=self.make_pruner(),
-                                   sampler=optuna.samplers.RandomSampler(seed=0))
+        return optuna.create_study(
+            study_name="contract",
+            direction="maximize",
+            pruner=self.make_pruner(),
+            sampler=optuna.samplers.RandomSampler(seed=0),
+        )
 
     def _run(self, study: optuna.Study, curve: list[float]) -> bool:
         """Report ``curve`` epoch by epoch (1-based, as the harness does); True if pruned."""

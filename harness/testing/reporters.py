@@ -1,4 +1,5 @@
 """Contract for reporter plugins, run on results exported from real cells (:func:`sample_results`)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,14 +24,14 @@ class _Suggest(SearchAlgorithm):
     """The sampler decides the architecture (as the built-in ``sampler`` algorithm)."""
 
     def propose(self, trial: optuna.Trial, cell: object) -> Architecture:
-        return cell.space.suggest(trial)  # type: ignore[attr-defined,no-any-return]
+        return cell.space.suggest(trial)  # type: ignore[attr-defined]
 
 
 class _Random(SearchAlgorithm):
     requires = frozenset({"sample"})
 
     def propose(self, trial: optuna.Trial, cell: object) -> Architecture:
-        return cell.space.sample(np.random.default_rng([cell.seed, trial.number]))  # type: ignore[attr-defined,no-any-return]
+        return cell.space.sample(np.random.default_rng([cell.seed, trial.number]))  # type: ignore[attr-defined]
 
 
 def _flaky_score(arch: Architecture) -> float:
@@ -54,22 +55,51 @@ def sample_results(run_dir: Path, registry: Registry | None = None, trials: int 
     if not empty:
         for name, algorithm in (("kit-suggest", _Suggest()), ("kit-random", _Random())):
             for seed in (0, 1):
-                cell = KitCell(space, algorithm, _flaky_score, seed=seed, storage=storage, registry=registry,
-                               madds=madds, names={"algorithm": name, "space": "tiny"})
+                cell = KitCell(
+                    space,
+                    algorithm,
+                    _flaky_score,
+                    seed=seed,
+                    storage=storage,
+                    registry=registry,
+                    madds=madds,
+                    names={"algorithm": name, "space": "tiny"},
+                )
                 cell.run(trials)
                 cells.append(cell)
-        multi = KitCell(space, _Suggest(), tiny_score, seed=0, sampler="nsga2", storage=storage, registry=registry,
-                        madds=madds, names={"algorithm": "kit-suggest", "space": "tiny"})
+        multi = KitCell(
+            space,
+            _Suggest(),
+            tiny_score,
+            seed=0,
+            sampler="nsga2",
+            storage=storage,
+            registry=registry,
+            madds=madds,
+            names={"algorithm": "kit-suggest", "space": "tiny"},
+        )
         multi.run(trials)
         cells.append(multi)
-    na = ({"dataset": "kit-data", "space": "tiny", "algorithm": "kit-suggest", "sampler": "nsga2",
-           "pruner": "median", "seed": 0}, "sampler nsga2 is multi-objective: pruners need one objective")
+    na = (
+        {
+            "dataset": "kit-data",
+            "space": "tiny",
+            "algorithm": "kit-suggest",
+            "sampler": "nsga2",
+            "pruner": "median",
+            "seed": 0,
+        },
+        "sampler nsga2 is multi-objective: pruners need one objective",
+    )
     return run_results(run_dir, cells, not_applicable=[na])
 
 
 def _files(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 class ReporterContract(ContractBase):
@@ -83,7 +113,7 @@ class ReporterContract(ContractBase):
     deterministic: ClassVar[bool] = True
 
     def make_reporter(self) -> Reporter:
-        return self.registered("reporter", self.reporter_name).spec.factory(self.options)  # type: ignore[no-any-return]
+        return self.registered("reporter", self.reporter_name).spec.factory(self.options)
 
     def make_results(self, run_dir: Path, empty: bool = False) -> RunResults:
         """The results the reporter is run on; override to add what your reporter reads."""

@@ -1,4 +1,5 @@
 """Contract for sampler plugins."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,9 @@ from typing import ClassVar
 
 import optuna
 import pytest
+from optuna.study import StudyDirection
 
-from harness.components import SamplerRequest
+from harness.components import SamplerRequest, SamplerSpec
 from harness.hyperparams import HyperparameterSpace
 from harness.testing._base import ContractBase
 
@@ -35,7 +37,8 @@ class SamplerContract(ContractBase):
 
     def _study(self, seed: int) -> optuna.Study:
         spec = self.registered("sampler", self.sampler_name).spec
-        directions = ["maximize", "minimize"] if spec.multi_objective else ["maximize"]
+        multi = isinstance(spec, SamplerSpec) and spec.multi_objective
+        directions = [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE] if multi else [StudyDirection.MAXIMIZE]
         return optuna.create_study(sampler=self.make_sampler(seed), directions=directions)
 
     def _optimize(self, seed: int) -> optuna.Study:

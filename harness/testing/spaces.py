@@ -1,6 +1,8 @@
 """Contract for search-space plugins."""
+
 from __future__ import annotations
 
+import functools
 import json
 from typing import ClassVar
 
@@ -50,7 +52,7 @@ class SpaceContract(ContractBase):
             model = space.build(arch, self.shape)
             logits = model.eval()(torch.randn(2, self.shape.channels, self.shape.height, self.shape.width))
             assert logits.shape == (2, self.shape.num_classes)
-            assert madds_of_builder(lambda: space.build(arch, self.shape), self.shape) > 0
+            assert madds_of_builder(functools.partial(space.build, arch, self.shape), self.shape) > 0
 
     def test_capabilities_are_known_names(self) -> None:
         caps = self.make_space().capabilities
@@ -61,7 +63,9 @@ class SpaceContract(ContractBase):
         if "decisions" not in space.capabilities:
             pytest.skip("the space has no decision list")
         decisions = dict(space.decisions())
-        archs = self._suggested(3) + ([space.sample(np.random.default_rng(0))] if "sample" in space.capabilities else [])
+        archs = self._suggested(3)
+        if "sample" in space.capabilities:
+            archs.append(space.sample(np.random.default_rng(0)))
         for arch in archs:
             assert set(arch) == set(decisions), "decisions() must name exactly the architecture dict's keys"
             for name, value in arch.items():

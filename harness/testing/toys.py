@@ -6,6 +6,7 @@ between architectures), and has 3 x 3 x 3 = 27 architectures: small enough to en
 enough that a search differs from a random draw. ``tiny_score`` gives each architecture a fixed
 accuracy with a single optimum (``TINY_OPTIMUM``).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
@@ -52,8 +53,10 @@ class TinySpace(SearchSpace):
     def enumerate(self) -> Sequence[Architecture]:
         import itertools
 
-        return [dict(zip((n for n, _ in _DECISIONS), combo))
-                for combo in itertools.product(*(options for _, options in _DECISIONS))]
+        return [
+            dict(zip((n for n, _ in _DECISIONS), combo))
+            for combo in itertools.product(*(options for _, options in _DECISIONS))
+        ]
 
     def encode(self, arch: Architecture) -> np.ndarray:
         import numpy as np
@@ -81,9 +84,11 @@ def tiny_score(arch: Architecture) -> float:
     """A fixed accuracy in (0, 1) for each :class:`TinySpace` architecture: each decision adds
     its own term (so one-edit neighbours of good architectures are good), best at
     :data:`TINY_OPTIMUM`."""
-    terms = {"width": {"narrow": 0.0, "medium": 0.1, "wide": 0.2},
-             "act": {"relu": 0.2, "tanh": 0.1, "none": 0.0},
-             "depth": {"one": 0.05, "two": 0.15, "three": 0.1}}
+    terms = {
+        "width": {"narrow": 0.0, "medium": 0.1, "wide": 0.2},
+        "act": {"relu": 0.2, "tanh": 0.1, "none": 0.0},
+        "depth": {"one": 0.05, "two": 0.15, "three": 0.1},
+    }
     return 0.3 + sum(terms[name][arch[name]] for name in terms)
 
 
@@ -99,7 +104,7 @@ def tiny_image_data(classes: int = 3, per_class: int = 8, size: int = 8, channel
         images = torch.randint(0, 60, (len(labels), channels, size, size), generator=g, dtype=torch.uint8)
         for i, label in enumerate(labels.tolist()):
             at = label * max(1, size // classes) % max(1, size - 1)
-            images[i, :, at:at + 2, at:at + 2] = 250
+            images[i, :, at : at + 2, at : at + 2] = 250
         return images, labels
 
     train_x, train_y = make(per_class)

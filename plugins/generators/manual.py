@@ -8,7 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from harness import hookimpl
-from harness.components import GeneratedSpaceState, GenerationRequest, GeneratorSpec, Options, SearchSpace, SpaceGenerator
+from harness.components import (
+    GeneratedSpaceState,
+    GenerationRequest,
+    GeneratorSpec,
+    Options,
+    SearchSpace,
+    SpaceGenerator,
+)
 
 
 class ManualGenerator(SpaceGenerator):

@@ -44,7 +44,8 @@ def _per_seed(results: RunResults) -> pd.DataFrame:
         if cell["state"] == NOT_APPLICABLE:  # nothing ran: no cost to report, not a cost of zero
             row["epochs_spent"] = row["wall_seconds"] = np.nan
         else:
-            row["epochs_spent"] = float(pd.to_numeric(mine["epochs"], errors="coerce").fillna(0).sum()) if len(mine) else 0.0
+            epochs = pd.to_numeric(mine["epochs"], errors="coerce").fillna(0)
+            row["epochs_spent"] = float(epochs.sum()) if len(mine) else 0.0
             search = float(cell["search_seconds"]) if pd.notna(cell["search_seconds"]) else 0.0
             walls = pd.to_numeric(mine["wall_seconds"], errors="coerce").fillna(0).sum() if len(mine) else 0.0
             row["wall_seconds"] = float(walls) + search
@@ -92,7 +93,8 @@ def summarise(results: RunResults) -> pd.DataFrame:
         for metric in METRICS:
             values = group[metric].astype(float)
             row[f"{metric}_mean"] = values.mean()
-            row[f"{metric}_std"] = values.std(ddof=1) if values.notna().sum() > 1 else (0.0 if values.notna().any() else np.nan)
+            seen = values.notna()
+            row[f"{metric}_std"] = values.std(ddof=1) if seen.sum() > 1 else (0.0 if seen.any() else np.nan)
         out.append(row)
     return pd.DataFrame(out)
 

@@ -65,6 +65,7 @@ def test_plugins_selection_restricts_components(capsys: pytest.CaptureFixture[st
     assert kinds == {"sampler"}
 
 
+@pytest.mark.slow
 def test_bench_runs_grid_writes_tables_and_report_rerenders(bench_args: list[str], tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     args = [*bench_args, "--samplers", "random,nsga2", "--pruners", "none,median"]
@@ -95,6 +96,7 @@ def test_bench_runs_grid_writes_tables_and_report_rerenders(bench_args: list[str
     assert "| digits | convfc | sampler | random | none | 1 |" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_rerun_resumes_without_repeating(bench_args: list[str], tmp_path: Path) -> None:
     assert main(bench_args) == 0
     run_dir = _run_dir(tmp_path / "results")
@@ -109,6 +111,7 @@ def test_rerun_resumes_without_repeating(bench_args: list[str], tmp_path: Path) 
     assert main([*bench_args, "--run-id", run_dir.name, "--trials", "4"]) == 2
 
 
+@pytest.mark.slow
 def test_same_run_id_with_other_settings_is_refused(bench_args: list[str], tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*bench_args, "--run-id", "r"]) == 0
@@ -151,6 +154,7 @@ def test_file_storage_paths_are_made_absolute(tmp_path: Path, monkeypatch: pytes
     assert absolute_storage_url("postgresql://u@h/db") == "postgresql://u@h/db"
 
 
+@pytest.mark.slow
 def test_report_elsewhere_reads_the_same_sqlite_storage(bench_args: list[str], tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -195,6 +199,7 @@ def test_execution_only_options_stay_out_of_the_run_id() -> None:
     assert _run_id("--opt-depth", "4") != _run_id()
 
 
+@pytest.mark.slow
 def test_report_takes_plugin_options_over_the_stored_ones(bench_args: list[str], tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import harness.registry as registry_module

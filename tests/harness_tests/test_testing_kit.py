@@ -1,5 +1,6 @@
 """The plugin author's kit (harness.testing) catches what it promises to catch, and its cell is the
 runner's: failures, budgets, trial columns and exports behave as in a run."""
+
 from __future__ import annotations
 
 import argparse
@@ -80,19 +81,25 @@ class KitPlugin:
 
     @hookimpl
     def harness_algorithms(self) -> list[AlgorithmSpec]:
-        return [AlgorithmSpec(name="kit-stateful", description="x", factory=lambda options: Stateful()),
-                AlgorithmSpec(name="kit-labelled", description="x",
-                              factory=lambda options: Labelled(options["kit_depth"]))]
+        return [
+            AlgorithmSpec(name="kit-stateful", description="x", factory=lambda options: Stateful()),
+            AlgorithmSpec(name="kit-labelled", description="x", factory=lambda options: Labelled(options["kit_depth"])),
+        ]
 
     @hookimpl
     def harness_pruners(self) -> list[PrunerSpec]:
-        return [PrunerSpec(name="kit-always", description="x",
-                           factory=lambda request: optuna.pruners.ThresholdPruner(lower=2.0))]
+        return [
+            PrunerSpec(
+                name="kit-always", description="x", factory=lambda request: optuna.pruners.ThresholdPruner(lower=2.0)
+            )
+        ]
 
     @hookimpl
     def harness_reporters(self) -> list[ReporterSpec]:
-        return [ReporterSpec(name=f"kit-{where}", description="x", factory=lambda options, w=where: DirtyReporter(w))
-                for where in ("run_dir", "mutate")]
+        return [
+            ReporterSpec(name=f"kit-{where}", description="x", factory=lambda options, w=where: DirtyReporter(w))
+            for where in ("run_dir", "mutate")
+        ]
 
 
 PLUGIN = [("kit", KitPlugin())]
@@ -143,7 +150,8 @@ def _dirty(where: str) -> ReporterContract:
 
 
 def test_a_reporter_writing_into_the_run_folder_fails_the_reporter_contract(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(AssertionError, match="wrote into the run folder"):
         _dirty("run_dir").test_reports_a_run_writing_only_in_out_dir(tmp_path, monkeypatch)
 
@@ -186,8 +194,9 @@ def test_trial_columns_reach_the_exported_trials_csv(tmp_path: Path) -> None:
         cell.run(3)
     run_results(tmp_path, cells)
     trials = pd.read_csv(tmp_path / "trials.csv")
-    assert trials.groupby("seed")["algo.role"].apply(list).to_dict() == {s: ["init", "neighbour", "neighbour"]
-                                                                        for s in (0, 1)}
+    assert trials.groupby("seed")["algo.role"].apply(list).to_dict() == {
+        s: ["init", "neighbour", "neighbour"] for s in (0, 1)
+    }
     assert trials.groupby("seed")["algo.depth"].first().to_dict() == {0: 0, 1: 1}
     assert list(trials.columns).index("algo.role") > list(trials.columns).index("error")
 

@@ -2,6 +2,8 @@
 and dataset: what a third-party author gets, applied to our own components first."""
 from __future__ import annotations
 
+import pytest
+
 from harness.components import InputShape
 from harness.testing import (
     AlgorithmContract,
@@ -34,6 +36,7 @@ class TestQMC(SamplerContract):
     sampler_name = "qmc"
 
 
+@pytest.mark.slow  # Gaussian-process fits: seconds per trial
 class TestGP(SamplerContract):
     sampler_name = "gp"
     n_trials = 12

@@ -54,6 +54,7 @@ def test_reports_validation_each_epoch_and_never_test(evaluator: TrainingEvaluat
     assert outcome.test_accuracy * n_test == pytest.approx(round(outcome.test_accuracy * n_test))
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(evaluator: TrainingEvaluator) -> None:
     first = evaluator.evaluate(_trial(), ARCH, HP, _Cell()).val_accuracy  # type: ignore[arg-type]
     second = evaluator.evaluate(_trial(), ARCH, HP, _Cell()).val_accuracy  # type: ignore[arg-type]

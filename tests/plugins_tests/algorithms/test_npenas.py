@@ -118,6 +118,7 @@ def test_predictors_follow_the_paper(space) -> None:
     assert [(g["lr"], g["weight_decay"]) for g in opt.param_groups] == [(0.005, 1e-4), (0.01, 0.0)]
 
 
+@pytest.mark.slow
 def test_np_predictor_learns_the_training_errors(space, cifar10_accuracy) -> None:
     history = evaluated(space, 40, 3, cifar10_accuracy)
     graphs = [space.graph(h.arch) for h in history]

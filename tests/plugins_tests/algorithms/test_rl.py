@@ -125,6 +125,7 @@ def test_child_mode_replays_history_deterministically() -> None:
         assert torch.equal(p, q)
 
 
+@pytest.mark.slow
 def test_shared_mode_searches_once_and_proposes_the_derived_child() -> None:
     space = MBConvSpace(num_layers=3, width=8)
     config = EnasConfig(epochs=2, controller_steps=5, batch_size=32, derive_samples=4)

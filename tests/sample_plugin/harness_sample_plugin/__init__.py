@@ -111,4 +111,5 @@ def harness_algorithms() -> list[AlgorithmSpec]:
 
 @hookimpl
 def harness_reporters() -> list[ReporterSpec]:
-    return [ReporterSpec(name="sample-counts", description="trial states per cell", factory=lambda options: Counts(options["sample_counts_indent"]))]
+    return [ReporterSpec(name="sample-counts", description="trial states per cell",
+                         factory=lambda options: Counts(options["sample_counts_indent"]))]

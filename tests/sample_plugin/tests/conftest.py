@@ -1,5 +1,6 @@
 """Make the package importable without installing it (its tests load it through the kit's
 ``extra_plugins``, as if installed)."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """The sample plugin's own tests, written with the public kit (harness.testing) only."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,15 @@ from pathlib import Path
 
 import harness_sample_plugin as plugin
 
-from harness.testing import TINY_OPTIMUM, AlgorithmContract, ReporterContract, TinySpace, run_trials, sample_results, tiny_score
+from harness.testing import (
+    TINY_OPTIMUM,
+    AlgorithmContract,
+    ReporterContract,
+    TinySpace,
+    run_trials,
+    sample_results,
+    tiny_score,
+)
 
 PLUGIN = [("sample", plugin)]
 
@@ -36,4 +45,6 @@ def test_counts_match_the_trials_and_indent_is_only_layout(tmp_path: Path) -> No
         assert plugin.Counts(indent).report(results, out) == f"sample-counts: {results.trials['cell'].nunique()} cells"
         data = json.loads((out / "sample-counts.json").read_text())
         assert {(c, s): n for c, states in data.items() for s, n in states.items() if n} == expected
-    assert (tmp_path / "out1" / "sample-counts.json").read_text() != (tmp_path / "out4" / "sample-counts.json").read_text()
+    assert (tmp_path / "out1" / "sample-counts.json").read_text() != (
+        tmp_path / "out4" / "sample-counts.json"
+    ).read_text()
