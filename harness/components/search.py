@@ -72,6 +72,9 @@ class SearchSpace(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no graph encoding")
 
     def decisions(self) -> Sequence[tuple[str, Sequence[Any]]]:
+        """``[(name, options), ...]``: the names are exactly the keys of this space's architecture
+        dicts and each value is one of its decision's options, so the one-edit neighbours of
+        ``arch`` are ``{**arch, name: other}`` for every other option of every decision."""
         raise NotImplementedError(f"{type(self).__name__} has no decision list")
 
     def supernet(self, shape: InputShape) -> nn.Module:

@@ -77,7 +77,14 @@ class AlgorithmSpec(ComponentSpec):
 
 @dataclass(frozen=True)
 class SamplerRequest:
-    """What a sampler factory gets: the cell's seed and the run's options."""
+    """What a sampler factory gets: a seed and the run's options.
+
+    ``seed`` is the cell's seed for a fresh cell's first worker, so cells of one seed start from
+    the same random trials when the sampler seeds its random start-up phase with it (common random
+    numbers: their differences come from the strategies). A resumed cell or a second worker gets a
+    seed derived from (cell seed, trials already stored, worker identity), so no random draw is
+    replayed. Declare the start-up phase's length as :attr:`SamplerSpec.startup_trials`.
+    """
 
     seed: int
     options: Options

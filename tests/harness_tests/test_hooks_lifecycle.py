@@ -1,6 +1,8 @@
 """Lifecycle hooks reach plugins with the documented arguments."""
 from __future__ import annotations
 
+import pytest
+
 import argparse
 import json
 from pathlib import Path
@@ -35,6 +37,7 @@ class Recorder:
         self.cells.append(dict(cell))
 
 
+@pytest.mark.slow
 def test_lifecycle_hooks(tmp_path: Path) -> None:
     recorder = Recorder()
     registry = load_registry(extra_plugins=[("recorder", recorder)])

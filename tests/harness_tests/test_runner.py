@@ -188,6 +188,7 @@ def test_consecutive_failures_fail_the_cell(tmp_path: Path) -> None:
     assert cells["trials_failed"].iloc[0] == 5
 
 
+@pytest.mark.slow
 def test_a_sampler_factory_error_fails_only_its_cell(tmp_path: Path) -> None:
     from harness.components import SamplerSpec
 

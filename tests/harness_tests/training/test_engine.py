@@ -33,6 +33,7 @@ def _trial() -> optuna.Trial:
     return optuna.create_study(direction="maximize").ask()
 
 
+@pytest.mark.slow
 def test_training_beats_chance_by_far_on_real_digits(evaluator: TrainingEvaluator) -> None:
     trial = _trial()
     outcome = evaluator.evaluate(trial, ARCH, HP, _Cell())  # type: ignore[arg-type]
