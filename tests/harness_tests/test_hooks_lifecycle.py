@@ -1,12 +1,12 @@
 """Lifecycle hooks reach plugins with the documented arguments."""
 from __future__ import annotations
 
-import pytest
-
 import argparse
 import json
 from pathlib import Path
 from typing import Any, Mapping
+
+import pytest
 
 from harness import hookimpl
 from harness.cli import build_parser, config_from_args
