@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from harness_plugins.reporters.plots import PlotsReporter, best_so_far, pareto_front
 
 from harness.components import RunResults
+from harness_plugins.reporters.plots import PlotsReporter, best_so_far, pareto_front
 
 
 def test_pareto_front_is_exactly_the_non_dominated_points() -> None:
