@@ -4,6 +4,7 @@ runner's: failures, budgets, trial columns and exports behave as in a run."""
 from __future__ import annotations
 
 import argparse
+import random
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,20 @@ from harness.components import (
     AlgorithmSpec,
     Architecture,
     CellContext,
+    GeneratedSpaceState,
+    GenerationRequest,
+    GeneratorSpec,
     PrunerSpec,
     Reporter,
     ReporterSpec,
     RunResults,
     SearchAlgorithm,
+    SearchSpace,
+    SpaceGenerator,
 )
 from harness.testing import (
     AlgorithmContract,
+    GeneratorContract,
     PrunerContract,
     ReporterContract,
     TinySpace,
@@ -237,3 +244,54 @@ def test_a_resumed_cell_or_second_worker_gets_another_sampler_seed() -> None:
     cell.run(2, worker_index=1)
     assert seeds[:2] == [5, 5]  # the cell is built (0 trials), then its first run (0 trials)
     assert len(set(seeds[2:])) == 2 and 5 not in seeds[2:]
+
+
+class Subset(SpaceGenerator):
+    """Keeps the width options the data 'chose' (here: the first ``keep``); ``shuffle`` makes
+    ``load`` depend on chance, which the contract must catch."""
+
+    def __init__(self, shuffle: bool = False) -> None:
+        self.shuffle = shuffle
+
+    def generate(self, request: GenerationRequest) -> GeneratedSpaceState:
+        assert request.data is not None and request.data.test_images.shape[0] > 0
+        return GeneratedSpaceState(
+            space={"widths": ["medium", "wide"]}, details={"images": len(request.data.train_labels)}
+        )
+
+    def load(self, base: SearchSpace, state: dict[str, Any]) -> SearchSpace:
+        widths = list(state["widths"])
+        if self.shuffle:
+            random.shuffle(widths)
+
+        class Narrowed(TinySpace):
+            def suggest(self, trial: optuna.Trial) -> Architecture:
+                arch = super().suggest(trial)
+                return {**arch, "width": trial.suggest_categorical("kept_width", widths)}
+
+        return Narrowed()
+
+
+class GeneratorPlugin:
+    @hookimpl
+    def harness_generators(self) -> list[GeneratorSpec]:
+        return [
+            GeneratorSpec(name="kit-subset", description="x", factory=lambda options: Subset()),
+            GeneratorSpec(name="kit-shuffled", description="x", factory=lambda options: Subset(shuffle=True)),
+        ]
+
+
+def test_the_generator_contract_passes_a_deterministic_generator_and_catches_a_random_load() -> None:
+    class Good(GeneratorContract):
+        generator_name = "kit-subset"
+        extra_plugins = [("gen", GeneratorPlugin())]
+
+    class Shuffled(Good):
+        generator_name = "kit-shuffled"
+
+    Good().test_generate_returns_a_json_state()
+    Good().test_load_is_deterministic_and_gives_a_working_space()
+    random.seed(0)  # the shuffle differs between the two loads within a few tries
+    with pytest.raises(AssertionError):
+        for _ in range(20):
+            Shuffled().test_load_is_deterministic_and_gives_a_working_space()
