@@ -109,6 +109,8 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
         _add_plugin_options(registry, run_parent, record=True)
         _add_plugin_options(registry, report_options, record=False)
         for action in report_options._actions:
+            if action.help and "%(default)" in action.help:  # help shows the default it had
+                action.help = action.help.replace("%(default)s", str(action.default))
             action.default = argparse.SUPPRESS
     # --plugins and -v are read before the subcommand is known, so they may stand after it too
     common = argparse.ArgumentParser(add_help=False)

@@ -225,3 +225,9 @@ def test_report_takes_plugin_options_over_the_stored_ones(bench_args: list[str],
     assert main(["report", str(tmp_path / "results" / "r"), "--reporters", "opt-report"]) == 0
     assert [o["opt_latex_style"] for o in seen] == ["plain", "booktabs"]  # the given value, else the default
     assert seen[0]["epochs"] == 2  # the run's own options are kept
+
+
+def test_report_help_lists_plugin_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--cifar100-verify-md5" in out and "(default: auto)" in " ".join(out.split())
