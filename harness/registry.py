@@ -63,7 +63,7 @@ def create_plugin_manager(
     pm.add_hookspecs(hookspecs)
     available = _available_entry_points()
     extra = list(extra_plugins)
-    known = sorted(set(available) | {name for name, _ in extra})
+    known = sorted(set(available) | {name for name, _ in extra} | {"manual"})
     if select is not None:
         unknown = [name for name in select if name not in known]
         if unknown:
@@ -84,6 +84,9 @@ def create_plugin_manager(
             # What pluggy's own load_setuptools_entrypoints records, so list_plugin_distinfo()
             # reports versions; we load one entry point at a time to name a failing plugin.
             pm._plugin_distinfo.append((module, ep.dist))
+    from harness import manual_generator
+
+    pm.register(manual_generator, name="manual")  # the generator axis's identity, always present
     for name, plugin in extra:
         if wanted is not None and name not in wanted:
             continue

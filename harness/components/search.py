@@ -18,11 +18,7 @@ if TYPE_CHECKING:
     from harness.components.data import ImageDataset
     from harness.components.evaluation import TabularBenchmark
 
-__all__ = ["TRIAL_COLUMN_PREFIX", "CellContext", "EvaluatedArchitecture", "SearchAlgorithm", "SearchSpace"]
-
-#: The prefix of an algorithm's per-trial columns, in the trial's user attributes and in ``trials.csv``
-#: (see :meth:`CellContext.record_trial_column`).
-TRIAL_COLUMN_PREFIX = "algo."
+__all__ = ["CellContext", "EvaluatedArchitecture", "SearchAlgorithm", "SearchSpace"]
 
 
 class SearchSpace(ABC):
@@ -147,7 +143,9 @@ class CellContext(ABC):
             raise ValueError(f"trial column name {name!r}: use letters, digits and underscores")
         if not (value is None or isinstance(value, (str, int, float, bool))):
             raise TypeError(f"trial column {name!r}: {type(value).__name__} is not a JSON scalar")
-        trial.set_user_attr(f"{TRIAL_COLUMN_PREFIX}{name}", value)
+        from harness.schema import COLUMN_PREFIX
+
+        trial.set_user_attr(f"{COLUMN_PREFIX}{name}", value)
 
 
 class SearchAlgorithm(ABC):
@@ -160,10 +158,17 @@ class SearchAlgorithm(ABC):
     """
 
     requires: ClassVar[frozenset[str]] = frozenset()
+    #: ``True`` if the algorithm never proposes an architecture already evaluated, running or
+    #: failed in the cell (it skips ``history()`` and ``taken_arch_ids()``). The harness then makes
+    #: that hold across concurrent workers: a proposal is claimed, checked against every other
+    #: trial's claim, and proposed again if another trial claimed it first.
+    unique_architectures: ClassVar[bool] = False
 
     def incompatible(self, space: SearchSpace, dataset: ImageDataset | TabularBenchmark) -> str | None:
         """Why this algorithm cannot run on (space, dataset), or ``None``. The default checks
-        :attr:`requires` against the space's capabilities."""
+        :attr:`requires` against the space's capabilities. When the cell's space is generated,
+        this runs before generation and ``space`` offers only ``capabilities``: read nothing
+        else."""
         missing = sorted(self.requires - space.capabilities)
         if missing:
             return f"space lacks {', '.join(missing)}"

@@ -157,6 +157,7 @@ class KitCell:
         }
         self.cell = Cell(
             dataset=names["dataset"],
+            generator="manual",
             space=names["space"],
             algorithm=names["algorithm"],
             sampler=sampler,
@@ -173,7 +174,8 @@ class KitCell:
 
     def _cell_run(self, algorithm: SearchAlgorithm, budget: int, worker_index: int) -> Any:
         """The runner's ``CellRun`` for this cell with a budget of ``budget`` counted trials."""
-        from harness.cell import CellRun
+        from harness.cell import CellRun, CellSetup
+        from harness.claims import claims_study
         from harness.config import RunConfig
 
         c = self.cell
@@ -193,22 +195,18 @@ class KitCell:
         )
         spec = self.registry.get("sampler", c.sampler).spec
         multi_objective = isinstance(spec, SamplerSpec) and spec.multi_objective
-        return CellRun(
-            c,
-            config,
-            self.registry,
-            self.storage,
-            self.space,
-            algorithm,
-            multi_objective,
-            self.evaluator,
-            self.shape,
-            "cpu",
-            self.tabular,
-            self._search_data,
-            on_trial=lambda event: None,
-            worker_index=worker_index,
+        setup = CellSetup(
+            space=self.space,
+            algorithm=algorithm,
+            evaluator=self.evaluator,
+            shape=self.shape,
+            device="cpu",
+            tabular=self.tabular,
+            data=self._search_data,
+            multi_objective=multi_objective,
         )
+        claims = claims_study(self.storage, KIT_RUN_ID)
+        return CellRun(c, config, setup, self.registry, self.storage, claims, ordinal=worker_index)
 
     @property
     def study(self) -> optuna.Study:
@@ -226,9 +224,9 @@ class KitCell:
         With ``algorithm`` (a fresh instance) or a ``worker_index`` other than 0 this is a resumed
         run or a second worker: a new process's view of the same storage, with the seed the runner
         gives it (derived from the cell seed, the trials stored and the worker)."""
-        from harness.cell import budget_used
+        from harness.schema import budget_used
 
-        claimed = budget_used(self.study)[0]
+        claimed = budget_used(self.study.get_trials(deepcopy=False), self.study.user_attrs).claimed
         if algorithm is not None:
             self.algorithm = algorithm
         self._run = self._cell_run(self.algorithm, claimed + n, worker_index)
@@ -245,7 +243,7 @@ class KitCell:
 
     def search_costs(self) -> list[dict[str, Any]]:
         """Every ``record_search_cost`` entry of the cell (``seconds`` plus the details)."""
-        from harness.cell import search_costs
+        from harness.schema import search_costs
 
         return search_costs(self.study.user_attrs)
 
@@ -284,18 +282,18 @@ def run_results(
     """Export ``cells`` (sharing one storage) as a run's results in ``run_dir``, exactly as
     ``harness bench`` does (``trials.csv``, ``cells.csv``): what reporters receive. Each entry of
     ``not_applicable`` is (axes, reason) for an ``n/a`` cell."""
-    from harness.grid import AXES
+    from harness.grid import Cell, PlannedCell
     from harness.results import export_run
 
     storages = {id(c.storage) for c in cells}
     if len(storages) > 1:
         raise ValueError("the cells of one run share one storage: pass storage= to make_cell")
     storage = cells[0].storage if cells else optuna.storages.InMemoryStorage()
-    planned: list[dict[str, Any]] = []
+    planned: list[PlannedCell] = []
     for c in cells:
+        # each kit cell has its own budget (what its runs asked for): its state is its last run's
         c.study.set_user_attr("cell_state", c.states[-1] if c.states else "partial")
-        planned.append({**c.cell.as_row(), "key": c.cell.key, "na": None, "note": None})
+        planned.append(PlannedCell(c.cell))
     for axes, reason in not_applicable:
-        row = {axis: axes[axis] for axis in AXES}
-        planned.append({**row, "key": "|".join(str(row[a]) for a in AXES), "na": reason, "note": None})
+        planned.append(PlannedCell(Cell(**{"generator": "manual", **axes}), na=reason))
     return export_run(Path(run_dir), KIT_RUN_ID, storage, planned)

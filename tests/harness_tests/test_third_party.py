@@ -58,7 +58,7 @@ def test_third_party_components_run_in_a_grid(installed: dict[str, str], tmp_pat
     assert cells.loc["sample-hillclimb", "reason"] == "algorithm sample-hillclimb: space lacks mutate, sample"
     counts_file = tmp_path / "tp" / "sample-counts.json"
     counts = json.loads(counts_file.read_text())
-    assert counts == {"sample-blobs|convfc|sampler|sample-random|none|0": {"complete": 2}}
+    assert counts == {"sample-blobs|manual|convfc|sampler|sample-random|none|0": {"complete": 2}}
     assert "sample-counts: 1 cells" in proc.stdout
     # `harness report` takes a reporter's option and re-renders with it
     report = _harness(installed, "report", str(tmp_path / "tp"), "--reporters", "sample-counts",
