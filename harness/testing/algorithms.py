@@ -103,6 +103,9 @@ class AlgorithmContract(ContractBase):
         history = cell.history()
         assert [h.number for h in history] == list(range(self.n_trials))
         assert all(h.state == "complete" for h in history)
+        if getattr(cell.algorithm, "unique_architectures", False):
+            ids = [h.arch_id for h in history]
+            assert len(ids) == len(set(ids)), "unique_architectures = True, but an architecture was proposed twice"
         for h in history:
             assert json.loads(json.dumps(h.arch)) == h.arch
             assert cell.space.arch_id(h.arch) == h.arch_id

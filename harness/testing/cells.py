@@ -64,8 +64,9 @@ class ScoreEvaluator(Evaluator):
     """Accuracy from a function of the architecture or a table keyed by ``space.arch_id``.
 
     It behaves as the harness's evaluators do: reports the accuracy once (epoch 1, single
-    objective only) so pruners see it, stops when the pruner says so, and puts ``seconds`` (a
-    simulated cost per query) in ``train_seconds``. ``madds`` (``arch -> MAdds``) fills the MAdds
+    objective only) so pruners see it, stops when the pruner says so, and, given ``seconds`` (a
+    simulated cost per query, as a tabular benchmark documents one), reports it as the trial's
+    ``simulated_seconds`` (what budgets, ``--timeout`` and the reports count) and ``train_seconds``. ``madds`` (``arch -> MAdds``) fills the MAdds
     column, which multi-objective samplers need. A table lookup of a missing architecture fails
     the trial, as the NAS-Bench-201 table does.
     """
@@ -97,6 +98,7 @@ class ScoreEvaluator(Evaluator):
             epochs=1,
             train_seconds=self.seconds,
             eval_seconds=0.0,
+            simulated_seconds=self.seconds or None,
         )
         if len(trial.study.directions) == 1 and math.isfinite(value):
             trial.report(value, 1)
@@ -105,17 +107,20 @@ class ScoreEvaluator(Evaluator):
         return outcome
 
 
-def _evaluator(score: Score, space: SearchSpace, options: Mapping[str, Any], madds: Any) -> Evaluator:
+def _evaluator(score: Score, space: SearchSpace, options: Mapping[str, Any], madds: Any, seconds: float) -> Evaluator:
     if isinstance(score, Evaluator):
         return score
     if isinstance(score, TabularBenchmark):
         return score.open(DatasetRequest(data_dir=Path(options.get("data_dir") or "."), options=dict(options)))
-    return ScoreEvaluator(score, space, madds)
+    return ScoreEvaluator(score, space, madds, seconds)
 
 
 class KitCell:
     """One cell of a run (an Optuna study), worked on with the runner's code.
 
+    ``madds`` (``arch -> MAdds``) and ``seconds`` (a simulated cost per trial) go to
+    :class:`ScoreEvaluator`. ``names`` overrides the labels of the cell's axes (``dataset``,
+    ``space``, ``algorithm``) in its key and rows.
     ``context`` is the :class:`harness.components.CellContext` the algorithm sees (the runner's
     ``StudyCell``); ``study`` the Optuna study. ``data_calls`` counts the calls of ``context.data()``.
     """
@@ -134,6 +139,7 @@ class KitCell:
         data: ImageData | None = None,
         shape: InputShape | None = None,
         madds: Callable[[Architecture], float] | None = None,
+        seconds: float = 0.0,
         storage: optuna.storages.BaseStorage | None = None,
         names: Mapping[str, str] | None = None,
     ) -> None:
@@ -144,7 +150,7 @@ class KitCell:
         self.registry = registry or load_registry()
         self.options = {**default_options(self.registry), **(options or {})}
         self.space, self.algorithm, self.seed = space, algorithm, seed
-        self.evaluator = _evaluator(score, space, self.options, madds)
+        self.evaluator = _evaluator(score, space, self.options, madds, seconds)
         self.tabular = data is None
         self._data = data
         self.shape = shape or (data.shape if data is not None else DEFAULT_SHAPE)

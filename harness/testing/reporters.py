@@ -63,6 +63,7 @@ def sample_results(run_dir: Path, registry: Registry | None = None, trials: int 
                     storage=storage,
                     registry=registry,
                     madds=madds,
+                    seconds=30.0,
                     names={"algorithm": name, "space": "tiny"},
                 )
                 cell.run(trials)
@@ -76,6 +77,7 @@ def sample_results(run_dir: Path, registry: Registry | None = None, trials: int 
             storage=storage,
             registry=registry,
             madds=madds,
+            seconds=30.0,
             names={"algorithm": "kit-suggest", "space": "tiny"},
         )
         multi.run(trials)

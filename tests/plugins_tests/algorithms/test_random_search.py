@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.metadata
 
 import numpy as np
+import pytest
 from harness_plugins.algorithms import random_search
 from harness_plugins.algorithms.random_search import RandomSearch
 from harness_plugins.spaces.nb201 import NB201Space
@@ -33,3 +34,19 @@ def test_requires_sampling_and_is_registered() -> None:
     assert names["random"] == "harness_plugins.algorithms.random_search"
     (spec,) = random_search.harness_algorithms()
     assert spec.name == "random" and isinstance(spec.factory({}), RandomSearch)
+
+
+def test_the_kit_scores_with_the_nb201_table_plugin(nb201_table_path, cifar10_accuracy) -> None:
+    """A TabularBenchmark as the score: the kit opens it with the options, as a run does, and its
+    simulated cost is each trial's cost."""
+    from harness.registry import load_registry
+
+    registry = load_registry()
+    table = registry.get("dataset", "nb201-cifar10").spec.factory({"table": str(nb201_table_path)})
+    cell = run_trials(RandomSearch(), NB201Space(channels=4, cells=1), 5, table, seed=0, registry=registry,
+                      options={"table": str(nb201_table_path)})
+    for h in cell.history():
+        assert h.accuracy == pytest.approx(cifar10_accuracy[h.arch_id])
+    rows = cell.trial_rows()
+    assert all(r["extra.simulated_cost"] > 0 for r in rows)
+    assert [r["cost_seconds"] for r in rows] == pytest.approx([r["extra.simulated_cost"] for r in rows])
