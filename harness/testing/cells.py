@@ -66,9 +66,9 @@ class ScoreEvaluator(Evaluator):
     It behaves as the harness's evaluators do: reports the accuracy once (epoch 1, single
     objective only) so pruners see it, stops when the pruner says so, and, given ``seconds`` (a
     simulated cost per query, as a tabular benchmark documents one), reports it as the trial's
-    ``simulated_seconds`` (what budgets, ``--timeout`` and the reports count) and ``train_seconds``. ``madds`` (``arch -> MAdds``) fills the MAdds
-    column, which multi-objective samplers need. A table lookup of a missing architecture fails
-    the trial, as the NAS-Bench-201 table does.
+    ``simulated_seconds`` (what budgets, ``--timeout`` and the reports count) and ``train_seconds``.
+    ``madds`` (``arch -> MAdds``) fills the MAdds column, which multi-objective samplers need. A
+    table lookup of a missing architecture fails the trial, as the NAS-Bench-201 table does.
     """
 
     def __init__(
