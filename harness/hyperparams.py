@@ -1,6 +1,6 @@
 """Training hyperparameters: the part of every trial the Optuna sampler decides.
 
-The search algorithm decides the architecture; the sampler decides these (DESIGN.md). Every value
+The search algorithm decides the architecture; the sampler decides these. Every value
 can be pinned from the command line (``--fix lr=0.05 --fix optimizer=sgd``), which removes it from
 the sampler's space and records it in every row. The epoch count is the trial's budget, not a
 hyperparameter (``--epochs``), so pruners compare like with like.

@@ -1,4 +1,4 @@
-"""npenas-np / npenas-bo: METHODS.md section 2, rule by rule, then search quality."""
+"""npenas-np / npenas-bo: the NPENAS paper's rules (Wei et al., IEEE TNNLS 2022), one by one, then search quality."""
 from __future__ import annotations
 
 import importlib.metadata
