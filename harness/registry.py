@@ -167,9 +167,9 @@ class Registry:
         return table[name]
 
     def plugin_versions(self) -> dict[str, str]:
-        versions = {}
+        versions: dict[str, str] = {}
         for plugin, dist in self.pm.list_plugin_distinfo():
-            versions[self.pm.get_name(plugin)] = dist.version
+            versions[str(self.pm.get_name(plugin))] = dist.version
         for name, plugin in self.pm.list_name_plugin():
             versions.setdefault(name, str(getattr(plugin, "__version__", "unknown")))
         return dict(sorted(versions.items()))

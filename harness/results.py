@@ -27,8 +27,8 @@ NOT_APPLICABLE = "not_applicable"
 
 TRIAL_COLUMNS = [
     "run_id", "cell", *AXES, "trial", "state", "val_accuracy", "test_accuracy", "madds", "params", "epochs",
-    "train_seconds", "eval_seconds", "wall_seconds", "cost_seconds", "started", "finished", "device", "worker", "arch_id",
-    "arch", "reason", "error",
+    "train_seconds", "eval_seconds", "wall_seconds", "cost_seconds", "started", "finished", "device", "worker",
+    "arch_id", "arch", "reason", "error",
 ]
 CELL_COLUMNS = [
     "run_id", "cell", *AXES, "state", "reason", "trials_complete", "trials_pruned", "trials_failed",
