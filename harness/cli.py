@@ -139,17 +139,23 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
 
 
 def _add_plugin_options(registry: Any, parser: argparse.ArgumentParser, record: bool) -> None:
-    """Let every plugin add its options (``harness_addoption``); with ``record``, note which plugin
-    owns each option and which options a plugin marked :func:`harness.config.execution_only`."""
+    """Let every plugin add its options (``harness_addoption``, called through ``pm.hook`` one
+    plugin at a time, so a clash names its plugin); with ``record``, note which plugin owns each
+    option and which options a plugin marked :func:`harness.config.execution_only`."""
+    plugins = registry.pm.get_plugins()
     for impl in registry.pm.hook.harness_addoption.get_hookimpls():
+        if impl.hookwrapper or impl.wrapper:
+            continue
         before = len(parser._actions)
+        alone = registry.pm.subset_hook_caller("harness_addoption",
+                                               remove_plugins=[p for p in plugins if p is not impl.plugin])
         try:
-            impl.function(parser=parser)
+            alone(parser=parser)
         except argparse.ArgumentError as exc:
             raise PluginError(f"plugin {impl.plugin_name!r} adds a clashing option: {exc}") from None
         if not record:
             continue
-        for action in parser._actions[before:]:
+        for action in parser._actions[before:]:  # which plugin owns which option
             registry.option_owners[action.dest] = impl.plugin_name
             if is_execution_only(action):
                 registry.execution_only_options.add(action.dest)

@@ -14,6 +14,7 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import time
 import traceback
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import optuna
+from optuna.trial import TrialState
 
 from harness import schema
 from harness.cell import CellRun, CellSetup, open_cell_study
@@ -47,11 +49,14 @@ from harness.metadata import run_metadata
 from harness.registry import Registry, load_registry
 from harness.results import cell_row, export_run, trial_row
 from harness.storage import close_storage, open_storage, storage_url
-from harness.workers import register_worker
+from harness.workers import fail_dead_trials, register_worker
 
 __all__ = ["LoadedDataset", "RunIncomplete", "Worker", "plan_grid", "run_bench", "run_worker"]
 
 log = logging.getLogger(__name__)
+
+#: How often a worker that has finished its cells looks at the trials other workers still run.
+STRAGGLER_POLL_SECONDS = 1.0
 
 
 class RunIncomplete(Exception):
@@ -142,11 +147,33 @@ class Worker:
         return self._datasets[dataset_name]
 
     def work(self, planned: list[PlannedCell], progress: Any = None) -> None:
-        for entry in planned:
-            if entry.na:
-                continue
+        """Every runnable cell to its budget, then wait for the trials other workers still run in
+        them: one whose worker dies meanwhile is retried here, so the run ends complete as long as
+        one worker is alive."""
+        runnable = [entry for entry in planned if not entry.na]
+        for entry in runnable:
             state = self.run_cell(entry.cell, progress)
             log.info("cell %s: %s", entry.key, state)
+        self._finish_stragglers(runnable, progress)
+
+    def _finish_stragglers(self, runnable: list[PlannedCell], progress: Any = None) -> None:
+        assert self.storage is not None
+        names = {s.study_name for s in optuna.get_all_study_summaries(self.storage, include_best_trial=False)}
+        studies = [(entry, optuna.load_study(study_name=name, storage=self.storage)) for entry in runnable
+                   if (name := entry.cell.study_name(str(self.config.run_id))) in names]
+        while True:
+            waiting = False
+            for entry, study in studies:
+                running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if not any(schema.is_counted(t) for t in running):
+                    continue
+                if fail_dead_trials(study, self.storage):
+                    self.run_cell(entry.cell, progress)
+                else:
+                    waiting = True
+            if not waiting:
+                return
+            time.sleep(STRAGGLER_POLL_SECONDS)
 
     # -- one cell ----------------------------------------------------------------------------
 
@@ -240,9 +267,15 @@ def _set_threads(config: RunConfig) -> None:
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // config.jobs))
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _worker_process(config_json: dict[str, Any], planned: list[dict[str, Any]]) -> None:
-    """A ``--jobs`` worker process. Ctrl-C ends it quietly (exit 130; the main process says the one
-    line); any other error is one line on stderr and exit 1."""
+    """A ``--jobs`` worker process. SIGTERM (sent by the main process on Ctrl-C) ends it quietly:
+    the trial in flight is told to Optuna as interrupted (retried by the next run), exit 130; the
+    main process says the one line. Any other error is one line on stderr and exit 1."""
+    signal.signal(signal.SIGTERM, _stop)
     try:
         config = RunConfig.from_json(config_json)
         _set_threads(config)
@@ -299,30 +332,52 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults:
     _prepare_run_dir(config, registry, planned)
     worker.attach(storage)  # ordinal 0 for a fresh run's first process, before the other processes start
     progress = _progress(config, storage, runnable)
+    processes = _start_jobs(config, planned)
+    interrupted = False
+    try:
+        worker.work(planned, progress)
+    except KeyboardInterrupt:
+        interrupted = True
+        for proc in processes:  # they ignore Ctrl-C: told once, here, they stop quietly
+            proc.terminate()
+        raise
+    finally:
+        for proc in processes:
+            proc.join()
+        died = [proc.exitcode for proc in processes if proc.exitcode]
+        if died and not interrupted:
+            # their trials in flight are retried here, now, rather than by the next run
+            log.warning("%d worker process(es) died (exit codes %s); finishing their cells in this process",
+                        len(died), ", ".join(map(str, died)))
+            worker.work(planned, progress)
+        if progress is not None:
+            progress.close()
+        results = export_run(config.run_dir, str(config.run_id), storage, planned, config)
+        close_storage(storage)
+    short = results.cells[results.cells["state"].isin(["partial", "running"])] if len(results.cells) else results.cells
+    if len(short):
+        raise RunIncomplete(f"run {config.run_id} is incomplete: {len(short)} cell(s) short of their budget; "
+                            f"rerun the same command to finish it", results)
+    return results
+
+
+def _start_jobs(config: RunConfig, planned: list[PlannedCell]) -> list[Any]:
+    """The ``--jobs`` worker processes. They start with Ctrl-C ignored (inherited across the
+    spawn), so a Ctrl-C is handled once, by the main process, which stops them with SIGTERM."""
+    if config.jobs < 2:
+        return []
+    context = multiprocessing.get_context("spawn")
     processes = []
-    if config.jobs > 1:
-        context = multiprocessing.get_context("spawn")
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
         for _ in range(1, config.jobs):
             proc = context.Process(target=_worker_process, args=(config.to_json(), [p.to_json() for p in planned]),
                                    daemon=False)
             proc.start()
             processes.append(proc)
-    try:
-        worker.work(planned, progress)
     finally:
-        for proc in processes:
-            proc.join()
-        if progress is not None:
-            progress.close()
-        results = export_run(config.run_dir, str(config.run_id), storage, planned, config)
-        close_storage(storage)
-    died = [p for p in processes if p.exitcode]
-    short = results.cells[results.cells["state"].isin(["partial", "running"])] if len(results.cells) else results.cells
-    if died or len(short):
-        raise RunIncomplete(f"run {config.run_id} is incomplete: {len(short)} cell(s) short of their budget"
-                            + (f" after {len(died)} worker process(es) exited with an error" if died else "")
-                            + "; rerun the same command to finish it", results)
-    return results
+        signal.signal(signal.SIGINT, previous)
+    return processes
 
 
 def run_worker(config: RunConfig, registry: Registry) -> None:

@@ -93,7 +93,7 @@ def test_bench_runs_grid_writes_tables_and_report_rerenders(bench_args: list[str
     (run_dir / "summary.md").unlink()
     assert main(["report", str(run_dir)]) == 0
     assert (run_dir / "summary.md").exists()
-    assert "| digits | convfc | sampler | random | none | 1 |" in capsys.readouterr().out
+    assert "| digits | convfc | sampler | random | none | manual | 1 |" in capsys.readouterr().out
 
 
 @pytest.mark.slow
