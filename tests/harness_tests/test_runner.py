@@ -211,3 +211,37 @@ def test_a_sampler_factory_error_fails_only_its_cell(tmp_path: Path) -> None:
 def test_timeout_alone_is_a_budget(tmp_path: Path) -> None:
     results = run_bench(_config(tmp_path, trials=0, timeout=1.0, epochs=1), load_registry())
     assert results.cells["state"].tolist() == ["done"] and results.cells["trials_complete"].iloc[0] >= 1
+
+
+@pytest.mark.parametrize("multi_objective", [False, True])
+def test_a_cell_that_failed_to_build_recovers_with_its_real_directions(tmp_path: Path, multi_objective: bool) -> None:
+    """A failed build leaves a study with the cell's real directions, and a rerun that builds clears
+    the old error: the cell maximises accuracy (and minimises MAdds when multi-objective)."""
+    from harness.components import SamplerSpec
+
+    fail = {"now": True}
+
+    def sometimes(request: Any) -> Any:
+        if fail["now"]:
+            raise RuntimeError("sampler factory exploded")
+        return optuna.samplers.RandomSampler(seed=request.seed)
+
+    class Plugin:
+        @hookimpl
+        def harness_samplers(self) -> list[SamplerSpec]:
+            return [SamplerSpec(name="flaky", description="x", factory=sometimes, multi_objective=multi_objective)]
+
+    config = _config(tmp_path, samplers=["flaky"], trials=2, epochs=1, run_id="rec")
+    first = run_bench(config, load_registry(extra_plugins=[("f", Plugin())]))
+    assert first.cells["state"].tolist() == ["failed"]
+    fail["now"] = False
+    second = run_bench(config, load_registry(extra_plugins=[("f", Plugin())]))
+    assert second.cells["state"].tolist() == ["done"] and pd.isna(second.cells["reason"].iloc[0])
+    storage = open_storage(storage_url(None, config.run_dir))
+    (name,) = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+               if "|" in s.study_name]
+    study = optuna.load_study(study_name=name, storage=storage)
+    expected = ["MAXIMIZE", "MINIMIZE"] if multi_objective else ["MAXIMIZE"]
+    assert [d.name for d in study.directions] == expected
+    best = max(t.values[0] for t in study.trials if t.values)
+    assert best == second.trials["val_accuracy"].max()  # the values told are accuracies, not losses
