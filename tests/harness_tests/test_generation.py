@@ -97,6 +97,7 @@ def test_one_generation_serves_every_cell_of_its_key_and_is_reported_apart(tmp_p
     assert len(_generations(log)) == 2
 
 
+@pytest.mark.slow
 def test_a_generator_that_cannot_work_makes_its_cells_not_applicable(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(LOG, str(tmp_path / "log"))

@@ -41,6 +41,7 @@ def test_training_beats_chance_by_far_on_real_digits(evaluator: TrainingEvaluato
     assert outcome.epochs == 4 and outcome.madds > 0 and outcome.params > 0
 
 
+@pytest.mark.slow
 def test_reports_validation_each_epoch_and_never_test(evaluator: TrainingEvaluator) -> None:
     study = optuna.create_study(direction="maximize")
     trial = study.ask()

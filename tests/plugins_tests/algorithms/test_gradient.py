@@ -94,6 +94,7 @@ def test_lambda_makes_the_cheapest_options_win_over_cross_entropy() -> None:
     assert result["derived_madds"] == 1e6 + 0.5e6
 
 
+@pytest.mark.slow
 def test_search_runs_on_digits_and_records_its_cost_once() -> None:
     space = MBConvSpace(num_layers=3, width=8)
     config = DartsConfig(epochs=1, batch_size=32, madds_lambda=0.1)

@@ -155,6 +155,7 @@ def test_factories_read_the_options() -> None:
 
 # -- search quality --------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["np", "bo"])
 def test_oracle_predictor_finds_the_optimum(space, cifar10_accuracy, monkeypatch, variant: str) -> None:
     def oracle(self, space_, archs, errors, candidates, rng, seed):
