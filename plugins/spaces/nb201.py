@@ -24,8 +24,8 @@ import numpy as np
 from harness_plugins.spaces._cells import CellTemplate
 
 from harness import hookimpl
-from harness.errors import UsageError
 from harness.components import Architecture, InputShape, Options, SearchSpace, SpaceSpec
+from harness.errors import UsageError
 
 if TYPE_CHECKING:
     import optuna
