@@ -125,7 +125,7 @@ class LayerwiseSpace(SearchSpace):
         sources = [0]  # nodes feeding the current cell's input node
         for c, cell in enumerate(cells):
             base = 1 + c * len(edges)
-            for e, ((to, frm), op) in enumerate(zip(edges, cell)):
+            for e, ((_, frm), op) in enumerate(zip(edges, cell)):
                 features[base + e, 1 + t.ops.index(op)] = 1.0
                 feeders = sources if frm == 0 else [base + i for i, (to2, _) in enumerate(edges) if to2 == frm]
                 adjacency[feeders, base + e] = 1

@@ -262,9 +262,10 @@ class EdgeSupernet(Supernet):
     def expected_madds(self, probs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         total: torch.Tensor | float = self.backbone.fixed_madds()
         ops = self.backbone.template.ops
-        for edge, name in enumerate(self._names):
+        positions = range(len(self.backbone.positions))
+        for name in self._names:
             p = probs[name]
-            costs = [sum(self.backbone.op_madds(pos, op) for pos in range(len(self.backbone.positions))) for op in ops]
+            costs = [sum(self.backbone.op_madds(pos, op) for pos in positions) for op in ops]
             total = total + (p * torch.tensor(costs, dtype=p.dtype, device=p.device)).sum()
         return torch.as_tensor(total)
 

@@ -124,7 +124,8 @@ def _factory(options: Options) -> MBCellSpace:
     from harness.errors import UsageError
 
     try:
-        return MBCellSpace(int(options.get("mbcell_width", DEFAULT_WIDTH)), int(options.get("mbcell_cells", DEFAULT_CELLS)))
+        return MBCellSpace(int(options.get("mbcell_width", DEFAULT_WIDTH)),
+                           int(options.get("mbcell_cells", DEFAULT_CELLS)))
     except ValueError as error:
         raise UsageError(str(error)) from None
 

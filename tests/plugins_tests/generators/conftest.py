@@ -1,4 +1,4 @@
-"""The generator tests reuse the algorithm tests' in-memory cells (``_cell_ws``, ``_nb201_driver``)."""
+"""The generator tests reuse the algorithm tests' digits split (``_digits``)."""
 from __future__ import annotations
 
 import sys

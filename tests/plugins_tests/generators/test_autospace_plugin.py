@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from _cell_ws import digits_split
+from _digits import digits_split
 from harness_plugins.generators import autospace
 from harness_plugins.generators._layerwise import LayerwiseSpace
 from harness_plugins.spaces.convfc import ConvFCSpace

@@ -8,8 +8,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
-from _cell_ws import WSCell, digits_split
-from _nb201_driver import run_search
+from _digits import digits_split
 from harness_plugins.algorithms._darts import DartsConfig
 from harness_plugins.algorithms._enas_shared import EnasConfig
 from harness_plugins.algorithms.gradient import GradientAlgorithm
@@ -25,7 +24,7 @@ from harness_plugins.spaces.nb201 import RESNET, NB201Space, arch_to_string
 from harness.components import InputShape
 from harness.measure import madds_of_builder
 from harness.supernet import Supernet
-from harness.testing import SpaceContract
+from harness.testing import GeneratorContract, SpaceContract, make_cell, run_trials
 
 CELLS = [
     "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|",
@@ -112,27 +111,16 @@ def accuracy_of(arch_id: str) -> float:
     return (sum(map(ord, arch_id)) % 97) / 97
 
 
-@pytest.mark.parametrize("algorithm", [RandomSearch(), RegularizedEvolution(population=4, tournament=2), NPENAS("np", 5, init=4, batch=2,
-                                                                                            candidates=10)])
+@pytest.mark.parametrize("algorithm", [RandomSearch(), RegularizedEvolution(population=4, tournament=2),
+                                       NPENAS("np", 5, init=4, batch=2, candidates=10), RLAlgorithm("child")])
 def test_multi_trial_algorithms_propose_in_the_space(algorithm) -> None:
     space = layerwise()
     assert algorithm.incompatible(space, None) is None
-    cell = run_search(algorithm, space, accuracy_of, 8, 0)
+    cell = run_trials(algorithm, space, 8, lambda arch: accuracy_of(space.arch_id(arch)), seed=0)
     history = cell.history()
-    assert len(history) == 8
+    assert len(history) == 8 and len({e.arch_id for e in history}) >= 2
     for entry in history:
-        space.arch_id(entry.arch)  # valid architectures of the generated space
-
-
-def test_rl_child_mode_proposes_in_the_space() -> None:
-    space = layerwise()
-    cell = WSCell(space, None, seed=0)
-    algo = RLAlgorithm("child")
-    study = optuna.create_study(direction="maximize")
-    for number in range(5):
-        arch = algo.propose(study.ask(), cell)
-        cell.add(number, arch, accuracy_of(space.arch_id(arch)))
-    assert len({space.arch_id(e.arch) for e in cell.history()}) >= 2
+        assert space.arch_id(entry.arch) == entry.arch_id  # valid architectures of the generated space
 
 
 @pytest.mark.slow
@@ -142,11 +130,11 @@ def test_rl_child_mode_proposes_in_the_space() -> None:
 ])
 def test_one_shot_algorithms_search_the_space_on_digits(algorithm) -> None:
     space = layerwise()
-    cell = WSCell(space, digits_split(max_per_class=20), seed=0)
-    algorithm.prepare(cell)
-    arch = algorithm.propose(optuna.create_study().ask(), cell)
-    space.arch_id(arch)
-    assert len(cell.costs) == 1
+    cell = make_cell(space, algorithm, lambda arch: 0.5, data=digits_split(max_per_class=20), seed=0)
+    assert cell.run(1) == "done"
+    assert len(cell.search_costs()) == 1
+    (entry,) = cell.history()
+    assert space.arch_id(entry.arch) == entry.arch_id
 
 
 def test_shared_cell_space_is_scored_by_the_nb201_table(tmp_path) -> None:
@@ -158,10 +146,22 @@ def test_shared_cell_space_is_scored_by_the_nb201_table(tmp_path) -> None:
     space = layerwise(shared=True)
     evaluator = NB201Table("nb201-cifar10", str(path)).open(None)
     for algorithm in (RandomSearch(), RLAlgorithm("child")):
-        cell = run_search(algorithm, space, evaluator, 4, 0)
+        cell = run_trials(algorithm, space, 3, evaluator, seed=0)
+        assert len(cell.history()) == 3
         for entry in cell.history():
             assert entry.arch_id in CELLS  # the arch id is the NAS-Bench-201 string...
             assert entry.accuracy == pytest.approx(table[entry.arch_id] / 100)  # ...and the table's row
+
+
+class TestAutoSpaceOnNB201(GeneratorContract):
+    generator_name = "autospace"
+    base_space_name = "nb201"
+    options: ClassVar[dict] = {"nb201_channels": 4, "nb201_cells": 1, "autospace_iterations": 4,
+                               "autospace_warmup": 1, "autospace_batch_size": 16}
+
+
+class TestAutoSpaceSharedCellOnNB201(TestAutoSpaceOnNB201):
+    options: ClassVar[dict] = {**TestAutoSpaceOnNB201.options, "autospace_shared_cell": True}
 
 
 def test_mbcell_cells_build_the_backbone_and_the_reference_is_mobilenetv2s_block() -> None:
