@@ -23,8 +23,8 @@ The method, one module per part:
 Generation reads only the request's train split (and the validation split for one diagnostic
 figure), seeds everything from the cell seed, and runs on the request's device.
 
-Defaults are sized for a quick benchmark, not for the paper (on 8x8 digits, one thread of a loaded
-2-core machine: 16 s on ``nb201 --nb201-cells 1``, 65 s on the default ``mbcell``): P=8 cells
+Defaults are sized for a quick benchmark, not for the paper (on 8x8 digits with one CPU thread:
+4 s on ``nb201 --nb201-cells 1``, 11 s on the default ``mbcell``): P=8 cells
 per population, K=4 (the paper's example), tournament 3, T=0.3 (at most 3 of a 4-node cell's 6
 edges differ from the reference), eps=0.5, f=5, lambda=0.01 per million MAdds, 60 iterations of
 batch 32, 10 warm-up iterations. The paper's ImageNet run is far larger
