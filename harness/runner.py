@@ -18,6 +18,7 @@ from typing import Any
 
 import optuna
 
+from harness.allocator import configure as configure_allocator
 from harness.cell import CellRun, budget_used, search_costs
 from harness.components import (
     DatasetRequest,
@@ -175,9 +176,10 @@ class Worker:
 
 def _set_threads(config: RunConfig) -> None:
     """Give each worker process its share of the cores: tiny models on oversubscribed cores slow
-    down by orders of magnitude, not by a fraction."""
+    down by orders of magnitude, not by a fraction. (Also sets up the process's allocator.)"""
     import torch
 
+    configure_allocator()
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // config.jobs))
 
 
