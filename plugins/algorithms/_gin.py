@@ -18,6 +18,13 @@ Training as in the official trainers: Adam with betas (0, 0.9), lr 0.005, weight
 official ``make_agent_optimizer`` doubles the lr of biases and exempts them from decay: kept), a
 per-step cosine schedule, batch 10 for <= 10 graphs else 16, shuffled each epoch.
 
+Training and prediction run on the CPU, one thread, whatever ``--device`` says: a step on 8-node
+graphs is ~70 tiny operations whose cost is per-op overhead, not arithmetic (~5 MFLOP), and on a
+GPU each would still be one kernel launch of several microseconds (plus a synchronisation to read
+the predictions), so no faster; no GPU was at hand to measure it, so the CPU stays the choice
+until a measurement says otherwise. The default trainer is :func:`._gin_train.fit_fast`, a hand-written forward/backward
+equal bit for bit to :func:`fit` (autograd + ``torch.optim``), which is kept as the reference.
+
 Two documented choices of ours:
 
 - ``RATE = 100`` (the official trainer's default is 10, sized for NAS-Bench-101's ~5-10 % errors);

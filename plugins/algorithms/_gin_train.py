@@ -17,6 +17,9 @@ call for the same node (``addmm``/``mm``, ``native_batch_norm``[``_backward``],
 - the cosine learning-rate schedule precomputed; Adam is the fused kernel ``torch.optim.Adam``
   (``fused=True``) calls, on the same two parameter groups, without the Python around it.
 
+The code is device-generic, but the predictors run on the CPU (:mod:`._gin` says why); on CUDA
+``F.dropout`` draws its masks with a fused kernel, so there the masks, not the method, would differ.
+
 The trained weights and the predictions equal the autograd loop's bit for bit on the CPU (checked
 in the tests; bit-exactness matters because Adam with beta1 = 0 turns rounding differences in
 near-zero gradients into full-size steps, so any drift grows). The loss's backward
@@ -35,7 +38,6 @@ __all__ = ["fit_fast"]
 _BN_MOMENTUM = 0.1
 _BN_EPS = 1e-5
 _ADAM_EPS = 1e-8
-_ONE = torch.ones(())
 _SQRT_2PI = math.sqrt(2 * math.pi)
 
 
@@ -57,6 +59,8 @@ class _Backbone:
                            f"norms.{i}.weight", f"norms.{i}.bias", f"norms.{i}.running_mean",
                            f"norms.{i}.running_var"))
                        for i in range(len(module.mlps))]
+        # W^T once: views of the weights, so they follow Adam's in-place updates
+        self.transposed = [(layer[0].t(), layer[2].t()) for layer in self.layers]
         self.norms = list(module.norms)
         self.celu = celu
 
@@ -64,10 +68,10 @@ class _Backbone:
         b, n, _ = x.shape
         saved = []
         h = x
-        for w1, b1, w2, b2, gamma, beta, run_mean, run_var in self.layers:
+        for (w1_t, w2_t), (_, b1, _, b2, gamma, beta, run_mean, run_var) in zip(self.transposed, self.layers):
             a = torch.baddbmm(h, adj_t, h).view(b * n, -1)  # h + A^T h: sum over predecessors, eps = 0
-            r1 = torch.relu(torch.addmm(b1, a, w1.t()))
-            z2 = torch.addmm(b2, r1, w2.t())
+            r1 = torch.relu(torch.addmm(b1, a, w1_t))
+            z2 = torch.addmm(b2, r1, w2_t)
             r2 = torch.celu(z2) if self.celu else torch.relu(z2)
             y, mean, invstd = torch.native_batch_norm(r2, gamma, beta, run_mean, run_var, True, _BN_MOMENTUM,
                                                       _BN_EPS)
@@ -78,7 +82,7 @@ class _Backbone:
     def backward(self, grad_emb: torch.Tensor, adj: torch.Tensor, n: int, saved: list,
                  grads: dict[torch.Tensor, torch.Tensor]) -> None:
         b = grad_emb.shape[0]
-        g = (grad_emb / n).repeat_interleave(n, dim=0)  # mean pooling's backward, as (b * n, hidden)
+        g = (grad_emb / n).unsqueeze(1).expand(b, n, -1).reshape(b * n, -1)  # mean pooling's backward
         for i in reversed(range(len(self.layers))):
             w1, b1, w2, b2, gamma, beta, run_mean, run_var = self.layers[i]
             a, r1, z2, r2, mean, invstd = saved[i]
@@ -95,16 +99,18 @@ class _Backbone:
 
 def _np_head(t: dict[str, torch.Tensor], backbone: _Backbone):
     wb, bb, wo, bo = t["before.weight"], t["before.bias"], t["out.weight"], t["out.bias"]
+    wb_t, wo_t = wb.t(), wo.t()
+    one = torch.ones((), device=wb.device)  # d loss / d loss
 
     def step(adj_t: torch.Tensor, adj: torch.Tensor, x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
              grads: dict[torch.Tensor, torch.Tensor], want_loss: bool) -> torch.Tensor | None:
         b, n, _ = x.shape
         emb, saved = backbone.forward(adj_t, x)
-        r3 = torch.relu(torch.addmm(bb, emb, wb.t()))
+        r3 = torch.relu(torch.addmm(bb, emb, wb_t))
         d = r3 * mask
-        s = torch.sigmoid(torch.addmm(bo, d, wo.t()))
+        s = torch.sigmoid(torch.addmm(bo, d, wo_t))
         out = (s * _gin.RATE).view(b)
-        g = torch.ops.aten.mse_loss_backward(_ONE, out, target, 1).view(b, 1)  # reduction "mean"
+        g = torch.ops.aten.mse_loss_backward(one, out, target, 1).view(b, 1)  # reduction "mean"
         g = torch.ops.aten.sigmoid_backward(g * _gin.RATE, s)
         grads[wo], grads[bo] = g.t().mm(d), g.sum(0)
         g = _relu_backward(g.mm(wo) * mask, r3)
@@ -135,17 +141,18 @@ def _gaussian_nll_grads(mu: torch.Tensor, sigma: torch.Tensor, target: torch.Ten
 def _gaussian_head(t: dict[str, torch.Tensor], backbone: _Backbone):
     wbm, bbm, wbs, bbs = t["before_mean.weight"], t["before_mean.bias"], t["before_std.weight"], t["before_std.bias"]
     wm, bm, ws, bs = t["mean.weight"], t["mean.bias"], t["std.weight"], t["std.bias"]
+    wbm_t, wbs_t, wm_t, ws_t = wbm.t(), wbs.t(), wm.t(), ws.t()
 
     def step(adj_t: torch.Tensor, adj: torch.Tensor, x: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
              grads: dict[torch.Tensor, torch.Tensor], want_loss: bool) -> torch.Tensor | None:
         b, n, _ = x.shape
         emb, saved = backbone.forward(adj_t, x)
-        zm = torch.addmm(bbm, emb, wbm.t())
+        zm = torch.addmm(bbm, emb, wbm_t)
         dm = torch.celu(zm) * mask
-        mu = torch.addmm(bm, dm, wm.t()).view(b)
-        zs = torch.addmm(bbs, emb, wbs.t())
+        mu = torch.addmm(bm, dm, wm_t).view(b)
+        zs = torch.addmm(bbs, emb, wbs_t)
         cs = torch.celu(zs)
-        zo = torch.addmm(bs, cs, ws.t())
+        zo = torch.addmm(bs, cs, ws_t)
         sigma = torch.exp(torch.celu(zo) / 2).view(b)
         g_mu, g_s = _gaussian_nll_grads(mu, sigma, target)
         g_mu, g_s = g_mu.view(b, 1), _celu_backward(g_s.view(b, 1), zo)
