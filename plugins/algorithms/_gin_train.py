@@ -168,8 +168,6 @@ def _gaussian_head(t: dict[str, torch.Tensor], backbone: _Backbone):
     return step
 
 
-
-
 def _schedule(epochs: int, n: int, batch: int) -> tuple[list[int], list[float]]:
     """Batch sizes of one epoch, and the cosine factor of every step (as :func:`._gin.fit`)."""
     sizes = [min(batch, n - start) for start in range(0, n, batch)]
@@ -201,22 +199,22 @@ def fit_fast(model: nn.Module, adj_t: torch.Tensor, x: torch.Tensor, target: tor
         tensors.update(model.named_buffers())
         backbone = _Backbone(model.backbone, tensors, celu=gaussian)
         step = (_gaussian_head if gaussian else _np_head)(tensors, backbone)
+        # Adam's two groups (as _gin._optimizer), its state, and one step count shared by all
+        name_of = {id(p): name for name, p in model.named_parameters()}
+        count = torch.zeros((), dtype=torch.float32, device=x.device)
         groups = []
-        count = torch.zeros((), dtype=torch.float32, device=x.device)  # Adam's step count, shared
         for params, lr, decay in zip(_gin.parameter_groups(model), (_gin.LR, 2 * _gin.LR),
                                      (_gin.WEIGHT_DECAY, 0.0)):
-            data = [p.data for p in params]
-            ids = [id(p) for p in params]
-            names = [name for i in ids for name, p in model.named_parameters() if id(p) == i]
-            groups.append(([tensors[k] for k in names], names, [torch.zeros_like(d) for d in data],
-                           [torch.zeros_like(d) for d in data], [count] * len(data), lr, decay))
+            data = [tensors[name_of[id(p)]] for p in params]
+            groups.append((data, [torch.zeros_like(d) for d in data], [torch.zeros_like(d) for d in data],
+                           [count] * len(data), lr, decay))
         grads: dict[torch.Tensor, torch.Tensor] = {}
         loss = None
         last = len(all_sizes) - 1
         for i, factor in enumerate(factors):
             loss = step(adj_ts[i], adjs[i], xs[i], targets[i], masks[i], grads, i == last)
             count.add_(1)
-            for params, names, exp_avgs, exp_avg_sqs, counts, lr, decay in groups:
+            for params, exp_avgs, exp_avg_sqs, counts, lr, decay in groups:
                 torch._fused_adam_(params, [grads[p] for p in params], exp_avgs, exp_avg_sqs, [], counts,
                                    lr=lr * factor, beta1=_gin.BETAS[0], beta2=_gin.BETAS[1], weight_decay=decay,
                                    eps=_ADAM_EPS, amsgrad=False, maximize=False)
