@@ -1,7 +1,8 @@
 """Wall time of a 100-query search per algorithm on a full NAS-Bench-201 table.
 
 Why: tabular cells exist so that NAS algorithms can be compared in seconds on a CPU; this measures
-what one seed of each algorithm costs (goal: <= 2 s per seed for all but NPENAS-BO) and where the
+what one seed of each algorithm costs (goals on an idle 2-core CPU: <= 2 s per seed for all but
+NPENAS-BO, which trains 1,000 predictor epochs per round: <= 8 s) and where the
 time goes (the predictor's share for NPENAS, from ``record_search_cost``). Each search is the
 runner's per-trial loop (ask, propose, store the arch, evaluate through the real ``nb201-table``
 evaluator, tell) on an in-memory Optuna study, driven by the test kit
