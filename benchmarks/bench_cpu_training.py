@@ -83,7 +83,8 @@ def child(args: argparse.Namespace) -> dict:
     seconds, end = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
     user, system = end.ru_utime - usage.ru_utime, end.ru_stime - usage.ru_stime
     return {"setting": setting, "images_per_s": args.steps * args.batch_size / seconds,
-            "sys_share": system / max(user + system, 1e-9), "faults_per_step": (end.ru_minflt - usage.ru_minflt) / args.steps,
+            "sys_share": system / max(user + system, 1e-9),
+            "faults_per_step": (end.ru_minflt - usage.ru_minflt) / args.steps,
             "seconds": seconds, "threads": torch.get_num_threads(), "loss": float(loss.detach())}
 
 
@@ -126,9 +127,9 @@ def main(argv: list[str] | None = None) -> dict:
         for name, env in settings.items():
             result = run_child(passed, env)
             runs[name].append(result)
-            print(f"repeat {repeat + 1} {name:9s} {result['images_per_s']:7.1f} img/s  sys {100 * result['sys_share']:4.1f} %"
-                  f"  {result['faults_per_step']:9.0f} faults/step  ({result['setting']['allocator']}, "
-                  f"mallopt {result['setting']['mallopt']})", flush=True)
+            print(f"repeat {repeat + 1} {name:9s} {result['images_per_s']:7.1f} img/s  "
+                  f"sys {100 * result['sys_share']:4.1f} %  {result['faults_per_step']:9.0f} faults/step  "
+                  f"({result['setting']['allocator']}, mallopt {result['setting']['mallopt']})", flush=True)
     summary = {name: {key: statistics.median(r[key] for r in rs) for key in ("images_per_s", "sys_share",
                                                                             "faults_per_step")}
                for name, rs in runs.items()}
