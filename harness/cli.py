@@ -16,7 +16,15 @@ from typing import Any, Iterable, Sequence
 from harness import __version__
 from harness.errors import PluginError, UsageError
 
-__all__ = ["DEFAULTS", "build_parser", "main"]
+__all__ = ["DEFAULTS", "Parser", "build_parser", "main"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: a bad type, choice or unknown option raises
+    :class:`UsageError` (``harness: error: ...``, exit 2) instead of printing the usage block."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(message)
 
 #: Each axis's default when not given; names a ``--plugins`` selection did not load are dropped,
 #: and an axis left empty that way takes every loaded component of its kind.
@@ -94,12 +102,12 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     """The full parser; with a registry, its plugins' options are included."""
-    parser = argparse.ArgumentParser(prog="harness", description="Benchmark NAS and HPO strategies side by side.")
+    parser = Parser(prog="harness", description="Benchmark NAS and HPO strategies side by side.")
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     parser.add_argument("--plugins", type=_names, default=None,
                         help="load only these plugins (comma-separated; see `harness list`)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
-    run_parent = argparse.ArgumentParser(add_help=False)
+    run_parent = Parser(add_help=False)
     _run_options(run_parent)
     if registry is not None:
         for impl in registry.pm.hook.harness_addoption.get_hookimpls():
@@ -111,7 +119,7 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
             for action in run_parent._actions[before:]:  # which plugin owns which option
                 registry.option_owners[action.dest] = impl.plugin_name
     # --plugins and -v are read before the subcommand is known, so they may stand after it too
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--plugins", type=_names, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -123,6 +131,12 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     report.add_argument("run", help="a run id (under --results) or a run folder")
     report.add_argument("--results", default="results")
     report.add_argument("--reporters", type=_names, default=None)
+    report.add_argument("--accept-loss", action="store_true",
+                        help="re-export even if trials in trials.csv are missing from the storage")
+    repair = sub.add_parser("repair", parents=[common],
+                            help="repair a run's journal cut short or corrupted (backs up the original)")
+    repair.add_argument("run", help="a run id (under --results), a run folder, or a journal file")
+    repair.add_argument("--results", default="results")
     return parser
 
 
@@ -166,86 +180,163 @@ def _print_list(registry: Any, out: Any) -> None:
         print("  ".join(str(v).ljust(w) for v, w in zip(row[:4], widths)) + "  " + str(row[4]), file=out)
 
 
-def _report(registry: Any, run_dir: Path, reporters: Iterable[str]) -> str:
+def _run_dir(run: str, results: str) -> Path:
+    """The folder of ``run``: a folder given as such, else a run id under ``results``."""
+    if Path(run).is_dir():
+        return Path(run)
+    from harness.runfiles import check_run_id
+
+    check_run_id(run)
+    return Path(results) / run
+
+
+def _report(registry: Any, run_dir: Path, reporters: Iterable[str] | None, accept_loss: bool = False) -> str:
     from harness.results import export_run, load_results
+    from harness.runfiles import read_run_json
+    from harness.storage import close_storage, open_storage, storage_path, storage_url
 
-    run_file = run_dir / "run.json"
-    if not run_file.exists():
-        raise UsageError(f"{run_dir}: no run.json here; give a run id under --results or a run folder")
-    metadata = json.loads(run_file.read_text())
+    metadata = read_run_json(run_dir / "run.json")
     config = metadata["config"]
+    url = config.get("storage") or storage_url(None, run_dir)
+    path = storage_path(url)
+    if path is not None and not path.exists():
+        raise UsageError(f"the run's storage {path} is missing; refusing to re-export {run_dir} from nothing "
+                         f"(restore the file; the exported tables are unchanged)")
     try:
-        from harness.storage import close_storage, open_storage, storage_url
-
-        url = config.get("storage") or storage_url(None, run_dir)
-        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-            raise UsageError(f"the run's storage {url} does not exist here")
-        storage = open_storage(url)
-        try:
-            results = export_run(run_dir, metadata["run_id"], storage, metadata["cells"])
-        finally:
-            close_storage(storage)
-    except UsageError as exc:  # storage unreachable: the exported tables still tell the story
+        storage = open_storage(url, create=False)
+    except UsageError as exc:  # a server unreachable: the exported tables still tell the story
+        if path is not None:
+            raise
         logging.getLogger(__name__).warning("%s; reporting the last exported tables", exc)
         results = load_results(run_dir)
+    else:
+        try:
+            results = export_run(run_dir, metadata["run_id"], storage, metadata["cells"], accept_loss=accept_loss)
+        finally:
+            close_storage(storage)
     texts = []
-    for name in reporters:
+    for name in reporters or config.get("reporters") or DEFAULTS["reporter"]:
         reporter = registry.get("reporter", name).spec.factory(config.get("options", {}))
         texts.append(reporter.report(results, run_dir))
     return "\n".join(t for t in texts if t)
 
 
+def _repair(run: str, results: str) -> str:
+    """Repair the run's journal (or the journal file given) and say what was kept and dropped."""
+    from harness.journal import check_journal, repair_journal
+    from harness.runfiles import read_run_json
+    from harness.storage import storage_path, storage_url
+
+    if Path(run).is_file():
+        journal, run_dir = Path(run), None
+    else:
+        run_dir = _run_dir(run, results)
+        config = read_run_json(run_dir / "run.json")["config"]
+        url = config.get("storage") or storage_url(None, run_dir)
+        if not url.startswith("journal:"):
+            raise UsageError(f"run {run!r} uses storage {url}, not a journal file; only journal files need repair")
+        journal = storage_path(url)  # type: ignore[assignment]
+    if not journal.exists():
+        raise UsageError(f"journal {journal} does not exist")
+    if not check_journal(journal).problems:
+        return f"journal {journal}: every record is complete; nothing to repair"
+    report = repair_journal(journal)
+    lines = [report.summary()]
+    touched = _describe_trials(journal, report.trial_ids)
+    if touched:
+        lines.append(f"dropped records touch {len(touched)} trial(s): {', '.join(touched)} (a trial left running "
+                     f"is retried by the next bench)")
+    if run_dir is not None and (run_dir / "trials.csv").exists():
+        from harness.results import export_run
+        from harness.runfiles import read_run_json as _read
+        from harness.storage import close_storage, open_storage
+
+        metadata = _read(run_dir / "run.json")
+        storage = open_storage(f"journal:{journal.resolve()}", create=False)
+        try:
+            export_run(run_dir, metadata["run_id"], storage, metadata["cells"], accept_loss=True)
+        finally:
+            close_storage(storage)
+        lines.append(f"re-exported {run_dir / 'trials.csv'} and cells.csv from the repaired journal")
+    return "\n".join(lines)
+
+
+def _describe_trials(journal: Path, trial_ids: list[int]) -> list[str]:
+    """``study #number (state)`` for the journal's trial ids that still exist after a repair."""
+    if not trial_ids:
+        return []
+    from harness.storage import open_storage
+
+    storage = open_storage(f"journal:{journal.resolve()}", create=False)
+    out = []
+    for trial_id in trial_ids:
+        try:
+            trial = storage.get_trial(trial_id)
+            study = storage.get_study_name_from_id(storage.get_study_id_from_trial_id(trial_id))
+            out.append(f"{study} #{trial.number} ({trial.state.name.lower()})")
+        except KeyError:
+            out.append(f"trial id {trial_id} (its creation was dropped)")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 2 user error, 1 failure)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--plugins", type=_names, default=None)
-    pre.add_argument("-v", "--verbose", action="store_true")
     try:
-        early, _ = pre.parse_known_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    logging.basicConfig(level=logging.INFO if early.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        from harness.registry import load_registry
-
-        registry = load_registry(early.plugins)
-        parser = build_parser(registry)
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exc:
-            return int(exc.code or 0)
-        if args.command in (None, "list"):
-            if args.command is None:
-                parser.print_help()
-                return 0
-            _print_list(registry, sys.stdout)
-            return 0
-        if args.command == "report":
-            run_dir = Path(args.run) if Path(args.run).is_dir() else Path(args.results) / args.run
-            reporters = args.reporters or json.loads((run_dir / "run.json").read_text())["config"].get(
-                "reporters", DEFAULTS["reporter"]) if (run_dir / "run.json").exists() else DEFAULTS["reporter"]
-            print(_report(registry, run_dir, reporters))
-            return 0
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        config = config_from_args(args, registry)
-        from harness.runner import run_bench, run_worker
-
-        if args.command == "worker":
-            run_worker(config, registry)
-            return 0
-        run_bench(config, registry)
-        print(f"run {config.run_id}: results in {config.run_dir}")
-        print(_report(registry, config.run_dir, config.reporters))
-        return 0
+        return _main(argv)
     except UsageError as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split("\n")[0].split()) if str(exc).strip() else type(exc).__name__
+        print(f"harness: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("harness: interrupted; completed trials are stored, rerun the same command to resume",
               file=sys.stderr)
         return 130
+    finally:
+        from harness.logs import unroute_library_logs
 
+        unroute_library_logs()
+
+
+def _main(argv: list[str]) -> int:
+    pre = Parser(add_help=False)
+    pre.add_argument("--plugins", type=_names, default=None)
+    pre.add_argument("-v", "--verbose", action="store_true")
+    early, _ = pre.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO if early.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from harness.registry import load_registry
+
+    registry = load_registry(early.plugins)
+    parser = build_parser(registry)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0)
+    if args.command in (None, "list"):
+        if args.command is None:
+            parser.print_help()
+            return 0
+        _print_list(registry, sys.stdout)
+        return 0
+    if args.command == "report":
+        print(_report(registry, _run_dir(args.run, args.results), args.reporters, args.accept_loss))
+        return 0
+    if args.command == "repair":
+        print(_repair(args.run, args.results))
+        return 0
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config = config_from_args(args, registry)
+    from harness.logs import route_library_logs
+    from harness.runner import run_bench, run_worker
+
+    route_library_logs(config.run_dir)
+    if args.command == "worker":
+        run_worker(config, registry)
+        return 0
+    run_bench(config, registry)
+    print(f"run {config.run_id}: results in {config.run_dir}")
+    print(_report(registry, config.run_dir, config.reporters))
+    return 0

@@ -7,7 +7,6 @@ until each cell's budget (counted in the storage) is spent, so workers on one ma
 """
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -29,10 +28,19 @@ from harness.components import (
 )
 from harness.config import RunConfig
 from harness.errors import UsageError
-from harness.grid import Cell, build_components, caveat, expand_grid, incompatibility
+from harness.grid import (
+    Cell,
+    build_components,
+    caveat,
+    expand_grid,
+    fixed_space,
+    incompatibility,
+)
+from harness.logs import route_library_logs
 from harness.metadata import run_metadata
 from harness.registry import Registry, load_registry
 from harness.results import cell_row, export_run
+from harness.runfiles import read_run_json, write_json_atomic
 from harness.storage import close_storage, open_storage, storage_url
 
 __all__ = ["Worker", "plan_grid", "resolve_device", "run_bench", "run_worker"]
@@ -67,7 +75,7 @@ def plan_grid(config: RunConfig, registry: Registry) -> list[dict[str, Any]]:
     for cell in expand_grid(config, registry):
         parts = build_components(cell, config, registry)
         planned.append({**cell.as_row(), "key": cell.key, "na": incompatibility(cell, parts, config, registry),
-                        "note": caveat(cell, config, registry)})
+                        "note": caveat(cell, config, registry), "fixed_space": fixed_space(cell, config, registry)})
     return planned
 
 
@@ -185,6 +193,7 @@ def _worker_process(config_json: dict[str, Any], planned: list[dict[str, Any]], 
     config = RunConfig.from_json(config_json)
     _set_threads(config)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    route_library_logs(config.run_dir)
     registry = load_registry(config.plugins)
     storage = open_storage(storage_url(config.storage, config.run_dir))
     try:
@@ -197,7 +206,7 @@ def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[dict[s
     run_dir = config.run_dir
     run_file = run_dir / "run.json"
     if run_file.exists():
-        previous = json.loads(run_file.read_text())
+        previous = read_run_json(run_file)
         old = RunConfig.from_json(previous["config"]).identity()
         if old != config.identity():
             changed = sorted(k for k in set(old) | set(config.identity()) if old.get(k) != config.identity().get(k))
@@ -210,9 +219,7 @@ def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[dict[s
         raise UsageError(f"--results {config.results!r}: cannot create {run_dir}: {exc.strerror}") from None
     metadata = run_metadata(config, registry)
     metadata["cells"] = planned
-    tmp = run_file.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metadata, indent=2, default=str))
-    os.replace(tmp, run_file)
+    write_json_atomic(metadata, run_file)
 
 
 def run_bench(config: RunConfig, registry: Registry) -> RunResults:
@@ -224,8 +231,9 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults:
     worker = Worker(config, registry, storage=None)  # type: ignore[arg-type]  # set once the data is valid
     for dataset in dict.fromkeys(p["dataset"] for p in runnable):
         worker.load(dataset)  # corrupt or missing data fails here, before anything is written
+    storage = open_storage(worker_storage_url) if config.storage else None  # a bad URL: before writing
     _prepare_run_dir(config, registry, planned)
-    storage = worker.storage = open_storage(worker_storage_url)
+    storage = worker.storage = storage or open_storage(worker_storage_url)
     progress = _progress(config, storage, runnable)
     processes = []
     if config.jobs > 1:
@@ -253,8 +261,9 @@ def run_worker(config: RunConfig, registry: Registry) -> None:
     """Join an existing run (same config, shared storage) as one more worker."""
     _set_threads(config)
     planned = plan_grid(config, registry)
+    storage = open_storage(storage_url(config.storage, config.run_dir)) if config.storage else None
     _prepare_run_dir(config, registry, planned)
-    storage = open_storage(storage_url(config.storage, config.run_dir))
+    storage = storage or open_storage(storage_url(config.storage, config.run_dir))
     try:
         Worker(config, registry, storage, index=-1).work(planned)  # never the run's first worker
     finally:
