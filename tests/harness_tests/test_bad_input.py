@@ -189,7 +189,7 @@ def test_bad_input_is_one_line(world: dict[str, Path], capsys: pytest.CaptureFix
     if argv[0] in ("bench", "worker", "report", "repair") and "--results" not in argv:
         argv += ["--results", str(results)]
     code = main(argv)
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     lines = err.splitlines()
     assert code == 2, f"exit {code}; stderr: {err}"
     assert len(lines) == 1, err
