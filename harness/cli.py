@@ -268,13 +268,14 @@ def _describe_trials(journal: Path, trial_ids: list[int]) -> list[str]:
     from harness.storage import open_storage
 
     storage = open_storage(f"journal:{journal.resolve()}", create=False)
+    where = {t._trial_id: (study.study_name, t) for study in storage.get_all_studies()
+             for t in storage.get_all_trials(study._study_id, deepcopy=False)}
     out = []
     for trial_id in trial_ids:
-        try:
-            trial = storage.get_trial(trial_id)
-            study = storage.get_study_name_from_id(storage.get_study_id_from_trial_id(trial_id))
-            out.append(f"{study} #{trial.number} ({trial.state.name.lower()})")
-        except KeyError:
+        if trial_id in where:
+            name, trial = where[trial_id]
+            out.append(f"{name} #{trial.number} ({trial.state.name.lower()})")
+        else:
             out.append(f"trial id {trial_id} (its creation was dropped)")
     return out
 
