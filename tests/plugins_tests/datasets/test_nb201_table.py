@@ -181,3 +181,15 @@ def test_header_with_spaces_after_commas_loads(table_path: Path, tmp_path: Path)
     spaced.write_text("\n".join([", ".join(lines[0].split(",")), *lines[1:]]) + "\n")
     evaluator = specs()["nb201-cifar10"].factory({"table": str(spaced)}).open(REQUEST)
     assert evaluator is not None
+
+
+def test_multi_objective_study_is_answered_without_intermediate_values(table_path: Path) -> None:
+    """NSGA-II/III cells are multi-objective: Optuna refuses ``trial.report`` there, which failed
+    every trial; the lookup still answers, with the MAdds the second objective needs."""
+    evaluator = specs()["nb201-cifar10"].factory({"table": str(table_path)}).open(REQUEST)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.NSGAIISampler(seed=0))
+    trial = study.ask()
+    outcome = evaluator.evaluate(trial, parse_arch_string(OPTIMUM), {}, cell=None)
+    study.tell(trial, [outcome.val_accuracy, outcome.madds])
+    assert study.trials[0].state == optuna.trial.TrialState.COMPLETE and study.trials[0].intermediate_values == {}
+    assert study.trials[0].values == [pytest.approx(0.9437), pytest.approx(outcome.madds)]
