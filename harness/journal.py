@@ -17,6 +17,7 @@ can be kept without changing what the others mean, backs up the original, and sa
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -65,9 +66,26 @@ class OwnerFileLock(BaseJournalFileLock):
         self._fd: int | None = None
         self.recovered: str | None = None
 
+    def _open(self) -> int:
+        """Open the lock file, never through a symbolic link: Optuna's ``JournalFileSymlinkLock``
+        (the default of a plain ``JournalFileBackend``) marks its lock with a link *to the journal*
+        under this same name, and writing through it would overwrite the journal."""
+        for _ in range(3):
+            try:
+                return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                log.warning("journal lock %s is a link left by Optuna's own file lock; removed", self.path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path)
+        raise RuntimeError(f"cannot open the journal lock {self.path}")
+
     def acquire(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
         try:
+            if os.fstat(fd).st_size > 4096:
+                raise RuntimeError(f"{self.path} is not a journal lock file (it is too large); move it away")
             fcntl.flock(fd, fcntl.LOCK_EX)
             previous = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
             if previous:

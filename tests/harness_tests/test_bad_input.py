@@ -58,6 +58,11 @@ T = "--table {table}"
 NB = " ".join(TABLE_RUN)
 NB_RUN = f"{B} {NB} {T}"  # a valid tabular run: add one bad option to it
 
+
+def with_algorithm(name: str) -> str:
+    return NB_RUN.replace("--algorithms random", f"--algorithms {name}")
+
+
 #: (case id, command line with {results}/{table}/{root} placeholders, text the error line must contain)
 CASES: list[tuple[str, str, str]] = [
     # argparse: types, choices, unknown options, missing arguments (one line, not a usage block)
@@ -122,11 +127,21 @@ CASES: list[tuple[str, str, str]] = [
     ("nsga-population-zero", f"{B} --samplers nsga2 --nsga-population 0 --no-progress", "--nsga-population"),
     ("nsga-population-one", f"{B} --samplers nsga2 --nsga-population 1 --no-progress", "--nsga-population"),
     ("nsga-population-negative", f"{B} --samplers nsga3 --nsga-population=-3 --no-progress", "--nsga-population"),
-    ("rea-population-zero", f"{NB_RUN.replace('random --samplers', 'rea --samplers')} --rea-population 0",
-     "--rea-population"),
-    ("npenas-init-zero", f"{NB_RUN.replace('random --samplers', 'npenas-np --samplers')} --npenas-init 0",
-     "--npenas-init"),
+    ("rea-population-zero", f"{with_algorithm('rea')} --rea-population 0", "--rea-population"),
+    ("npenas-init-zero", f"{with_algorithm('npenas-np')} --npenas-init 0", "--npenas-init"),
     ("nb201-channels-zero", f"{NB_RUN} --nb201-channels 0", "--nb201-channels"),
+    ("rea-tournament-above-population", f"{with_algorithm('rea')} --rea-tournament 40", "--rea-tournament"),
+    ("rl-weight-lr-negative", f"{with_algorithm('rl')} --rl-weight-lr=-1", "--rl-weight-lr"),
+    ("rl-epochs-zero", f"{with_algorithm('rl')} --rl-epochs 0", "--rl-epochs"),
+    ("gradient-lambda-nan", f"{with_algorithm('gradient')} --gradient-lambda nan", "--gradient-lambda"),
+    ("gradient-arch-lr-inf", f"{with_algorithm('gradient')} --gradient-arch-lr inf", "--gradient-arch-lr"),
+    ("gradient-weight-lr-zero", f"{with_algorithm('gradient')} --gradient-weight-lr 0", "--gradient-weight-lr"),
+    ("mbconv-layers-zero", f"{B} --spaces mbconv --samplers random --pruners none --mbconv-layers 0 --no-progress",
+     "--mbconv-layers"),
+    ("imagenet16-classes-zero", f"{B} --datasets imagenet16-120 --imagenet16-classes 0 --no-progress",
+     "--imagenet16-classes"),
+    ("imagefolder-resolution-zero", f"{B} --datasets imagefolder --imagefolder-resolution 0 --no-progress",
+     "--imagefolder-resolution"),
     ("convfc-max-conv-negative", f"{B} --samplers random --pruners none --convfc-max-conv=-1 --no-progress",
      "--convfc-max-conv"),
     ("table-missing", f"{B} {NB} --table {{root}}/no-such.csv", "no-such.csv"),

@@ -270,3 +270,17 @@ def test_safe_run_ids_are_accepted(run_id: str) -> None:
                                  "postgresql://u:p@h/db", "postgresql+psycopg://u@h:5/db", "mysql+pymysql://u@h/d"])
 def test_good_storage_urls_pass_the_check(url: str) -> None:
     check_storage_url(url)
+
+
+def test_a_symlink_lock_left_by_optuna_never_truncates_the_journal(tmp_path: Path) -> None:
+    """Optuna's default journal lock is a symbolic link to the journal under the same name;
+    opening it as our lock file and clearing it would empty the journal."""
+    journal = tmp_path / "optuna.journal"
+    fill(journal, n_trials=3)
+    size = journal.stat().st_size
+    lock = tmp_path / "optuna.journal.lock"
+    lock.unlink()
+    lock.symlink_to(journal)
+    fill(journal, n_trials=1)
+    assert journal.stat().st_size > size and not lock.is_symlink()
+    assert len(n_trials(journal)) == 4
