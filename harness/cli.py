@@ -30,6 +30,7 @@ class Parser(argparse.ArgumentParser):
 #: and an axis left empty that way takes every loaded component of its kind.
 DEFAULTS = {
     "dataset": ["digits"],
+    "generator": ["manual"],
     "space": ["convfc"],
     "algorithm": ["sampler"],
     "sampler": ["tpe", "random", "qmc", "nsga2"],
@@ -63,7 +64,9 @@ def _seeds(text: str) -> list[int]:
 def _run_options(parser: argparse.ArgumentParser) -> None:
     axes = parser.add_argument_group("grid axes (comma-separated names; see `harness list`)")
     axes.add_argument("--datasets", type=_names, help=f"default: {','.join(DEFAULTS['dataset'])}")
-    axes.add_argument("--spaces", type=_names, help=f"default: {','.join(DEFAULTS['space'])}")
+    axes.add_argument("--generators", type=_names,
+                      help=f"search-space generators applied to each space; default: {','.join(DEFAULTS['generator'])}")
+    axes.add_argument("--spaces", type=_names, help=f"(base) search spaces; default: {','.join(DEFAULTS['space'])}")
     axes.add_argument("--algorithms", type=_names, help=f"default: {','.join(DEFAULTS['algorithm'])}")
     axes.add_argument("--samplers", type=_names, help=f"default: {','.join(DEFAULTS['sampler'])}")
     axes.add_argument("--pruners", type=_names, help=f"default: {','.join(DEFAULTS['pruner'])}")
@@ -81,6 +84,9 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
                       help="share of each train class held out for validation (default 0.2)")
     data.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation split (default 0)")
     data.add_argument("--max-per-class", type=int, default=None, help="subsample train images per class")
+    data.add_argument("--generator-data", default=None, metavar="DATASET",
+                      help="image dataset generators learn from (default: each cell's own dataset; "
+                           "needed when the cells' dataset is a table)")
     training = parser.add_argument_group("training")
     training.add_argument("--fix", action="append", metavar="NAME=VALUE", default=[],
                           help="pin a hyperparameter (lr, weight_decay, optimizer, batch_size, schedule, ...)")
@@ -94,6 +100,9 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     execution.add_argument("--storage", default=None,
                            help="Optuna storage URL (default: journal file in the run folder); "
                                 "postgresql://user:pw@host/db to share a run across machines")
+    execution.add_argument("--heartbeat", type=int, default=10,
+                           help="seconds between a running trial's heartbeats on RDB storages; a trial silent for "
+                                "3 intervals is retried by another worker (default 10)")
     execution.add_argument("--results", default="results", help="results folder (default ./results)")
     execution.add_argument("--run-id", default=None, help="run id (default: derived from the settings)")
     execution.add_argument("--reporters", type=_names, help=f"default: {','.join(DEFAULTS['reporter'])}")
@@ -110,10 +119,15 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     run_parent = Parser(add_help=False)
     _run_options(run_parent)
     if registry is not None:
+        plugins = registry.pm.get_plugins()
         for impl in registry.pm.hook.harness_addoption.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                continue
             before = len(run_parent._actions)
+            alone = registry.pm.subset_hook_caller("harness_addoption",
+                                                   remove_plugins=[p for p in plugins if p is not impl.plugin])
             try:
-                impl.function(parser=run_parent)
+                alone(parser=run_parent)
             except argparse.ArgumentError as exc:
                 raise PluginError(f"plugin {impl.plugin_name!r} adds a clashing option: {exc}") from None
             for action in run_parent._actions[before:]:  # which plugin owns which option
@@ -153,7 +167,7 @@ def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
     from harness.hyperparams import parse_fixed
 
     options = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
-    axes = {"dataset": args.datasets, "space": args.spaces, "algorithm": args.algorithms,
+    axes = {"dataset": args.datasets, "generator": args.generators, "space": args.spaces, "algorithm": args.algorithms,
             "sampler": args.samplers, "pruner": args.pruners}
     used_plugins = {registry.get(kind, name).plugin for kind, names in axes.items()
                     for name in _axis(registry, kind, names)}
@@ -161,6 +175,8 @@ def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
     counted = sorted(dest for dest, owner in registry.option_owners.items() if owner in used_plugins)
     return RunConfig(
         datasets=_axis(registry, "dataset", args.datasets), spaces=_axis(registry, "space", args.spaces),
+        generators=_axis(registry, "generator", args.generators), generator_data=args.generator_data,
+        heartbeat=args.heartbeat,
         algorithms=_axis(registry, "algorithm", args.algorithms), samplers=_axis(registry, "sampler", args.samplers),
         pruners=_axis(registry, "pruner", args.pruners), seeds=args.seeds, trials=args.trials, epochs=args.epochs,
         timeout=args.timeout, val_fraction=args.val_fraction, split_seed=args.split_seed,
@@ -197,6 +213,10 @@ def _report(registry: Any, run_dir: Path, reporters: Iterable[str] | None, accep
 
     metadata = read_run_json(run_dir / "run.json")
     config = metadata["config"]
+    from harness.config import RunConfig
+    from harness.grid import PlannedCell
+
+    planned = [PlannedCell.from_json(c) for c in metadata["cells"]]
     url = config.get("storage") or storage_url(None, run_dir)
     path = storage_path(url)
     if path is not None and not path.exists():
@@ -211,7 +231,8 @@ def _report(registry: Any, run_dir: Path, reporters: Iterable[str] | None, accep
         results = load_results(run_dir)
     else:
         try:
-            results = export_run(run_dir, metadata["run_id"], storage, metadata["cells"], accept_loss=accept_loss)
+            results = export_run(run_dir, metadata["run_id"], storage, planned, RunConfig.from_json(config),
+                                 accept_loss=accept_loss)
         finally:
             close_storage(storage)
     texts = []
@@ -247,6 +268,8 @@ def _repair(run: str, results: str) -> str:
         lines.append(f"dropped records touch {len(touched)} trial(s): {', '.join(touched)} (a trial left running "
                      f"is retried by the next bench)")
     if run_dir is not None and (run_dir / "trials.csv").exists():
+        from harness.config import RunConfig
+        from harness.grid import PlannedCell
         from harness.results import export_run
         from harness.runfiles import read_run_json as _read
         from harness.storage import close_storage, open_storage
@@ -254,7 +277,8 @@ def _repair(run: str, results: str) -> str:
         metadata = _read(run_dir / "run.json")
         storage = open_storage(f"journal:{journal.resolve()}", create=False)
         try:
-            export_run(run_dir, metadata["run_id"], storage, metadata["cells"], accept_loss=True)
+            export_run(run_dir, metadata["run_id"], storage, [PlannedCell.from_json(c) for c in metadata["cells"]],
+                       RunConfig.from_json(metadata["config"]), accept_loss=True)
         finally:
             close_storage(storage)
         lines.append(f"re-exported {run_dir / 'trials.csv'} and cells.csv from the repaired journal")
@@ -281,7 +305,8 @@ def _describe_trials(journal: Path, trial_ids: list[int]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 user error, 1 failure)."""
+    """Entry point; returns the exit code (0 ok, 1 failure, 2 user error, 3 run incomplete: a worker
+    died and cells are short of their budget, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _main(argv)
@@ -331,13 +356,20 @@ def _main(argv: list[str]) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = config_from_args(args, registry)
     from harness.logs import route_library_logs
-    from harness.runner import run_bench, run_worker
+    from harness.runner import RunIncomplete, run_bench, run_worker
 
     route_library_logs(config.run_dir)
     if args.command == "worker":
         run_worker(config, registry)
         return 0
-    run_bench(config, registry)
+    incomplete = None
+    try:
+        run_bench(config, registry)
+    except RunIncomplete as exc:
+        incomplete = exc
     print(f"run {config.run_id}: results in {config.run_dir}")
     print(_report(registry, config.run_dir, config.reporters))
+    if incomplete is not None:
+        print(f"harness: {incomplete}", file=sys.stderr)
+        return 3
     return 0

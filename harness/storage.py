@@ -9,6 +9,11 @@ storage shares the cells. The journal's lock, integrity checks and repair are in
 Opening never creates what a reader expects to exist: ``harness report`` opens with
 ``create=False`` and a missing journal or SQLite file is a one-line error, never an empty storage
 whose export would wipe the run's tables.
+
+A trial whose worker was killed stays RUNNING in the storage until a worker finds it dead: on RDB
+storages by Optuna's heartbeat (the harness records beats from a background thread while a trial
+runs, on any machine), on the journal file by the worker's process identity (see
+:mod:`harness.workers`). It is then failed and retried, and uses no budget.
 """
 from __future__ import annotations
 
@@ -81,8 +86,11 @@ def check_storage_url(url: str) -> None:
         raise UsageError(f"--storage {url!r}: {parent} is not a folder")
 
 
-def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
+def open_storage(url: str, heartbeat: int | None = None, create: bool = True) -> optuna.storages.BaseStorage:
     """Open ``journal:PATH``, ``sqlite:///PATH``, ``postgresql://...`` (or any SQLAlchemy URL).
+
+    ``heartbeat`` (seconds) turns on Optuna's heartbeat on RDB storages: trials with no beat for
+    three intervals are stale (failed and retried). Readers (``harness report``) pass ``None``.
     With ``create=False`` a missing journal or SQLite file is a :class:`UsageError`."""
     import optuna
 
@@ -106,7 +114,9 @@ def open_storage(url: str, create: bool = True) -> optuna.storages.BaseStorage:
         return optuna.storages.JournalStorage(backend)
     for attempt in range(CREATE_RETRIES):
         try:
-            return optuna.storages.RDBStorage(url)
+            if heartbeat is None:
+                return optuna.storages.RDBStorage(url)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=int(heartbeat), grace_period=3 * int(heartbeat))
         except Exception as exc:  # driver missing, server down, bad credentials: the user can fix it
             text = str(exc)
             if _schema_race(text) and attempt + 1 < CREATE_RETRIES:

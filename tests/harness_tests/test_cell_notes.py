@@ -27,11 +27,11 @@ def _tabular(tmp_path: Path, **overrides) -> RunConfig:
 
 def test_samplers_that_decide_nothing_on_a_table_are_na_with_the_reason(tmp_path: Path) -> None:
     planned = plan_grid(_tabular(tmp_path), load_registry())
-    runnable = {(p["algorithm"], p["sampler"]) for p in planned if not p["na"]}
+    runnable = {(p.cell.algorithm, p.cell.sampler) for p in planned if not p.na}
     # algorithm random decides the whole trial: one cell, the first sampler's; algorithm sampler
     # is driven by its sampler, so every sampler stays
     assert runnable == {("random", "tpe"), ("sampler", "tpe"), ("sampler", "random"), ("sampler", "nsga2")}
-    reasons = [p["na"] for p in planned if p["na"]]
+    reasons = [p.na for p in planned if p.na]
     assert len(reasons) == 2 and all("would decide nothing (see the tpe cell)" in r for r in reasons)
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from harness.errors import DataError, UsageError
+from harness.grid import Cell, PlannedCell
 from harness.journal import OwnerFileLock, check_journal, repair_journal
 from harness.results import export_run
 from harness.runfiles import check_run_id, read_run_json, write_json_atomic
@@ -166,11 +167,10 @@ def test_repair_command_names_the_trials_touched(tmp_path: Path, capsys: pytest.
 def test_export_refuses_a_storage_that_lacks_exported_trials(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     storage = open_storage(f"journal:{tmp_path / 'full.journal'}")
-    study = optuna.create_study(storage=storage, study_name="r/c")
+    cell = PlannedCell(Cell(dataset="d", generator="manual", space="s", algorithm="a", sampler="x", pruner="p",
+                            seed=0))
+    study = optuna.create_study(storage=storage, study_name=cell.cell.study_name("r"), load_if_exists=True)
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
-    study.set_user_attr("cell", {})
-    cell = {"key": "c", "dataset": "d", "space": "s", "algorithm": "a", "sampler": "x", "pruner": "p", "seed": 0,
-            "na": None}
     export_run(run_dir, "r", storage, [cell])
     before = (run_dir / "trials.csv").read_bytes()
     assert len(pd.read_csv(run_dir / "trials.csv")) == 3
