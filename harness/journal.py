@@ -140,8 +140,8 @@ def check_journal(path: str | Path) -> JournalCheck:
         check.torn_tail = True
     for number, line in enumerate(lines, start=1):
         if check.torn_tail and number == len(lines):
-            check.problems.append((number, f"incomplete last record ({len(line)} bytes, no newline: "
-                                           "the file was cut short)"))
+            what = f"incomplete last record ({len(line)} bytes, no newline: the file was cut short)"
+            check.problems.append((number, what))
             continue
         try:
             record = json.loads(line)

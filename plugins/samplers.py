@@ -8,11 +8,11 @@ seeded with the cell's seed, so a cell is reproducible sampler-wise.
 """
 from __future__ import annotations
 
+import argparse
+
 import optuna
 
 from harness import hookimpl
-import argparse
-
 from harness.components import Options, SamplerRequest, SamplerSpec
 from harness.errors import UsageError
 

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import numpy as np
 
 from harness import hookimpl
-from harness.errors import UsageError
 from harness.components import (
     AlgorithmSpec,
     Architecture,
@@ -39,6 +38,7 @@ from harness.components import (
     SearchAlgorithm,
     SearchSpace,
 )
+from harness.errors import UsageError
 
 if TYPE_CHECKING:
     import optuna
