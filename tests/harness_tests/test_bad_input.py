@@ -172,6 +172,10 @@ CASES: list[tuple[str, str, str]] = [
     ("unknown-pruner", f"{B} --pruners nosuch --no-progress", "nosuch"),
     ("unknown-reporter", f"{NB_RUN} --reporters nosuch", "nosuch"),
     ("unknown-plugin", "--plugins nosuch list", "nosuch"),
+    ("unknown-generator", f"{NB_RUN} --generators nosuch", "nosuch"),
+    ("unknown-generator-data", f"{NB_RUN} --generator-data nosuch", "nosuch"),
+    ("heartbeat-zero", f"{NB_RUN} --heartbeat 0", "--heartbeat"),
+    ("heartbeat-not-int", f"{NB_RUN} --heartbeat soon", "--heartbeat"),
     ("results-is-a-file", f"{B} {NB} {T} --results {{root}}/a_file", "a_file"),
     # damaged runs: refuse, never overwrite the exported tables
     ("report-unknown-run", "report nosuchrun", "nosuchrun"),

@@ -75,13 +75,14 @@ def trials_created(url: str) -> int:
 
 
 def snapshot(url: str, run_id: str) -> dict[str, list[optuna.trial.FrozenTrial]]:
-    """Every trial of the run, per cell, as the storage holds it now."""
+    """Every trial of each cell of the run, as the storage holds it now."""
     from harness.storage import close_storage, open_storage
 
     storage = open_storage(url)
     try:
+        # cell studies only: their keys hold "|" (the run's workers and claims studies do not)
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
-                 if s.study_name.startswith(f"{run_id}/")]
+                 if s.study_name.startswith(f"{run_id}/") and "|" in s.study_name]
         return {name: optuna.load_study(study_name=name, storage=storage).get_trials() for name in names}
     finally:
         close_storage(storage)
