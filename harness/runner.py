@@ -36,6 +36,7 @@ from harness.components import (
     ImageDataset,
     InputShape,
     RunResults,
+    SamplerSpec,
     SearchSpace,
     TabularBenchmark,
 )
@@ -82,8 +83,8 @@ def plan_grid(config: RunConfig, registry: Registry) -> list[PlannedCell]:
     planned = []
     for cell in expand_grid(config, registry):
         parts = build_components(cell, config, registry)
-        planned.append(PlannedCell(cell, incompatibility(cell, parts, config, registry), caveat(cell, config, registry),
-                                   fixed_space(cell, config, registry)))
+        na = incompatibility(cell, parts, config, registry)
+        planned.append(PlannedCell(cell, na, caveat(cell, config, registry), fixed_space(cell, config, registry)))
     return planned
 
 
@@ -173,7 +174,8 @@ class Worker:
         while True:
             waiting = False
             for entry, study in studies:
-                if not any(schema.is_counted(t) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):
+                running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if not any(schema.is_counted(t) for t in running):
                     continue
                 if fail_dead_trials(study, self.storage):
                     self.run_cell(entry.cell, progress)
@@ -189,7 +191,8 @@ class Worker:
         assert self.storage is not None and self._claims is not None, "attach() the worker to the run's storage first"
         run_id = str(self.config.run_id)
         parts = build_components(cell, self.config, self.registry)
-        multi_objective = self.registry.get("sampler", cell.sampler).spec.multi_objective
+        sampler = self.registry.get("sampler", cell.sampler).spec
+        multi_objective = isinstance(sampler, SamplerSpec) and sampler.multi_objective
         error, run = parts.error, None
         generates = parts.generator is not None and parts.generator.generates
         for name in dict.fromkeys([cell.dataset, *([self.config.generator_data] if generates else [])]):

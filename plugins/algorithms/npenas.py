@@ -1,6 +1,6 @@
 """NPENAS: neural predictor guided evolution (Wei et al., IEEE TNNLS 2022; code auroua/NPENASv1).
 
-Two algorithms, ``npenas-np`` and ``npenas-bo``, as in METHODS.md section 2:
+Two algorithms, ``npenas-np`` and ``npenas-bo``, as in the paper and its code:
 
 1. the first ``--npenas-init`` (10) trials are random, distinct architectures;
 2. then, each round: train a *fresh* predictor (:mod:`._gin`) on every evaluated (graph, error %)
