@@ -21,11 +21,14 @@ reporter   :class:`ReporterSpec`   a :class:`Reporter`
 Architectures are plain JSON-serialisable dicts (``Architecture``); a space gives each one a
 canonical string identity (:meth:`SearchSpace.arch_id`) used to deduplicate and to look up tables.
 
-The interfaces live in one module per concern (``specs``, ``data``, ``search``, ``generation``,
-``evaluation``, ``reports``); import them from here.
+The interfaces live in one module per concern, imported in this order and never in a cycle:
+``base`` (shared types), ``data``, ``spaces``, ``context``, ``evaluation``, ``algorithms``,
+``generation``, ``reports``, and ``specs`` (what hooks return) on top; import them from here.
 """
 from __future__ import annotations
 
+from harness.components.algorithms import SearchAlgorithm
+from harness.components.context import CellContext, EvaluatedArchitecture
 from harness.components.data import DatasetRequest, ImageData, ImageDataset, InputShape
 from harness.components.evaluation import (
     Evaluator,
@@ -35,12 +38,7 @@ from harness.components.evaluation import (
 )
 from harness.components.generation import GeneratedSpaceState, GenerationRequest, SpaceGenerator
 from harness.components.reports import Reporter, RunResults
-from harness.components.search import (
-    CellContext,
-    EvaluatedArchitecture,
-    SearchAlgorithm,
-    SearchSpace,
-)
+from harness.components.spaces import SearchSpace
 from harness.components.specs import (
     KINDS,
     AlgorithmSpec,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.components.specs import Options
+from harness.components.base import Options
 
 if TYPE_CHECKING:
     import torch

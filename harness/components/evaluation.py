@@ -6,13 +6,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from harness.components.base import Architecture
 from harness.components.data import DatasetRequest, InputShape
-from harness.components.specs import Architecture
 
 if TYPE_CHECKING:
     import optuna
 
-    from harness.components.search import CellContext
+    from harness.components.context import CellContext
 
 __all__ = ["Evaluator", "TabularBenchmark", "TrialOutcome", "TrialStopped"]
 

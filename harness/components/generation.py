@@ -25,13 +25,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from harness.components.base import Options
 from harness.components.data import ImageData, InputShape
-from harness.components.specs import Options
 
 if TYPE_CHECKING:
     from harness.components.data import ImageDataset
     from harness.components.evaluation import TabularBenchmark
-    from harness.components.search import SearchSpace
+    from harness.components.spaces import SearchSpace
 
 __all__ = ["GeneratedSpaceState", "GenerationRequest", "SpaceGenerator"]
 

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+from harness.components.base import Architecture, Options
 
 if TYPE_CHECKING:
     import optuna
 
+    from harness.components.algorithms import SearchAlgorithm
     from harness.components.data import ImageDataset
     from harness.components.evaluation import TabularBenchmark
     from harness.components.generation import SpaceGenerator
     from harness.components.reports import Reporter
-    from harness.components.search import SearchAlgorithm, SearchSpace
+    from harness.components.spaces import SearchSpace
 
 __all__ = [
     "KINDS", "AlgorithmSpec", "Architecture", "ComponentSpec", "DatasetSpec", "GeneratorSpec", "Options",
     "PrunerRequest", "PrunerSpec", "ReporterSpec", "SamplerRequest", "SamplerSpec", "SpaceSpec",
 ]
 
-
-Architecture = dict[str, Any]
-
-#: Parsed command-line options (including those plugins add through ``harness_addoption``),
-#: as a read-only mapping from option dest to value.
-Options = Mapping[str, Any]
 
 #: The component kinds, in the order of the grid's axes (reporters are not an axis).
 KINDS = ("dataset", "generator", "space", "algorithm", "sampler", "pruner", "reporter")
