@@ -26,7 +26,7 @@ DEFAULTS = {
     "algorithm": ["sampler"],
     "sampler": ["tpe", "random", "qmc", "nsga2"],
     "pruner": ["none", "median", "sha"],
-    "reporter": ["summary", "importance"],
+    "reporter": ["summary", "importance", "compare"],
 }
 DEFAULT_SEEDS = "0,1"
 DEFAULT_TRIALS = 16  # more than TPE's 10 start-up trials, so TPE differs from random search
@@ -119,10 +119,15 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     sub.add_parser("worker", parents=[run_parent, common],
                    help="join a run started elsewhere (same options, shared --storage)")
     sub.add_parser("list", parents=[common], help="list every component with its plugin and version")
-    report = sub.add_parser("report", parents=[common], help="re-export and re-render a stored run")
-    report.add_argument("run", help="a run id (under --results) or a run folder")
+    report = sub.add_parser("report", parents=[common], help="re-export and re-render stored runs")
+    report.add_argument("run", nargs="+", help="run ids (under --results) or run folders; several are merged")
     report.add_argument("--results", default="results")
     report.add_argument("--reporters", type=_names, default=None)
+    report.add_argument("--out", default=None,
+                        help="output folder (default: the run's folder; for several runs, results/merged-<ids>)")
+    report.add_argument("--baseline", default=None, help="the strategy others are compared with (default: random)")
+    report.add_argument("--match", default="trials", choices=["trials", "epochs", "cost"],
+                        help="budget unit for merged runs with different budgets (default: trials)")
     return parser
 
 
@@ -166,7 +171,8 @@ def _print_list(registry: Any, out: Any) -> None:
         print("  ".join(str(v).ljust(w) for v, w in zip(row[:4], widths)) + "  " + str(row[4]), file=out)
 
 
-def _report(registry: Any, run_dir: Path, reporters: Iterable[str]) -> str:
+def _export(run_dir: Path) -> Any:
+    """Re-export a run's tables from its storage, or read the last exported ones."""
     from harness.results import export_run, load_results
 
     run_file = run_dir / "run.json"
@@ -182,16 +188,30 @@ def _report(registry: Any, run_dir: Path, reporters: Iterable[str]) -> str:
             raise UsageError(f"the run's storage {url} does not exist here")
         storage = open_storage(url)
         try:
-            results = export_run(run_dir, metadata["run_id"], storage, metadata["cells"])
+            return export_run(run_dir, metadata["run_id"], storage, metadata["cells"])
         finally:
             close_storage(storage)
     except UsageError as exc:  # storage unreachable: the exported tables still tell the story
         logging.getLogger(__name__).warning("%s; reporting the last exported tables", exc)
-        results = load_results(run_dir)
+        return load_results(run_dir)
+
+
+def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[str], out_dir: Path | None = None,
+            overrides: dict[str, Any] | None = None, match: str = "trials") -> str:
+    """Run the reporters on one run, or on several merged (see ``harness.merge``), into ``out_dir``."""
+    from harness.merge import merge_runs
+
+    run_dirs = [run_dirs] if isinstance(run_dirs, Path) else list(run_dirs)
+    runs = [_export(d) for d in run_dirs]
+    out_dir = out_dir or run_dirs[0]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = runs[0] if len(runs) == 1 and out_dir == run_dirs[0] else merge_runs(runs, out_dir, match)
+    options = {**runs[0].metadata.get("config", {}).get("options", {}),
+               **{k: v for k, v in (overrides or {}).items() if v is not None}}
     texts = []
     for name in reporters:
-        reporter = registry.get("reporter", name).spec.factory(config.get("options", {}))
-        texts.append(reporter.report(results, run_dir))
+        reporter = registry.get("reporter", name).spec.factory(options)
+        texts.append(reporter.report(results, out_dir))
     return "\n".join(t for t in texts if t)
 
 
@@ -223,10 +243,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_list(registry, sys.stdout)
             return 0
         if args.command == "report":
-            run_dir = Path(args.run) if Path(args.run).is_dir() else Path(args.results) / args.run
-            reporters = args.reporters or json.loads((run_dir / "run.json").read_text())["config"].get(
-                "reporters", DEFAULTS["reporter"]) if (run_dir / "run.json").exists() else DEFAULTS["reporter"]
-            print(_report(registry, run_dir, reporters))
+            run_dirs = [Path(r) if Path(r).is_dir() else Path(args.results) / r for r in args.run]
+            out = Path(args.out) if args.out else None
+            if out is None and len(run_dirs) > 1:
+                out = Path(args.results) / ("merged-" + "+".join(d.name for d in run_dirs))[:120]
+            first = run_dirs[0] / "run.json"
+            stored = json.loads(first.read_text())["config"].get("reporters") if first.exists() else None
+            reporters = args.reporters or list(dict.fromkeys([*(stored or DEFAULTS["reporter"]), "compare"]))
+            print(_report(registry, run_dirs, reporters, out, {"baseline": args.baseline}, args.match))
             return 0
         import optuna
 
