@@ -52,7 +52,9 @@ def synthetic_run(run_dir: Path, strategies: Sequence[dict[str, Any]], *, datase
                 cell_rows.append(row)
                 if state == "not_applicable":
                     continue
-                seed_offset = rng.normal(0, noise)
+                # common random numbers: every strategy on this (dataset, seed) shares its luck, as the
+                # harness's cells share their random start-up trials
+                seed_offset = np.random.default_rng([rng_seed, datasets.index(dataset), seed]).normal(0, noise)
                 for n in range(trials):
                     progress = 1 - np.exp(-(n + 1) / max(trials / 4, 1))
                     val = base + strategy.get("skill", 0.0) * progress + seed_offset + rng.normal(0, noise)

@@ -25,7 +25,7 @@ def pruning_savings(cells: pd.DataFrame) -> pd.DataFrame:
     if "pruner" not in cells or not (cells["pruner"] == "none").any():
         return pd.DataFrame(columns=COLUMNS)
     base_axes = [a for a in strategy_axes(cells) if a != "pruner"]
-    scored = cells[cells["score"].notna() | cells["epochs"].notna()]
+    scored = cells[cells["score"].notna()]  # n/a and failed cells spent no comparable budget
     rows = []
     for key, group in scored.groupby(["dataset", *base_axes], sort=True):
         reference = group[group["pruner"] == "none"].set_index("seed")
@@ -39,7 +39,8 @@ def pruning_savings(cells: pd.DataFrame) -> pd.DataFrame:
             ref, mine = reference.loc[seeds], pruned.loc[seeds]
             compared = paired_comparison(mine["score"].to_numpy(float), ref["score"].to_numpy(float))
             rows.append({
-                "dataset": key[0], "without pruner": "/".join(map(str, key[1:])), "pruner": pruner,
+                "dataset": key[0], "pruner": pruner,
+                "without pruner": reference["strategy"].iloc[0] if "strategy" in reference else "/".join(map(str, key[1:])),
                 "problems": len(seeds),
                 "epochs saved %": 100 * _saving(ref["epochs"], mine["epochs"]),
                 "cost saved %": 100 * _saving(ref["cost_seconds"], mine["cost_seconds"]),

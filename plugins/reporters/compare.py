@@ -257,10 +257,12 @@ def build_sections(results: RunResults, out_dir: Path, baseline: str | None = No
                           f"{_unit(matrix)}). Baseline: {ctx.baseline or 'none (no random search here; use --baseline)'}.")
     left_out = cells[cells["score"].isna()]
     if len(left_out):
-        paragraphs.append("Not compared: " + "; ".join(
-            f"{s} on {d} seed {seed} ({state}{': ' + str(r).splitlines()[0][:80] if isinstance(r, str) and r else ''})"
-            for s, d, seed, state, r in left_out[["strategy", "dataset", "seed", "state", "reason"]].head(12).itertuples(index=False))
-            + (f"; and {len(left_out) - 12} more" if len(left_out) > 12 else "") + ".")
+        reasons = []
+        for (strategy, state), group in left_out.groupby(["strategy", "state"], sort=True):
+            why = next((str(r).splitlines()[0][:100] for r in group["reason"] if isinstance(r, str) and r), "")
+            reasons.append(f"{strategy}: {state} on {len(group)} cell{'s' if len(group) > 1 else ''}"
+                           + (f" ({why})" if why else ""))
+        paragraphs.append("Not compared (no score): " + "; ".join(reasons) + ".")
     sections = [Section("Verdict", paragraphs=paragraphs, bullets=lines, anchor="verdict")]
     datasets = list(dict.fromkeys(cells["dataset"].astype(str)))
     if len(datasets) > 1:
