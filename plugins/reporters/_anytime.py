@@ -78,7 +78,9 @@ def grid_for(events: pd.DataFrame, axis: str, points: int = 60) -> np.ndarray:
 
 
 def curve_band(values: pd.DataFrame) -> pd.DataFrame:
-    """Mean and t-based 95 % CI over the rows (seeds) at each grid point."""
+    """Mean and t-based 95 % CI over the rows (seeds) at each grid point; left out (NaN) where
+    fewer than half of the seeds have a complete trial yet, so an early lucky seed is no curve."""
+    values = values.loc[:, values.notna().sum() >= max(1, len(values) / 2)].reindex(columns=values.columns)
     n = values.notna().sum()
     mean = values.mean()
     sem = values.std(ddof=1) / np.sqrt(n)

@@ -44,6 +44,15 @@ def save(fig: Any, out_dir: Path, name: str) -> Path:
     return png
 
 
+def _seconds_axis(ax: Any) -> None:
+    """Log-scaled seconds with plain major labels (1, 10, 100, 1k) and no crowded minor labels."""
+    from matplotlib.ticker import EngFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _legend_panel(ax: Any, colours: dict[str, Any], names: Iterable[str]) -> None:
     """A legend of the strategies filling an otherwise empty panel (never over the data)."""
     from matplotlib.lines import Line2D
@@ -72,7 +81,7 @@ def anytime_figure(bands: dict[str, dict[str, pd.DataFrame]], ranks: dict[str, p
             ax.fill_between(x, 100 * band["low"], 100 * band["high"], color=colours[strategy], alpha=0.15, lw=0)
         ax.set(xlabel=labels[axis], ylabel="test accuracy of incumbent (%)")
         if axis == "cost" and axis in bands:
-            ax.set_xscale("log")
+            _seconds_axis(ax)
     for ax, axis in zip(axes[1], ("trials", "cost")):
         table = ranks.get(axis)
         if table is None or table.empty:
@@ -83,7 +92,7 @@ def anytime_figure(bands: dict[str, dict[str, pd.DataFrame]], ranks: dict[str, p
             ax.plot(x, row.to_numpy(float), color=colours[strategy], lw=1.4)
         ax.set(xlabel=labels[axis], ylabel="mean rank (1 = best)")
         if axis == "cost":
-            ax.set_xscale("log")
+            _seconds_axis(ax)
         ax.invert_yaxis()
     _legend_panel(axes[1][2], colours, sorted(names))
     fig.suptitle(title)
@@ -97,7 +106,9 @@ def cd_diagram(ranks: pd.Series, pvalues: pd.DataFrame, title: str) -> Any:
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(10, 1.2 + 0.3 * len(ranks)))
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.85)
+    longest = max((len(str(n)) for n in ranks.index), default=10)
+    side = min(0.4, 0.03 + 0.0085 * (longest + 7))  # scikit-posthocs writes the labels beside the axis
+    fig.subplots_adjust(left=side, right=1 - side, bottom=0.02, top=0.85)
     sp.critical_difference_diagram(ranks, pvalues, ax=ax, label_fmt_left="{label} ({rank:.2f})",
                                    label_fmt_right="({rank:.2f}) {label}")
     ax.set_title(title, fontsize="medium")

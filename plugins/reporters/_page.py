@@ -43,7 +43,7 @@ class Section:
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;font-size:13px;margin:.6em 0}
+table{border-collapse:collapse;font-size:13px;margin:.6em 0}.scroll{overflow-x:auto;max-width:100%}
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}
 td:first-child,th:first-child{text-align:left}
 th{background:#f3f3f3;cursor:pointer;user-select:none}th:hover{background:#e6e6e6}
@@ -74,7 +74,8 @@ def _html_table(table: Table) -> str:
     for (_, shown), (_, key) in zip(table.display.iterrows(), keys.iterrows()):
         cells = "".join(f'<td data-v="{html.escape(_key(k))}">{html.escape(str(v))}</td>' for v, k in zip(shown, key))
         body.append(f"<tr>{cells}</tr>")
-    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def _key(value: object) -> str:
