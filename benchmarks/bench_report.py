@@ -28,8 +28,8 @@ from harness.testing.synthetic import synthetic_run
 def _tabular(root: Path) -> Path:
     algorithms = [("random", 0.0), ("rea", 0.02), ("npenas-np", 0.03), ("npenas-bo", 0.03), ("rl", 0.01),
                   ("gradient", -0.01), ("sampler", 0.015), ("local", 0.01)]
-    strategies = [dict(space="nb201", algorithm=a, sampler="random", pruner="none", skill=s,
-                       generator="manual" if i % 2 else "autospace", generation_seconds=120.0)
+    strategies = [{"space": "nb201", "algorithm": a, "sampler": "random", "pruner": "none", "skill": s,
+                       "generator": "manual" if i % 2 else "autospace", "generation_seconds": 120.0}
                   for i, (a, s) in enumerate(algorithms)]
     return synthetic_run(root / "tabular-40x100", strategies, datasets=("nb201-cifar10",), seeds=range(5),
                          trials=100, epochs=200, tabular=True, generator=True)
@@ -37,7 +37,7 @@ def _tabular(root: Path) -> Path:
 
 def _grid(root: Path) -> Path:
     samplers = [("random", 0.0), ("tpe", 0.02), ("qmc", 0.005), ("cmaes", 0.01), ("gp", 0.015)]
-    strategies = [dict(space="convfc", algorithm="sampler", sampler=s, pruner=p, skill=k)
+    strategies = [{"space": "convfc", "algorithm": "sampler", "sampler": s, "pruner": p, "skill": k}
                   for s, k in samplers for p in ("none", "median")]
     return synthetic_run(root / "grid-200", strategies, datasets=("digits", "cifar100"), seeds=range(10),
                          trials=16, epochs=4)

@@ -21,7 +21,8 @@ that holds it; the others' copies are left out, and counted in the metadata.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -7,8 +7,9 @@ search goes on, with seed-level and trial-level noise, so which strategy should 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -6,13 +6,14 @@ over positive values only; MAdds ticks use engineering notation (``10M``), major
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["cd_diagram", "anytime_figure", "overhead_figure", "pareto_figure", "palette", "save"]
+__all__ = ["anytime_figure", "cd_diagram", "overhead_figure", "palette", "pareto_figure", "save"]
 
 
 def _plt() -> Any:

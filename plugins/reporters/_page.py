@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,7 @@ th{background:#f3f3f3;cursor:pointer;user-select:none}th:hover{background:#e6e6e
 figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:13px;color:#555;max-width:900px}
 #verdict{background:#f4f8ff;border:1px solid #b9cdf0;padding:.6em 1.2em;border-radius:6px}
-#verdict li{margin:.25em 0}
+#verdict li{margin:.25em 0}#verdict h2{margin-top:.4em}
 """
 
 _SCRIPT = """
@@ -79,14 +80,14 @@ def _html_table(table: Table) -> str:
 
 
 def _key(value: object) -> str:
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return ""
     return str(value)
 
 
 def to_html(title: str, sections: list[Section]) -> str:
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    parts = [(f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+              f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>")]
     for section in sections:
         anchor = f' id="{section.anchor}"' if section.anchor else ""
         parts.append(f"<section{anchor}><h2>{html.escape(section.title)}</h2>")

@@ -10,7 +10,6 @@ strategies can be read on the same scale.
 from __future__ import annotations
 
 import numpy as np
-
 from harness_plugins.reporters.plots import pareto_front
 
 __all__ = ["hypervolume", "pareto_front"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from harness_plugins.reporters._scores import strategy_axes
 from harness_plugins.reporters._stats import paired_comparison
 

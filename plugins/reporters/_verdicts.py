@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from harness_plugins.reporters import _stats
 
 from harness.errors import UsageError
-from harness_plugins.reporters import _stats
 
 __all__ = ["choose_baseline", "score_matrix", "strategy_table", "verdict", "verdicts"]
 

@@ -17,15 +17,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from harness import hookimpl
-from harness.components import Options, Reporter, ReporterSpec, RunResults
 from harness_plugins.reporters import _anytime, _figures, _stats
 from harness_plugins.reporters._page import Figure, Section, Table, to_html, to_markdown
 from harness_plugins.reporters._pareto import hypervolume, pareto_front
 from harness_plugins.reporters._pruning import pruning_savings
 from harness_plugins.reporters._scores import per_cell
-from harness_plugins.reporters._verdicts import choose_baseline, score_matrix, strategy_table, verdicts
+from harness_plugins.reporters._verdicts import (
+    choose_baseline,
+    score_matrix,
+    strategy_table,
+    verdicts,
+)
+
+from harness import hookimpl
+from harness.components import Options, Reporter, ReporterSpec, RunResults
 
 __all__ = ["CompareReporter", "build_sections"]
 
@@ -53,7 +58,7 @@ def _strategy_display(table: pd.DataFrame, baseline: str | None) -> Table:
         "IQM %": table["iqm"].map(_pct), "median %": table["median"].map(_pct),
         "P(better than baseline) [95% CI]": [f"{p:.2f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(p) else "–"
                                              for p, lo, hi in zip(table["poi"], table["poi low"], table["poi high"])],
-        "avg rank": table["rank"].map(lambda v: _num(v, 3)),
+        "avg rank": table["rank"].map(lambda v: "–" if not np.isfinite(v) else f"{v:.2f}"),
         "anytime AUC %": table["auc"].map(_pct),
         "epochs / cell": table["epochs"].map(lambda v: _num(v, 4)),
         "cost s / cell": table["cost s"].map(lambda v: _num(v, 3)),
@@ -117,10 +122,10 @@ def _scope(ctx: _Context, cells: pd.DataFrame, label: str, tag: str, with_figure
     matrix = score_matrix(cells)
     table = strategy_table(cells, matrix, ctx.baseline, ctx.auc)
     sections = [Section(f"Strategies: {label}", tables=[_strategy_display(table, ctx.baseline)], paragraphs=[
-        "Score = test accuracy of each cell's best-by-validation trial. CI: 95 % percentile bootstrap over seeds"
-        " (stratified by dataset). IQM: mean of the middle 50 %. P(better than baseline): probability that a"
-        " seed of this strategy scores above one of the baseline (ties count half). Rank: 1 = best, averaged"
-        " over problems every strategy has. Anytime AUC: mean incumbent score over trials 1..budget."])]
+        ("Score = test accuracy of each cell's best-by-validation trial. CI: 95 % percentile bootstrap over seeds"
+         " (stratified by dataset). IQM: mean of the middle 50 %. P(better than baseline): probability that a"
+         " seed of this strategy scores above one of the baseline (ties count half). Rank: 1 = best, averaged"
+         " over problems every strategy has. Anytime AUC: mean incumbent score over trials 1..budget.")])]
     (ctx.out_dir / f"compare_{tag}.csv").write_text(table.to_csv(index=False))
     complete = matrix.dropna()
     if complete.shape[1] >= 3 and complete.shape[0] >= 2:
@@ -190,9 +195,9 @@ def _pareto_section(ctx: _Context, dataset: str, tag: str, seeds: int) -> Sectio
     keys = pd.DataFrame({"strategy": hv_table.index, "cells": hv_table["count"], "hypervolume [95% CI]": hv_table["mean"]})
     fig = _figures.pareto_figure(done, fronts, ctx.colours, f"{dataset}: accuracy vs MAdds (lines: Pareto fronts)")
     return Section(f"Cost vs accuracy: {dataset}", tables=[Table(shown.reset_index(drop=True), keys.reset_index(drop=True))],
-                   paragraphs=[f"Hypervolume per cell of (validation accuracy up, MAdds down), MAdds scaled by the "
-                               f"largest on {dataset} ({largest:,.0f}), reference point (largest MAdds, accuracy 0); "
-                               f"the objective of multi-objective samplers, shown for every strategy."],
+                   paragraphs=[(f"Hypervolume per cell of (validation accuracy up, MAdds down), MAdds scaled by the "
+                                f"largest on {dataset} ({largest:,.0f}), reference point (largest MAdds, accuracy 0); "
+                                f"the objective of multi-objective samplers, shown for every strategy.")],
                    figures=[Figure(_figures.save(fig, ctx.out_dir, f"compare_pareto_{tag}"),
                                    f"{dataset}: validation accuracy against MAdds of every complete trial over "
                                    f"{seeds} seeds, with each strategy's Pareto front (all its seeds pooled) in its "
@@ -214,8 +219,8 @@ def _pruning_section(ctx: _Context) -> Section | None:
     keys = table[["dataset", "without pruner", "pruner", "problems", "epochs saved %", "cost saved %", "score diff", "p"]]
     keys.columns = shown.columns
     return Section("Pruning: what it saved, what it cost", tables=[Table(shown, keys)], paragraphs=[
-        "Each pruner against the same strategy without pruning, paired by seed: epochs and seconds saved (share of"
-        " the unpruned cell's), and the change in score (pruned minus unpruned) with its bootstrap CI."])
+        ("Each pruner against the same strategy without pruning, paired by seed: epochs and seconds saved (share of"
+         " the unpruned cell's), and the change in score (pruned minus unpruned) with its bootstrap CI.")])
 
 
 def _overhead_section(ctx: _Context) -> Section | None:

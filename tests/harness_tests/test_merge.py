@@ -17,7 +17,7 @@ from harness.testing.synthetic import synthetic_run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-STRATEGIES = [dict(space="nb201", algorithm=a, sampler="tpe", pruner=p, skill=s)
+STRATEGIES = [{"space": "nb201", "algorithm": a, "sampler": "tpe", "pruner": p, "skill": s}
               for a, s in (("random", 0.0), ("rea", 0.04)) for p in ("none", "median")]
 
 

@@ -26,7 +26,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="the test extra installs playwright")
     from harness_plugins.reporters.compare import CompareReporter
 
-    strategies = [dict(space="nb201", algorithm=a, sampler="tpe", pruner=p, skill=s)
+    strategies = [{"space": "nb201", "algorithm": a, "sampler": "tpe", "pruner": p, "skill": s}
                   for a, s in (("random", 0.0), ("rea", 0.02), ("npenas", 0.05)) for p in ("none", "median")]
     run = synthetic_run(tmp_path / "run", strategies, seeds=range(8), trials=15, generator=True)
     CompareReporter().report(load_results(run), run)

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from harness.results import load_results
-from harness.testing.synthetic import synthetic_run
 from harness_plugins.reporters import _anytime
 from harness_plugins.reporters._pareto import hypervolume
 from harness_plugins.reporters._pruning import pruning_savings
 from harness_plugins.reporters._scores import per_cell
 from harness_plugins.reporters._verdicts import score_matrix, verdicts
 from harness_plugins.reporters.compare import CompareReporter
+
+from harness.results import load_results
+from harness.testing.synthetic import synthetic_run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
-
 from harness_plugins.reporters import _stats
+from scipy import stats
 
 
 def test_friedman_matches_the_hand_computed_statistic() -> None:
