@@ -1,7 +1,8 @@
 """``compare``: which strategy is better, by how much, and how sure we are.
 
-Writes ``report.html`` (self-contained), ``report.md`` and every figure as PNG and SVG
-(``compare_*.png|svg``), and ``compare.csv`` (the strategy table). The score of a cell is the test
+Writes ``report.html`` (self-contained), ``report.md``, ``report.txt`` (the verdict printed on the
+terminal), every figure as PNG and SVG (``compare_*.png|svg``), and ``compare_*.csv`` (the
+strategy tables). The score of a cell is the test
 accuracy of its best-by-validation trial; a problem is (dataset, seed); a strategy is (generator
 when present, space, algorithm, sampler, pruner). Sections: verdicts first, then per strategy the
 mean with a 95 % bootstrap CI, IQM, median, probability of improvement over the baseline, average
@@ -12,6 +13,8 @@ the time went. The methods are in the helper modules' docstrings (``_stats``, ``
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -290,18 +293,43 @@ def build_sections(results: RunResults, out_dir: Path, baseline: str | None = No
     return sections
 
 
+def _fingerprint(results: RunResults, baseline: str | None) -> str:
+    """What the report depends on: the tables, the budget, the baseline, and this code."""
+    digest = hashlib.sha256(json.dumps([results.metadata.get("budget"), results.metadata.get("config", {}).get("trials"),
+                                        results.metadata.get("config", {}).get("epochs"), baseline],
+                                       sort_keys=True, default=str).encode())
+    for frame in (results.trials, results.cells):
+        digest.update(",".join(map(str, frame.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
 class CompareReporter(Reporter):
+    """Re-reporting unchanged results reuses the last output (``.compare-fingerprint``): drawing
+    the figures is most of the cost, and a report is opened far more often than a run changes."""
+
     def __init__(self, baseline: str | None = None):
         self.baseline = baseline
 
     def report(self, results: RunResults, out_dir: Path) -> str:
+        stamp = out_dir / ".compare-fingerprint"
+        key = _fingerprint(results, self.baseline)
+        if stamp.exists() and (out_dir / "report.html").exists() and (out_dir / "report.txt").exists():
+            if stamp.read_text() == key:
+                return (out_dir / "report.txt").read_text()
+        stamp.unlink(missing_ok=True)
         sections = build_sections(results, out_dir, self.baseline)
         title = f"harness: {results.metadata.get('run_id') or results.run_dir.name}"
         (out_dir / "report.html").write_text(to_html(title, sections))
         (out_dir / "report.md").write_text(to_markdown(title, sections))
         verdict = sections[0]
-        return "\n".join(["Verdict:", *verdict.paragraphs, *(f"- {b}" for b in verdict.bullets),
+        text = "\n".join(["Verdict:", *verdict.paragraphs, *(f"- {b}" for b in verdict.bullets),
                           f"compare: {out_dir / 'report.html'}"]) + "\n"
+        (out_dir / "report.txt").write_text(text)
+        stamp.write_text(key)
+        return text
 
 
 def _factory(options: Options) -> CompareReporter:

@@ -134,3 +134,19 @@ def test_baseline_option_and_unknown_baseline(tmp_path: Path) -> None:
     assert "Baseline: rea" in text and "npenas beats rea" in text
     with pytest.raises(UsageError, match="--baseline 'nope' matches no strategy"):
         CompareReporter(baseline="nope").report(load_results(run), run)
+
+
+def test_unchanged_results_reuse_the_last_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness_plugins.reporters.compare as compare
+
+    run = synthetic_run(tmp_path / "r", [_strategy("random", 0.0), _strategy("rea", 0.04)], seeds=range(6), trials=8)
+    results = load_results(run)
+    first = compare.CompareReporter().report(results, run)
+    built = []
+    real = compare.build_sections
+    monkeypatch.setattr(compare, "build_sections", lambda *a: built.append(1) or real(*a))
+    assert compare.CompareReporter().report(results, run) == first and built == []
+    compare.CompareReporter(baseline="rea").report(results, run)  # another baseline: rebuilt
+    results.trials.loc[results.trials.index[0], "test_accuracy"] = 0.0  # changed data: rebuilt
+    compare.CompareReporter(baseline="rea").report(results, run)
+    assert len(built) == 2
