@@ -29,7 +29,11 @@ def test_optuna_dashboard_lists_the_runs_cells(tmp_path: Path) -> None:
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
     study.add_trial(optuna.trial.create_trial(value=0.9, params={"lr": 0.01},
                                               distributions={"lr": optuna.distributions.FloatDistribution(1e-4, 0.3)}))
-    server = make_server("127.0.0.1", 0, dashboard.wsgi(storage), handler_class=_Quiet)
+    close_storage(storage)
+    journal = url.removeprefix("journal:") if url.startswith("journal:") else url
+    assert Path(journal).exists()
+    # the file path, as in `optuna-dashboard results/<run-id>/optuna.journal`
+    server = make_server("127.0.0.1", 0, dashboard.wsgi(journal), handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -38,6 +42,5 @@ def test_optuna_dashboard_lists_the_runs_cells(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
-        close_storage(storage)
     studies = {s["study_name"]: s for s in body["study_summaries"]}
     assert name in studies and studies[name]["directions"] == ["maximize"]
