@@ -95,6 +95,10 @@ class PlotsReporter(Reporter):
                     ax.step(madds[front], acc[front], where="post", color=palette[strategy], lw=1.5)
                 ax.set(xscale="log", xlabel="MAdds (one forward pass)", ylabel="validation accuracy",
                        title=f"{dataset}: accuracy vs MAdds (lines: Pareto fronts)")
+                from matplotlib.ticker import EngFormatter, NullFormatter
+
+                ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 10M, not overlapping 10^7 minor labels
+                ax.xaxis.set_minor_formatter(NullFormatter())
                 images.append(_save(fig, out_dir / f"accuracy_vs_madds_{tag}.png"))
             here = curves[curves["dataset"] == dataset]
             for x, label, name in (("n", "trials", "trials"), ("seconds", "cumulative cost (s)", "time")):
