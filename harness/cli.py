@@ -249,7 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out = Path(args.results) / ("merged-" + "+".join(d.name for d in run_dirs))[:120]
             first = run_dirs[0] / "run.json"
             stored = json.loads(first.read_text())["config"].get("reporters") if first.exists() else None
-            reporters = args.reporters or list(dict.fromkeys([*(stored or DEFAULTS["reporter"]), "compare"]))
+            extra = ["compare"] if "compare" in registry.names("reporter") else []  # older runs: add the comparison
+            reporters = args.reporters or list(dict.fromkeys([*(stored or DEFAULTS["reporter"]), *extra]))
             print(_report(registry, run_dirs, reporters, out, {"baseline": args.baseline}, args.match))
             return 0
         import optuna

@@ -93,8 +93,10 @@ def verdicts(matrix: pd.DataFrame, baseline: str | None, ranks: pd.Series, unit:
 def strategy_table(cells: pd.DataFrame, matrix: pd.DataFrame, baseline: str | None,
                    auc: pd.Series) -> pd.DataFrame:
     """Per strategy: problems, mean score with its (stratified) bootstrap CI, IQM, median,
-    probability of improvement over the baseline with its CI (mean over datasets), average rank,
-    anytime AUC, and mean epochs, cost and MAdds per cell; sorted by average rank."""
+    probability of improvement over the baseline with its CI, average rank, anytime AUC, and mean
+    epochs, cost and MAdds per cell; sorted by average rank. Over several datasets the probability
+    of improvement and its CI bounds are the means of the per-dataset ones (rliable averages the
+    per-task values the same way; averaging the bounds approximates its stratified bootstrap)."""
     ranks = _stats.average_ranks(matrix) if not matrix.empty else pd.Series(dtype=float)
     rows = []
     for strategy, mine in cells.groupby("strategy", sort=False):
