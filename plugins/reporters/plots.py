@@ -130,11 +130,13 @@ def _save(fig: object, path: Path) -> Path:
 
 
 def _html(results: RunResults, images: list[Path]) -> str:
-    from harness_plugins.reporters.summary import HEADER, display_rows, summarise
+    from harness_plugins.reporters.summary import summarise, to_markdown
 
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                   for row in display_rows(summarise(results)))
+    # the summary reporter's formatted table (percent, mean ± std), computed from the results
+    lines = [line.strip().strip("|").split(" | ") for line in to_markdown(summarise(results)).splitlines()
+             if line.startswith("|") and not line.startswith("|---")]
+    head = "".join(f"<th>{html.escape(h.strip())}</th>" for h in lines[0]) if lines else ""
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in row) + "</tr>" for row in lines[1:])
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     figures = "\n".join(
         f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,'

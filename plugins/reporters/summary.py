@@ -17,7 +17,7 @@ from harness import hookimpl
 from harness.components import Options, Reporter, ReporterSpec, RunResults
 from harness.results import NOT_APPLICABLE
 
-__all__ = ["HEADER", "SummaryReporter", "display_rows", "summarise", "to_markdown"]
+__all__ = ["SummaryReporter", "summarise"]
 
 GROUP = ["dataset", "space", "algorithm", "sampler", "pruner"]
 METRICS = ["best_val_accuracy", "test_accuracy", "madds", "params", "epochs_spent", "wall_seconds"]
@@ -88,14 +88,10 @@ def _fmt(mean: float, std: float, scale: float = 1.0, digits: int = 1) -> str:
     return f"{mean * scale:.{digits}f} ± {0.0 if pd.isna(std) else std * scale:.{digits}f}"
 
 
-HEADER = ["dataset", "space", "algorithm", "sampler", "pruner", "seeds", "val acc %", "test acc %",
-          "MAdds (M)", "params (k)", "trials c/p/f", "epochs", "wall s", "note"]
-
-
-def display_rows(summary: pd.DataFrame) -> list[list[str]]:
-    """The summary formatted for people (percent, millions, ``mean ± std``), one list per row in
-    ``HEADER`` order; shared by the Markdown table and the ``plots`` page."""
-    rows = []
+def to_markdown(summary: pd.DataFrame) -> str:
+    header = ["dataset", "space", "algorithm", "sampler", "pruner", "seeds", "val acc %", "test acc %",
+              "MAdds (M)", "params (k)", "trials c/p/f", "epochs", "wall s", "note"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         if r["state"] == NOT_APPLICABLE:
             note = f"n/a: {r['reason']}"
@@ -105,20 +101,14 @@ def display_rows(summary: pd.DataFrame) -> list[list[str]]:
             note = "" if r["state"] == "done" else r["state"]
             if r.get("note"):
                 note = f"{note}; {r['note']}" if note else r["note"]
-        rows.append([str(c) for c in (
-            r["dataset"], r["space"], r["algorithm"], r["sampler"], r["pruner"], str(r["seeds"]),
-            _fmt(r["best_val_accuracy_mean"], r["best_val_accuracy_std"], 100),
-            _fmt(r["test_accuracy_mean"], r["test_accuracy_std"], 100),
-            _fmt(r["madds_mean"], r["madds_std"], 1e-6, 3), _fmt(r["params_mean"], r["params_std"], 1e-3, 1),
-            f"{r['complete']}/{r['pruned']}/{r['failed']}",
-            _fmt(r["epochs_spent_mean"], r["epochs_spent_std"], 1, 0),
-            _fmt(r["wall_seconds_mean"], r["wall_seconds_std"], 1, 1), note)])
-    return rows
-
-
-def to_markdown(summary: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in display_rows(summary)]
+        cells = [r["dataset"], r["space"], r["algorithm"], r["sampler"], r["pruner"], str(r["seeds"]),
+                 _fmt(r["best_val_accuracy_mean"], r["best_val_accuracy_std"], 100),
+                 _fmt(r["test_accuracy_mean"], r["test_accuracy_std"], 100),
+                 _fmt(r["madds_mean"], r["madds_std"], 1e-6, 3), _fmt(r["params_mean"], r["params_std"], 1e-3, 1),
+                 f"{r['complete']}/{r['pruned']}/{r['failed']}",
+                 _fmt(r["epochs_spent_mean"], r["epochs_spent_std"], 1, 0),
+                 _fmt(r["wall_seconds_mean"], r["wall_seconds_std"], 1, 1), note.replace("|", "/")]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
