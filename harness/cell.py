@@ -1,28 +1,32 @@
 """Running one cell: an Optuna study driven by ask/tell until its budget is spent.
 
-Every fact about a trial goes into the study's storage (user attributes ``start`` and ``record``),
+Every fact about a trial goes into the study's storage (the attributes of :mod:`harness.schema`),
 which is the single source of truth: the tables in ``results/`` are exports of it, so a killed
 run loses nothing that was told to Optuna, and a resumed one repeats nothing that finished.
+
+A trial runs in the order of Optuna's own ``_run_trial``: ask (and check the budget), propose
+and claim the architecture, evaluate, then exactly one ``tell`` in a ``finally`` block, whatever
+happened in between.
 """
 from __future__ import annotations
 
 import hashlib
-import logging
 import json
+import logging
 import math
-import os
-import socket
 import time
 import traceback
-import uuid
-from dataclasses import asdict
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import optuna
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from harness import schema
+from harness.claims import ClaimFailed, run_once
 from harness.components import (
+    Architecture,
     CellContext,
     EvaluatedArchitecture,
     Evaluator,
@@ -40,31 +44,18 @@ from harness.config import RunConfig
 from harness.grid import Cell
 from harness.hyperparams import HyperparameterSpace
 from harness.registry import Registry
+from harness.workers import WORKER_ID, Heartbeat, ask, fail_dead_trials, this_process
 
-__all__ = ["CellRun", "StudyCell", "WORKER_ID", "budget_used", "mark_dead_workers_trials", "search_costs"]
-
-def _host_id() -> str:
-    """The host name plus the machine id (cloned VMs and containers may share a host name)."""
-    try:
-        machine = Path("/etc/machine-id").read_text().strip()[:8]
-    except OSError:
-        machine = ""
-    return f"{socket.gethostname()}/{machine}" if machine else socket.gethostname()
-
-
-#: Identifies this process in the trials it runs (``host:pid:nonce``), so a later process can tell a
-#: trial whose worker died (same host, pid gone) from one still running elsewhere.
-WORKER_ID = f"{_host_id()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+__all__ = ["CellRun", "CellSetup", "StudyCell", "WORKER_ID", "cell_directions", "open_cell_study"]
 
 log = logging.getLogger(__name__)
 
 #: A cell whose trials fail this many times in a row (in one process) is marked failed.
 MAX_CONSECUTIVE_FAILURES = 5
 
-#: How often a worker waiting for another worker's one-shot search checks for its result.
-PREPARE_POLL_SECONDS = 1.0
-
-_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+#: How many times an algorithm that promises unique architectures may propose one that another
+#: worker claimed at the same moment before the trial fails.
+MAX_PROPOSALS = 20
 
 
 class StudyCell(CellContext):
@@ -83,8 +74,8 @@ class StudyCell(CellContext):
     def history(self) -> list[EvaluatedArchitecture]:
         out = []
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-            start = t.user_attrs.get("start")
-            if start is None:
+            start = schema.trial_start(t)
+            if "arch" not in start:
                 continue
             if t.state == TrialState.COMPLETE:
                 accuracy = t.values[0]
@@ -97,8 +88,8 @@ class StudyCell(CellContext):
     def taken_arch_ids(self) -> set[str]:
         taken = set()
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.FAIL)):
-            start = t.user_attrs.get("start") or {}
-            if "arch_id" in start and _counted(t):
+            start = schema.trial_start(t)
+            if "arch_id" in start and schema.is_counted(t):
                 taken.add(start["arch_id"])
         return taken
 
@@ -106,145 +97,144 @@ class StudyCell(CellContext):
         return self._data()
 
     def get_cell_state(self, key: str) -> Any:
-        return self.study.user_attrs.get(f"state.{key}")
+        return self.study.user_attrs.get(f"{schema.STATE_PREFIX}{key}")
 
     def set_cell_state(self, key: str, value: Any) -> None:
-        self.study.set_user_attr(f"state.{key}", value)
+        self.study.set_user_attr(f"{schema.STATE_PREFIX}{key}", value)
 
     def record_search_cost(self, seconds: float, **details: Any) -> None:
         # one key per worker process: two workers never read-modify-write the same attribute
-        key = f"search_cost.{WORKER_ID}"
+        key = f"{schema.SEARCH_COST_PREFIX}{WORKER_ID}"
         costs = list(self.study.user_attrs.get(key, []))
         costs.append({"seconds": float(seconds), "worker": WORKER_ID, **details})
         self.study.set_user_attr(key, json.loads(json.dumps(costs, default=str)))
 
 
-def search_costs(user_attrs: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every one-shot search cost recorded on a cell, from all workers."""
-    return [entry for key, value in sorted(user_attrs.items()) if key.startswith("search_cost.") for entry in value]
+def cell_directions(multi_objective: bool) -> list[str]:
+    """The study directions of a cell: validation accuracy up, and MAdds down when multi-objective."""
+    return ["maximize", "minimize"] if multi_objective else ["maximize"]
 
 
-def _counted(t: optuna.trial.FrozenTrial) -> bool:
-    """Whether a trial uses the cell's budget: finished or running, but not one retried because its
-    worker died (``killed``) nor one started past the budget by a concurrent worker (``surplus``)."""
-    return not t.user_attrs.get("killed") and not t.user_attrs.get("surplus")
+def open_cell_study(storage: BaseStorage, cell: Cell, run_id: str, multi_objective: bool,
+                    sampler: optuna.samplers.BaseSampler | None = None,
+                    pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+    """Create or load the cell's study, always with its real directions.
+
+    An empty study of an older version with other directions (a cell whose components failed to
+    build used to get Optuna's default) is recreated; its error is cleared when the cell runs."""
+    name = cell.study_name(run_id)
+    directions = cell_directions(multi_objective)
+    study = optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
+                                directions=directions, load_if_exists=True)
+    if [d.name.lower() for d in study.directions] != directions and not study.get_trials(deepcopy=False):
+        optuna.delete_study(study_name=name, storage=storage)
+        study = optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
+                                    directions=directions)
+    if schema.CELL not in study.user_attrs:
+        study.set_user_attr(schema.CELL, {"run_id": run_id, "key": cell.key, **cell.as_row()})
+    return study
 
 
-def budget_used(study: optuna.Study) -> tuple[int, int, float]:
-    """(claimed trials: finished or running, finished trials, their wall seconds + search seconds)
-    of the cell, across all workers."""
-    trials = [t for t in study.get_trials(deepcopy=False) if _counted(t)]
-    finished = [t for t in trials if t.state in _FINISHED]
-    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in finished
-                  if t.datetime_complete and t.datetime_start)
-    seconds += sum(c.get("seconds", 0.0) for c in search_costs(study.user_attrs))
-    return len(trials), len(finished), seconds
+@dataclass
+class CellSetup:
+    """The components one cell runs with in this process (built fresh per cell)."""
+
+    space: SearchSpace
+    algorithm: SearchAlgorithm
+    evaluator: Evaluator
+    shape: InputShape
+    device: str
+    #: the dataset answers by table lookup: the sampler decides no training hyperparameter
+    tabular: bool
+    #: the search view of the data (train + validation), loaded on first use
+    data: Callable[[], ImageData | None]
+    multi_objective: bool
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+@dataclass
+class _Attempt:
+    """What happened to one trial between ask and tell."""
 
-
-def _worker_alive(worker: str) -> bool:
-    """False only when ``worker`` ran on this host and its process is gone; workers on other hosts
-    are presumed alive."""
-    if worker.count(":") < 2:
-        return True
-    host, pid, _ = worker.rsplit(":", 2)
-    return host != _host_id() or _pid_alive(int(pid))
-
-
-def mark_dead_workers_trials(study: optuna.Study) -> int:
-    """Fail the RUNNING trials whose worker process on this host is gone (killed mid-trial), so
-    they are retried and not counted; returns how many. Trials of other hosts are left to the RDB
-    storage's heartbeat."""
-    dead = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.user_attrs.get("worker") or (t.user_attrs.get("start") or {}).get("worker")
-        if not worker or worker == WORKER_ID or _worker_alive(worker):
-            continue
-        study._storage.set_trial_user_attr(t._trial_id, "killed", f"worker {worker} died mid-trial; retried")
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        dead += 1
-    return dead
+    started: float
+    state: TrialState = TrialState.FAIL
+    start: dict[str, Any] = field(default_factory=dict)
+    outcome: TrialOutcome | None = None
+    reason: str | None = None
+    error: str | None = None
+    interrupted: bool = False
 
 
 class CellRun:
     """Drives one cell's study in this process until the cell's budget is spent."""
 
-    def __init__(self, cell: Cell, config: RunConfig, registry: Registry, storage: optuna.storages.BaseStorage,
-                 space: SearchSpace, algorithm: SearchAlgorithm, multi_objective: bool, evaluator: Evaluator,
-                 shape: InputShape, device: str, tabular: bool, data: Callable[[], ImageData | None],
-                 on_trial: Callable[[dict[str, Any]], None], worker_index: int = 0) -> None:
+    def __init__(self, cell: Cell, config: RunConfig, setup: CellSetup, registry: Registry,
+                 storage: BaseStorage, claims: optuna.Study, ordinal: int = 0,
+                 on_trial: Callable[[optuna.Study, int], None] = lambda study, number: None) -> None:
         self.cell = cell
-        self.worker_index = worker_index
         self.config = config
-        self.space = space
-        self.algorithm = algorithm
-        self.evaluator = evaluator
-        self.device = device
-        self.tabular = tabular
+        self.setup = setup
+        self.storage = storage
+        self.claims = claims
         self.on_trial = on_trial
         self.hparams = HyperparameterSpace(fixed=config.fixed)
         name = cell.study_name(str(config.run_id))
-        sampler_seed = self._sampler_seed(storage, name, cell.seed, worker_index)
+        sampler_seed = self.sampler_seed(storage, name, cell.seed, ordinal)
         sampler = registry.get("sampler", cell.sampler).spec.factory(SamplerRequest(sampler_seed, config.options))
         pruner = registry.get("pruner", cell.pruner).spec.factory(PrunerRequest(config.epochs, config.options))
-        self.study = optuna.create_study(
-            storage=storage, study_name=name, sampler=sampler, pruner=pruner,
-            directions=["maximize", "minimize"] if multi_objective else ["maximize"], load_if_exists=True,
-        )
-        if "cell" not in self.study.user_attrs:
-            self.study.set_user_attr("cell", {"run_id": config.run_id, "key": cell.key, **cell.as_row()})
-        self.context = StudyCell(self.study, space, cell.seed, shape, device, config.options, data)
-        self.multi_objective = multi_objective
+        self.study = open_cell_study(storage, cell, str(config.run_id), setup.multi_objective, sampler, pruner)
+        self.study_id = storage.get_study_id_from_name(name)
+        self.context = StudyCell(self.study, setup.space, cell.seed, setup.shape, setup.device, config.options,
+                                 setup.data)
 
     @staticmethod
-    def _sampler_seed(storage: optuna.storages.BaseStorage, name: str, seed: int, worker_index: int) -> int:
-        """The cell's seed for a fresh cell in the first worker (an uninterrupted run is exactly
-        reproducible, and cells of one seed share their random start-up trials); otherwise a seed
-        derived from it, the trials already stored and this worker, so that a resumed cell or a
-        second worker never replays the random draws the first one made."""
+    def sampler_seed(storage: BaseStorage, name: str, seed: int, ordinal: int) -> int:
+        """The cell's seed when the run's first worker (ordinal 0) starts the cell fresh, so an
+        uninterrupted single-process run is exactly reproducible and cells of one seed share their
+        random start-up trials (common random numbers); otherwise a seed derived from the cell's
+        seed, the trials already stored and the worker's ordinal, which no other worker of the run
+        shares (ordinals are handed out atomically), so a resumed cell or a second worker never
+        replays another's random draws."""
         try:
             existing = len(storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False))
         except KeyError:
             existing = 0
-        if existing == 0 and worker_index == 0:
+        if existing == 0 and ordinal == 0:
             return seed
-        digest = hashlib.sha256(f"{seed}:{existing}:{WORKER_ID}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{seed}:{existing}:{ordinal}".encode()).hexdigest()
         return int(digest[:8], 16)
 
+    def budget(self) -> schema.Budget:
+        return schema.budget_used(self.study.get_trials(deepcopy=False), self.study.user_attrs)
+
     def budget_left(self) -> bool:
-        claimed, _, seconds = budget_used(self.study)
-        if self.config.timeout is not None and seconds >= self.config.timeout:
+        used = self.budget()
+        if self.config.timeout is not None and used.seconds >= self.config.timeout:
             return False
-        return self.config.trials < 1 or claimed < self.config.trials
+        return self.config.trials < 1 or used.claimed < self.config.trials
 
     def _surplus(self, number: int) -> bool:
         """Whether trial ``number`` was started past the budget because workers asked at once:
         trial numbers are handed out atomically, so the first ``trials`` counted ones win."""
         if self.config.trials < 1:
             return False
-        earlier = [t for t in self.study.get_trials(deepcopy=False) if t.number < number and _counted(t)]
+        earlier = [t for t in self.study.get_trials(deepcopy=False) if t.number < number and schema.is_counted(t)]
         return len(earlier) >= self.config.trials
 
     def run(self, progress: Callable[[int], None] = lambda n: None) -> str:
-        """Work on the cell; returns ``"done"`` or ``"failed"`` (the error is stored on the study)."""
-        mark_dead_workers_trials(self.study)
+        """Work on the cell; returns ``"done"``, ``"partial"`` (stopped by a dead worker's trial that
+        another process must retry) or ``"failed"`` (the error is stored on the study)."""
+        fail_dead_trials(self.study, self.storage)
+        if self.study.user_attrs.get(schema.FAILED):  # an earlier failure: this run tries again
+            self.study.set_user_attr(schema.FAILED, False)
+            self.study.set_user_attr(schema.ERROR, None)
         if not self.budget_left():
             return "done"
         try:
             self._prepare()
+        except ClaimFailed as exc:
+            return self._fail(f"search algorithm {self.cell.algorithm} failed in prepare (in another worker):\n{exc}")
         except Exception:
-            self.study.set_user_attr("error", f"search algorithm {self.cell.algorithm} failed in prepare:\n"
-                                              + traceback.format_exc())
-            return "failed"
+            return self._fail(f"search algorithm {self.cell.algorithm} failed in prepare:\n{traceback.format_exc()}")
         failures = 0
         while self.budget_left():
             state = self.run_trial()
@@ -253,76 +243,125 @@ class CellRun:
             if state == "surplus":
                 break
             if failures >= MAX_CONSECUTIVE_FAILURES:
-                self.study.set_user_attr("error", f"{failures} consecutive trials failed; last error in trials.csv")
-                return "failed"
+                return self._fail(f"{failures} consecutive trials failed; last error in trials.csv")
         return "done"
+
+    def _fail(self, error: str) -> str:
+        self.study.set_user_attr(schema.ERROR, error)
+        self.study.set_user_attr(schema.FAILED, True)
+        return "failed"
 
     def _prepare(self) -> None:
         """Run the algorithm's ``prepare`` (a one-shot search) once per cell, not once per worker:
-        a worker that finds another worker's search under way waits for it (its result is then in
-        the cell state), unless that worker is gone. The run's first worker never waits, so a
-        resumed run redoes an interrupted search itself."""
-        attrs = self.study.user_attrs
-        owner = attrs.get("prepare_started")
-        if not attrs.get("prepared") and owner and owner != WORKER_ID and self.worker_index != 0:
-            while not self.study.user_attrs.get("prepared") and _worker_alive(owner):
-                time.sleep(PREPARE_POLL_SECONDS)
-        if not self.study.user_attrs.get("prepared"):
-            self.study.set_user_attr("prepare_started", WORKER_ID)
-        self.algorithm.prepare(self.context)
-        if not self.study.user_attrs.get("prepared"):
-            self.study.set_user_attr("prepared", True)
+        an atomic claim in the run's storage picks the worker that searches; the others wait for
+        it, then call ``prepare`` themselves, which finds the stored result."""
+        algorithm = self.setup.algorithm
+        if type(algorithm).prepare is SearchAlgorithm.prepare:
+            return  # a multi-trial algorithm: nothing to do once
+
+        def search() -> bool:
+            algorithm.prepare(self.context)
+            self.study.set_user_attr(schema.PREPARED, True)
+            return True
+
+        if not self.study.user_attrs.get(schema.PREPARED):
+            _, searched = run_once(self.claims, self.storage, f"prepare|{self.study.study_name}", search)
+            if searched:
+                return
+        algorithm.prepare(self.context)
+
+    # -- one trial ---------------------------------------------------------------------------
 
     def run_trial(self) -> str:
-        """Ask, propose, train/look up, tell. Returns the trial's final state name."""
-        trial = self.study.ask()
-        started = time.time()
-        trial.set_user_attr("worker", WORKER_ID)  # first, so a worker killed in propose() is detected
+        """Ask, propose, evaluate, tell. Returns the trial's final state name (or ``surplus``)."""
+        trial = ask(self.study)
+        trial.set_user_attr(schema.WORKER, WORKER_ID)  # first, so a worker killed in propose() is detected
+        trial.set_user_attr(schema.PROC, this_process())
         if self._surplus(trial.number):
-            trial.set_user_attr("surplus", True)
+            trial.set_user_attr(schema.SURPLUS, True)
             self.study.tell(trial, state=TrialState.FAIL)
             return "surplus"
-        start: dict[str, Any] = {"worker": WORKER_ID}
-        outcome: TrialOutcome | None = None
-        reason = error = None
+        attempt = _Attempt(started=time.time(), start={"worker": WORKER_ID})
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
         try:
-            arch = self.algorithm.propose(trial, self.context)
-            start.update(arch=arch, arch_id=self.space.arch_id(arch),
-                         hparams={} if self.tabular else self.hparams.suggest(trial))
-            trial.set_user_attr("start", json.loads(json.dumps(start)))
-            outcome = self.evaluator.evaluate(trial, arch, start["hparams"], self.context)
-            if not math.isfinite(outcome.val_accuracy):
-                raise ValueError(f"validation accuracy is {outcome.val_accuracy}")
-            state = TrialState.COMPLETE
+            with Heartbeat(self.storage, trial_id):
+                self._evaluate(trial, attempt)
+        except BaseException:  # Ctrl-C, SystemExit: the trial is retried by the next run
+            attempt.interrupted = True
+            raise
+        finally:
+            final = self._tell(trial, attempt)
+        if final != "killed":
+            self.on_trial(self.study, trial.number)
+        return final
+
+    def _propose(self, trial: optuna.Trial, attempt: _Attempt) -> Architecture:
+        """The algorithm's architecture, claimed for this trial. For an algorithm that promises
+        unique architectures the claim is checked after it is stored: if any other trial holds
+        the same architecture (finished, failed or running), the algorithm proposes again (it now
+        sees that claim in ``taken_arch_ids``). Every worker stores before it checks, so of two
+        simultaneous claims the later check always sees the earlier claim: at least one of them
+        gives way, and no architecture is evaluated twice."""
+        algorithm, space = self.setup.algorithm, self.setup.space
+        for _ in range(MAX_PROPOSALS):
+            arch = algorithm.propose(trial, self.context)
+            attempt.start.update(arch=arch, arch_id=space.arch_id(arch))
+            trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start)))
+            if not algorithm.unique_architectures or not self._claimed_elsewhere(trial.number, attempt.start["arch_id"]):
+                return arch
+        raise RuntimeError(f"algorithm {self.cell.algorithm} proposed {MAX_PROPOSALS} architectures in a row "
+                           f"that other trials had claimed")
+
+    def _claimed_elsewhere(self, number: int, arch_id: str) -> bool:
+        return any(t.number != number and schema.is_counted(t) and schema.trial_start(t).get("arch_id") == arch_id
+                   for t in self.study.get_trials(deepcopy=False))
+
+    def _evaluate(self, trial: optuna.Trial, attempt: _Attempt) -> None:
+        """Fill ``attempt``; exceptions of plugin code fail the trial, not the run."""
+        try:
+            arch = self._propose(trial, attempt)
+            attempt.start["hparams"] = {} if self.setup.tabular else self.hparams.suggest(trial)
+            trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start)))
+            attempt.outcome = self.setup.evaluator.evaluate(trial, arch, attempt.start["hparams"], self.context)
+            if not math.isfinite(attempt.outcome.val_accuracy):
+                raise ValueError(f"validation accuracy is {attempt.outcome.val_accuracy}")
+            attempt.state = TrialState.COMPLETE
         except TrialStopped as stop:
-            state, reason, outcome = TrialState.PRUNED, stop.reason, stop.outcome
+            attempt.state, attempt.reason, attempt.outcome = TrialState.PRUNED, stop.reason, stop.outcome
         except optuna.TrialPruned as stop:
-            state, reason = TrialState.PRUNED, str(stop) or "pruned"
+            attempt.state, attempt.reason = TrialState.PRUNED, str(stop) or "pruned"
         except Exception:
-            state, error = TrialState.FAIL, traceback.format_exc()
-            if "start" not in trial.user_attrs:
-                trial.set_user_attr("start", json.loads(json.dumps(start, default=str)))
-        record = {"device": self.device, "reason": reason, "error": error,
-                  "wall_seconds": time.time() - started}
-        if outcome is not None:
-            record.update({k: v for k, v in asdict(outcome).items()})
-        values: list[float] | None = None
-        if state == TrialState.COMPLETE:
-            assert outcome is not None
-            values = [outcome.val_accuracy]
-            if self.multi_objective:
-                if outcome.madds is None or not math.isfinite(outcome.madds):
-                    state, values = TrialState.FAIL, None
-                    record["error"] = "the sampler is multi-objective but the evaluator measured no MAdds"
-                else:
-                    values.append(outcome.madds)
+            attempt.state, attempt.error = TrialState.FAIL, traceback.format_exc()
+
+    def _tell(self, trial: optuna.Trial, attempt: _Attempt) -> str:
+        """The one ``tell`` of a trial, with its record; returns the final state name."""
         try:
-            trial.set_user_attr("record", json.loads(json.dumps(record, default=str)))
+            if attempt.interrupted:
+                trial.set_user_attr(schema.KILLED, f"worker {WORKER_ID} was interrupted mid-trial; retried")
+                self.study.tell(trial, state=TrialState.FAIL)
+                return "killed"
+            if schema.START not in trial.user_attrs:
+                trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start, default=str)))
+            record: dict[str, Any] = {"device": self.setup.device, "reason": attempt.reason, "error": attempt.error,
+                                      "wall_seconds": time.time() - attempt.started}
+            if attempt.outcome is not None:
+                record.update(asdict(attempt.outcome))
+            state, values = attempt.state, None
+            if state == TrialState.COMPLETE:
+                assert attempt.outcome is not None
+                values = [attempt.outcome.val_accuracy]
+                if self.setup.multi_objective:
+                    madds = attempt.outcome.madds
+                    if madds is None or not math.isfinite(madds):
+                        state, values = TrialState.FAIL, None
+                        record["error"] = "the sampler is multi-objective but the evaluator measured no MAdds"
+                    else:
+                        values.append(madds)
+            trial.set_user_attr(schema.RECORD, json.loads(json.dumps(record, default=str)))
             self.study.tell(trial, values, state=state if values is None else None)
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
             # another process declared this trial's worker dead and failed it meanwhile
             log.warning("trial %d of %s was finished by another worker; its result is dropped",
                         trial.number, self.cell.key)
             return "killed"
-        self.on_trial({"cell": self.cell, "study": self.study, "number": trial.number})
         return {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}.get(state, "failed")

@@ -22,6 +22,7 @@ __all__ = ["DEFAULTS", "build_parser", "main"]
 #: and an axis left empty that way takes every loaded component of its kind.
 DEFAULTS = {
     "dataset": ["digits"],
+    "generator": ["manual"],
     "space": ["convfc"],
     "algorithm": ["sampler"],
     "sampler": ["tpe", "random", "qmc", "nsga2"],
@@ -55,7 +56,9 @@ def _seeds(text: str) -> list[int]:
 def _run_options(parser: argparse.ArgumentParser) -> None:
     axes = parser.add_argument_group("grid axes (comma-separated names; see `harness list`)")
     axes.add_argument("--datasets", type=_names, help=f"default: {','.join(DEFAULTS['dataset'])}")
-    axes.add_argument("--spaces", type=_names, help=f"default: {','.join(DEFAULTS['space'])}")
+    axes.add_argument("--generators", type=_names,
+                      help=f"search-space generators applied to each space; default: {','.join(DEFAULTS['generator'])}")
+    axes.add_argument("--spaces", type=_names, help=f"(base) search spaces; default: {','.join(DEFAULTS['space'])}")
     axes.add_argument("--algorithms", type=_names, help=f"default: {','.join(DEFAULTS['algorithm'])}")
     axes.add_argument("--samplers", type=_names, help=f"default: {','.join(DEFAULTS['sampler'])}")
     axes.add_argument("--pruners", type=_names, help=f"default: {','.join(DEFAULTS['pruner'])}")
@@ -73,6 +76,9 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
                       help="share of each train class held out for validation (default 0.2)")
     data.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation split (default 0)")
     data.add_argument("--max-per-class", type=int, default=None, help="subsample train images per class")
+    data.add_argument("--generator-data", default=None, metavar="DATASET",
+                      help="image dataset generators learn from (default: each cell's own dataset; "
+                           "needed when the cells' dataset is a table)")
     training = parser.add_argument_group("training")
     training.add_argument("--fix", action="append", metavar="NAME=VALUE", default=[],
                           help="pin a hyperparameter (lr, weight_decay, optimizer, batch_size, schedule, ...)")
@@ -86,6 +92,9 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     execution.add_argument("--storage", default=None,
                            help="Optuna storage URL (default: journal file in the run folder); "
                                 "postgresql://user:pw@host/db to share a run across machines")
+    execution.add_argument("--heartbeat", type=int, default=10,
+                           help="seconds between a running trial's heartbeats on RDB storages; a trial silent for "
+                                "3 intervals is retried by another worker (default 10)")
     execution.add_argument("--results", default="results", help="results folder (default ./results)")
     execution.add_argument("--run-id", default=None, help="run id (default: derived from the settings)")
     execution.add_argument("--reporters", type=_names, help=f"default: {','.join(DEFAULTS['reporter'])}")
@@ -102,10 +111,15 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     run_parent = argparse.ArgumentParser(add_help=False)
     _run_options(run_parent)
     if registry is not None:
+        plugins = registry.pm.get_plugins()
         for impl in registry.pm.hook.harness_addoption.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                continue
             before = len(run_parent._actions)
+            alone = registry.pm.subset_hook_caller("harness_addoption",
+                                                   remove_plugins=[p for p in plugins if p is not impl.plugin])
             try:
-                impl.function(parser=run_parent)
+                alone(parser=run_parent)
             except argparse.ArgumentError as exc:
                 raise PluginError(f"plugin {impl.plugin_name!r} adds a clashing option: {exc}") from None
             for action in run_parent._actions[before:]:  # which plugin owns which option
@@ -144,7 +158,7 @@ def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
     from harness.hyperparams import parse_fixed
 
     options = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
-    axes = {"dataset": args.datasets, "space": args.spaces, "algorithm": args.algorithms,
+    axes = {"dataset": args.datasets, "generator": args.generators, "space": args.spaces, "algorithm": args.algorithms,
             "sampler": args.samplers, "pruner": args.pruners}
     used_plugins = {registry.get(kind, name).plugin for kind, names in axes.items()
                     for name in _axis(registry, kind, names)}
@@ -152,6 +166,8 @@ def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
     counted = sorted(dest for dest, owner in registry.option_owners.items() if owner in used_plugins)
     return RunConfig(
         datasets=_axis(registry, "dataset", args.datasets), spaces=_axis(registry, "space", args.spaces),
+        generators=_axis(registry, "generator", args.generators), generator_data=args.generator_data,
+        heartbeat=args.heartbeat,
         algorithms=_axis(registry, "algorithm", args.algorithms), samplers=_axis(registry, "sampler", args.samplers),
         pruners=_axis(registry, "pruner", args.pruners), seeds=args.seeds, trials=args.trials, epochs=args.epochs,
         timeout=args.timeout, val_fraction=args.val_fraction, split_seed=args.split_seed,
@@ -180,6 +196,10 @@ def _export(run_dir: Path) -> Any:
         raise UsageError(f"{run_dir}: no run.json here; give a run id under --results or a run folder")
     metadata = json.loads(run_file.read_text())
     config = metadata["config"]
+    from harness.config import RunConfig
+    from harness.grid import PlannedCell
+
+    planned = [PlannedCell.from_json(c) for c in metadata["cells"]]
     try:
         from harness.storage import close_storage, open_storage, storage_url
 
@@ -188,7 +208,7 @@ def _export(run_dir: Path) -> Any:
             raise UsageError(f"the run's storage {url} does not exist here")
         storage = open_storage(url)
         try:
-            return export_run(run_dir, metadata["run_id"], storage, metadata["cells"])
+            return export_run(run_dir, metadata["run_id"], storage, planned, RunConfig.from_json(config))
         finally:
             close_storage(storage)
     except UsageError as exc:  # storage unreachable: the exported tables still tell the story
@@ -216,7 +236,8 @@ def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 user error, 1 failure)."""
+    """Entry point; returns the exit code (0 ok, 1 failure, 2 user error, 3 run incomplete: a worker
+    died and cells are short of their budget, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--plugins", type=_names, default=None)
@@ -257,14 +278,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         config = config_from_args(args, registry)
-        from harness.runner import run_bench, run_worker
+        from harness.runner import RunIncomplete, run_bench, run_worker
 
         if args.command == "worker":
             run_worker(config, registry)
             return 0
-        run_bench(config, registry)
+        incomplete = None
+        try:
+            run_bench(config, registry)
+        except RunIncomplete as exc:
+            incomplete = exc
         print(f"run {config.run_id}: results in {config.run_dir}")
         print(_report(registry, config.run_dir, config.reporters))
+        if incomplete is not None:
+            print(f"harness: {incomplete}", file=sys.stderr)
+            return 3
         return 0
     except UsageError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)

@@ -21,6 +21,7 @@ __all__ = ["EXECUTION_ONLY", "RunConfig", "absolute_storage_url"]
 EXECUTION_ONLY = frozenset({
     "device", "jobs", "storage", "results", "run_id", "progress", "plugins", "command", "reporters",
     "compile", "data_dir", "download", "func", "threads", "fix", "verbose", "counted_options",
+    "heartbeat",
 })
 
 
@@ -47,6 +48,11 @@ class RunConfig:
     trials: int
     epochs: int
     timeout: float | None = None
+    #: search-space generators (the ``generator`` axis); ``manual`` is the base space itself
+    generators: list[str] = field(default_factory=lambda: ["manual"])
+    #: the image dataset generators learn from when a cell's dataset is a table (``None``: the
+    #: cell's own dataset)
+    generator_data: str | None = None
     val_fraction: float = 0.2
     split_seed: int = 0
     max_per_class: int | None = None
@@ -65,6 +71,9 @@ class RunConfig:
     download: bool = False
     progress: bool = True
     plugins: list[str] | None = None
+    #: Heartbeat interval (seconds) on storages that support Optuna's heartbeat (RDB); a trial
+    #: with no beat for 3 intervals is failed and retried by any worker.
+    heartbeat: int = 10
     #: Every parsed option, including those plugins add (for component factories).
     options: dict[str, Any] = field(default_factory=dict)
     #: The plugin options that define the run (those of the plugins the grid uses); ``None``: all.
@@ -79,7 +88,9 @@ class RunConfig:
             raise UsageError("--val-fraction must lie strictly between 0 and 1")
         if self.jobs < 1:
             raise UsageError("--jobs must be at least 1")
-        for axis in ("datasets", "spaces", "algorithms", "samplers", "pruners", "seeds"):
+        if self.heartbeat <= 0:
+            raise UsageError("--heartbeat must be positive")
+        for axis in ("datasets", "generators", "spaces", "algorithms", "samplers", "pruners", "seeds"):
             if not getattr(self, axis):
                 raise UsageError(f"--{axis} is empty")
         if self.max_per_class is not None and self.max_per_class < 1:

@@ -1,13 +1,15 @@
 """Expanding a run's axes into cells, and saying which combinations cannot work (and why).
 
-A cell is one point of the grid (dataset, space, algorithm, sampler, pruner, seed) and one Optuna
-study, named ``<run id>/<cell key>``. Nonsense combinations are kept in the grid as ``n/a`` with a
+A cell is one point of the grid (dataset, generator, space, algorithm, sampler, pruner, seed) and
+one Optuna study, named ``<run id>/<cell key>``. The ``space`` axis names the base (hand-designed)
+space; the ``generator`` turns it into the space searched (``manual``: the base space itself). Nonsense combinations are kept in the grid as ``n/a`` with a
 reason, so a reader sees that they were considered, not lost.
 """
 from __future__ import annotations
 
 import itertools
 import traceback
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,20 +17,22 @@ from harness.components import (
     PrunerRequest,
     SearchAlgorithm,
     SearchSpace,
+    SpaceGenerator,
     TabularBenchmark,
 )
 from harness.config import RunConfig
 from harness.errors import UsageError
 from harness.registry import Registry
 
-__all__ = ["AXES", "Cell", "Components", "caveat", "expand_grid", "incompatibility"]
+__all__ = ["AXES", "Cell", "Components", "PlannedCell", "caveat", "expand_grid", "incompatibility"]
 
-AXES = ("dataset", "space", "algorithm", "sampler", "pruner", "seed")
+AXES = ("dataset", "generator", "space", "algorithm", "sampler", "pruner", "seed")
 
 
 @dataclass(frozen=True)
 class Cell:
     dataset: str
+    generator: str
     space: str
     algorithm: str
     sampler: str
@@ -45,12 +49,43 @@ class Cell:
     def as_row(self) -> dict[str, Any]:
         return {axis: getattr(self, axis) for axis in AXES}
 
+    def generation_key(self, generation_data: str | None = None) -> str:
+        """The key of the space generation this cell uses: one per (generator, base space, data the
+        generator learns from, seed), shared by every algorithm, sampler and pruner."""
+        return f"{self.generator}|{self.space}|{generation_data or self.dataset}|{self.seed}"
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    """A cell of the run's plan: its axes, and why it cannot run (``na``) or what a reader of its
+    results must know (``note``). Stored in ``run.json`` under ``cells``."""
+
+    cell: Cell
+    na: str | None = None
+    note: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.cell.key
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.cell.as_row(), "key": self.cell.key, "na": self.na, "note": self.note}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "PlannedCell":
+        """Read a plan entry; entries of runs made before the generator axis existed are
+        ``manual``."""
+        values = {axis: data.get(axis, "manual" if axis == "generator" else None) for axis in AXES}
+        return cls(Cell(**values), data.get("na"), data.get("note"))
+
 
 @dataclass
 class Components:
     """Instances for one cell (fresh per cell and process), or the error building them."""
 
     dataset: Any = None
+    generator: SpaceGenerator | None = None
+    #: the base space (what the generator starts from)
     space: SearchSpace | None = None
     algorithm: SearchAlgorithm | None = None
     multi_objective: bool = False
@@ -64,6 +99,7 @@ def build_components(cell: Cell, config: RunConfig, registry: Registry) -> Compo
     out = Components()
     try:
         out.dataset = registry.get("dataset", cell.dataset).spec.factory(config.options)
+        out.generator = registry.get("generator", cell.generator).spec.factory(config.options)
         out.space = registry.get("space", cell.space).spec.factory(config.options)
         out.algorithm = registry.get("algorithm", cell.algorithm).spec.factory(config.options)
         out.multi_objective = registry.get("sampler", cell.sampler).spec.multi_objective
@@ -93,20 +129,33 @@ def incompatibility(cell: Cell, parts: Components, config: RunConfig, registry: 
             return f"{cell.dataset} answers by table lookup: there is no training for a pruner to stop"
     if tabular and cell.space not in type(parts.dataset).spaces:
         return f"table {cell.dataset} covers space(s) {', '.join(sorted(type(parts.dataset).spaces))} only"
-    assert parts.algorithm is not None and parts.space is not None
-    reason = parts.algorithm.incompatible(parts.space, parts.dataset)
+    assert parts.algorithm is not None and parts.space is not None and parts.generator is not None
+    reason = parts.generator.incompatible(parts.space, parts.dataset)
+    if reason:
+        return f"generator {cell.generator}: {reason}"
+    if parts.generator.generates and tabular and not config.generator_data:
+        return (f"generator {cell.generator} learns from images and {cell.dataset} is a table: "
+                f"name an image dataset with --generator-data")
+    searched: Any = parts.space
+    if parts.generator.generates:
+        # the space does not exist before generation: algorithms see what it will offer
+        searched = types.SimpleNamespace(capabilities=parts.generator.capabilities(parts.space))
+    reason = parts.algorithm.incompatible(searched, parts.dataset)
     return f"algorithm {cell.algorithm}: {reason}" if reason else None
 
 
 def expand_grid(config: RunConfig, registry: Registry) -> list[Cell]:
     """Every cell of the run, in a stable order (datasets outermost, seeds innermost). Unknown
     names raise a one-line :class:`harness.errors.UsageError`."""
-    for kind, names in (("dataset", config.datasets), ("space", config.spaces), ("algorithm", config.algorithms),
+    for kind, names in (("dataset", config.datasets), ("generator", config.generators), ("space", config.spaces),
+                        ("algorithm", config.algorithms),
                         ("sampler", config.samplers), ("pruner", config.pruners), ("reporter", config.reporters)):
         for name in names:
             registry.get(kind, name)
+    if config.generator_data:
+        registry.get("dataset", config.generator_data)
     return [Cell(*values) for values in itertools.product(
-        config.datasets, config.spaces, config.algorithms, config.samplers, config.pruners, config.seeds)]
+        config.datasets, config.generators, config.spaces, config.algorithms, config.samplers, config.pruners, config.seeds)]
 
 
 def caveat(cell: Cell, config: RunConfig, registry: Registry) -> str | None:

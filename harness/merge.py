@@ -37,15 +37,16 @@ _FINISHED = ("complete", "pruned")
 
 
 def trial_cost(trials: pd.DataFrame) -> pd.Series:
-    """Seconds a trial cost: the larger of its wall time and its train + eval time (a tabular
-    benchmark reports its simulated training time in ``train_seconds`` and runs in milliseconds)."""
+    """Seconds a trial cost: its ``cost_seconds`` where recorded (a tabular benchmark's simulated
+    seconds, otherwise its wall time); for older tables the larger of its wall time and its
+    train + eval time (a tabular benchmark reports its simulated time in ``train_seconds``)."""
+    recorded = pd.to_numeric(trials["cost_seconds"], errors="coerce") if "cost_seconds" in trials else None
     wall = pd.to_numeric(trials.get("wall_seconds"), errors="coerce") if "wall_seconds" in trials else None
     train = pd.to_numeric(trials["train_seconds"], errors="coerce") if "train_seconds" in trials else 0.0
     evals = pd.to_numeric(trials["eval_seconds"], errors="coerce") if "eval_seconds" in trials else 0.0
     inner = (pd.Series(train, index=trials.index).fillna(0.0) + pd.Series(evals, index=trials.index).fillna(0.0))
-    if wall is None:
-        return inner
-    return np.maximum(wall.fillna(0.0), inner)
+    fallback = inner if wall is None else np.maximum(wall.fillna(0.0), inner)
+    return fallback if recorded is None else recorded.fillna(fallback)
 
 
 def _cell_key(frame: pd.DataFrame) -> pd.Series:

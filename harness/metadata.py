@@ -45,7 +45,7 @@ def _version(dist: str) -> str | None:
 
 
 def run_metadata(config: RunConfig, registry: Registry) -> dict[str, Any]:
-    from harness.runner import resolve_device
+    from harness.device import resolve_device
 
     device = resolve_device(config.device)
     return {

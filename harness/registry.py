@@ -1,6 +1,8 @@
 """Loading plugins and the typed facade over their hooks.
 
-Only this module and the CLI call ``pm.hook``; everything else works with :class:`Registry`,
+Only this module and the CLI call ``pm.hook`` (always through pluggy's public API:
+``load_setuptools_entrypoints``, ``pm.hook``, ``subset_hook_caller``, so ``tryfirst``, ``trylast``
+and hook wrappers work as in any pluggy host); everything else works with :class:`Registry`,
 which holds the registered components by kind and name. A fresh plugin manager is made per run
 (and per test), never a module global.
 """
@@ -35,7 +37,7 @@ _KIND_HOOKS = {
 def _available_entry_points() -> dict[str, importlib.metadata.EntryPoint]:
     found: dict[str, importlib.metadata.EntryPoint] = {}
     for ep in importlib.metadata.entry_points(group=PROJECT_NAME):
-        found.setdefault(ep.name, ep)  # first on sys.path wins, as for imports
+        found.setdefault(ep.name, ep)  # first on sys.path wins, as for imports and pluggy's loader
     return found
 
 
@@ -63,7 +65,7 @@ def create_plugin_manager(
     pm.add_hookspecs(hookspecs)
     available = _available_entry_points()
     extra = list(extra_plugins)
-    known = sorted(set(available) | {name for name, _ in extra})
+    known = sorted(set(available) | {name for name, _ in extra} | {"manual"})
     if select is not None:
         unknown = [name for name in select if name not in known]
         if unknown:
@@ -74,16 +76,19 @@ def create_plugin_manager(
     for name, ep in sorted(available.items()):
         if wanted is not None and name not in wanted:
             continue
-        try:
-            module = ep.load()
-        except Exception as exc:  # a broken third-party plugin must name itself
+        try:  # pluggy's own loader, one entry point at a time, so a broken plugin names itself
+            pm.load_setuptools_entrypoints(PROJECT_NAME, name=name)
+        except Exception as exc:
             raise PluginError(f"plugin {name!r} ({ep.value}) failed to import: {exc!r}") from exc
-        _check_hookspec_version(name, module)
-        pm.register(module, name=name)
-        if ep.dist is not None:
-            # What pluggy's own load_setuptools_entrypoints records, so list_plugin_distinfo()
-            # reports versions; we load one entry point at a time to name a failing plugin.
-            pm._plugin_distinfo.append((module, ep.dist))
+        module = pm.get_plugin(name)
+        try:
+            _check_hookspec_version(name, module)
+        except PluginError:
+            pm.unregister(module)
+            raise
+    from harness import manual_generator
+
+    pm.register(manual_generator, name="manual")  # the generator axis's identity, always present
     for name, plugin in extra:
         if wanted is not None and name not in wanted:
             continue
@@ -125,27 +130,41 @@ class Registry:
             versions[pm.get_name(plugin)] = dist.version
         self._by_kind: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
         for kind, hook_name in _KIND_HOOKS.items():
+            owners = self._owners(kind, hook_name)
             hook = getattr(pm.hook, hook_name)
-            for impl in hook.get_hookimpls():
-                plugin_name = impl.plugin_name
-                try:
-                    specs = impl.function() or []
-                except Exception as exc:
-                    raise PluginError(f"plugin {plugin_name!r} failed in {hook_name}: {exc!r}") from exc
-                version = versions.get(plugin_name) or getattr(impl.plugin, "__version__", "unknown")
-                for spec in specs:
-                    if not isinstance(spec, ComponentSpec) or spec.kind != kind:
-                        raise PluginError(
-                            f"plugin {plugin_name!r}: {hook_name} returned {spec!r}, "
-                            f"expected {kind} specs"
-                        )
-                    table = self._by_kind[kind]
-                    if spec.name in table:
-                        raise PluginError(
-                            f"{kind} {spec.name!r} is registered by both plugin "
-                            f"{table[spec.name].plugin!r} and plugin {plugin_name!r}"
-                        )
-                    table[spec.name] = Registered(spec, plugin_name, str(version))
+            try:  # the hook as pluggy calls it: tryfirst/trylast order, wrappers may filter or add
+                specs = [spec for result in hook() for spec in (result or [])]
+            except Exception as exc:
+                raise PluginError(f"a plugin failed in {hook_name}: {exc!r}") from exc
+            for spec in specs:
+                if not isinstance(spec, ComponentSpec) or spec.kind != kind:
+                    raise PluginError(f"{hook_name} returned {spec!r}, expected {kind} specs")
+                plugin_name = owners.get(spec.name, "unknown")
+                version = versions.get(plugin_name) or getattr(pm.get_plugin(plugin_name), "__version__", "unknown")
+                self._by_kind[kind].setdefault(spec.name, Registered(spec, plugin_name, str(version)))
+
+    def _owners(self, kind: str, hook_name: str) -> dict[str, str]:
+        """Which plugin registers which name of ``kind``: each implementation called alone (through
+        pluggy's subset caller), so that an error and a name clash both name the plugin."""
+        owners: dict[str, str] = {}
+        plugins = self.pm.get_plugins()
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            alone = self.pm.subset_hook_caller(hook_name, remove_plugins=[p for p in plugins if p is not impl.plugin])
+            try:
+                specs = [spec for result in alone() for spec in (result or [])]
+            except Exception as exc:
+                raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name}: {exc!r}") from exc
+            for spec in specs:
+                if not isinstance(spec, ComponentSpec) or spec.kind != kind:
+                    raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} returned {spec!r}, "
+                                      f"expected {kind} specs")
+                if spec.name in owners:
+                    raise PluginError(f"{kind} {spec.name!r} is registered by both plugin {owners[spec.name]!r} "
+                                      f"and plugin {impl.plugin_name!r}")
+                owners[spec.name] = impl.plugin_name
+        return owners
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._by_kind[kind])
@@ -171,12 +190,20 @@ class Registry:
 
     # Lifecycle hooks: observers must never break a run.
     def run_metadata(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Each plugin's ``harness_run_metadata``, keyed by plugin (one subset call per plugin)."""
         out: dict[str, Any] = {}
+        plugins = self.pm.get_plugins()
         for impl in self.pm.hook.harness_run_metadata.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            alone = self.pm.subset_hook_caller("harness_run_metadata",
+                                               remove_plugins=[p for p in plugins if p is not impl.plugin])
             try:
-                out[impl.plugin_name] = impl.function(**({"config": config} if "config" in impl.argnames else {}))
+                results = alone(config=config)
             except Exception as exc:
                 raise PluginError(f"plugin {impl.plugin_name!r} failed in harness_run_metadata: {exc!r}") from exc
+            if results:
+                out[impl.plugin_name] = results[0]
         return out
 
     def trial_finished(self, record: Mapping[str, Any]) -> None:
@@ -186,11 +213,24 @@ class Registry:
         self._notify("harness_cell_finished", cell=cell)
 
     def _notify(self, hook_name: str, **kwargs: Any) -> None:
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            try:
-                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
-            except Exception:
-                log.exception("plugin %r failed in %s (ignored)", impl.plugin_name, hook_name)
+        """Call an observer hook through ``pm.hook``; an exception is logged and ignored (it never
+        fails a trial or a cell), and the observers after the failing one miss that event."""
+        hook = getattr(self.pm.hook, hook_name)
+        try:
+            hook(**kwargs)
+        except Exception as exc:
+            log.exception("plugin %r failed in %s (ignored)", _culprit(hook, exc), hook_name)
+
+
+def _culprit(hook: Any, exc: BaseException) -> str:
+    """The plugin whose implementation of ``hook`` raised ``exc`` (found in the traceback)."""
+    codes = {getattr(impl.function, "__code__", None): impl.plugin_name for impl in hook.get_hookimpls()}
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in codes:
+            return codes[tb.tb_frame.f_code]
+        tb = tb.tb_next
+    return "unknown"
 
 
 def load_registry(select: Sequence[str] | None = None,

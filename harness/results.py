@@ -13,11 +13,13 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from harness.cell import search_costs
+from harness import schema
 from harness.components import RunResults
-from harness.grid import AXES
+from harness.config import RunConfig
+from harness.grid import AXES, PlannedCell
 
-__all__ = ["NOT_APPLICABLE", "TRIAL_COLUMNS", "CELL_COLUMNS", "cell_row", "export_run", "load_results", "trial_row", "write_atomic"]
+__all__ = ["NOT_APPLICABLE", "TRIAL_COLUMNS", "CELL_COLUMNS", "cell_row", "cell_state", "export_run", "load_results",
+           "trial_row", "write_atomic"]
 
 #: The ``cells.csv`` state of a combination that cannot work (shown as ``n/a`` in reports). Not the
 #: string "n/a" itself: pandas reads that as a missing value.
@@ -25,12 +27,12 @@ NOT_APPLICABLE = "not_applicable"
 
 TRIAL_COLUMNS = [
     "run_id", "cell", *AXES, "trial", "state", "val_accuracy", "test_accuracy", "madds", "params", "epochs",
-    "train_seconds", "eval_seconds", "wall_seconds", "started", "finished", "device", "worker", "arch_id",
+    "train_seconds", "eval_seconds", "wall_seconds", "cost_seconds", "started", "finished", "device", "worker", "arch_id",
     "arch", "reason", "error",
 ]
 CELL_COLUMNS = [
     "run_id", "cell", *AXES, "state", "reason", "trials_complete", "trials_pruned", "trials_failed",
-    "search_seconds", "search_details", "note",
+    "search_seconds", "search_details", "generation_key", "generation_seconds", "note",
 ]
 
 _STATE_NAMES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
@@ -39,24 +41,28 @@ _STATE_NAMES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", Tr
 
 def trial_row(run_id: str, cell: dict[str, Any], t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """The ``trials.csv`` row of one frozen trial (``cell``: the study's ``cell`` user attribute)."""
-    start = t.user_attrs.get("start") or {}
-    record = t.user_attrs.get("record") or {}
-    state = ("killed" if t.user_attrs.get("killed") else "surplus" if t.user_attrs.get("surplus")
+    start = schema.trial_start(t)
+    record = schema.trial_record(t)
+    state = ("surplus" if t.user_attrs.get(schema.SURPLUS) else "killed" if schema.is_killed(t)
              else _STATE_NAMES.get(t.state, t.state.name.lower()))
+    killed = t.user_attrs.get(schema.KILLED) or ("its worker stopped sending heartbeats; retried"
+                                                 if state == "killed" else None)
     val = record.get("val_accuracy")
     if t.state == TrialState.COMPLETE and t.values:
         val = t.values[0]
     row: dict[str, Any] = {
-        "run_id": run_id, "cell": cell["key"], **{axis: cell[axis] for axis in AXES},
+        "run_id": run_id, "cell": cell["key"], **{axis: cell.get(axis, "manual" if axis == "generator" else None)
+                                                  for axis in AXES},
         "trial": t.number, "state": state, "val_accuracy": val,
         "test_accuracy": record.get("test_accuracy"), "madds": record.get("madds"), "params": record.get("params"),
         "epochs": record.get("epochs", len(t.intermediate_values)), "train_seconds": record.get("train_seconds"),
         "eval_seconds": record.get("eval_seconds"), "wall_seconds": record.get("wall_seconds"),
+        "cost_seconds": schema.trial_cost_seconds(t) if t.state in schema.FINISHED and record else None,
         "started": t.datetime_start.isoformat() if t.datetime_start else None,
         "finished": t.datetime_complete.isoformat() if t.datetime_complete else None,
         "device": record.get("device"), "worker": start.get("worker"), "arch_id": start.get("arch_id"),
         "arch": json.dumps(start["arch"], sort_keys=True) if "arch" in start else None,
-        "reason": record.get("reason") or t.user_attrs.get("killed"), "error": record.get("error"),
+        "reason": record.get("reason") or killed, "error": record.get("error"),
     }
     hparams = start.get("hparams") or {}
     for name, value in sorted(hparams.items()):
@@ -71,19 +77,39 @@ def trial_row(run_id: str, cell: dict[str, Any], t: optuna.trial.FrozenTrial) ->
 
 
 def cell_row(run_id: str, cell: dict[str, Any], state: str, reason: str | None,
-             trials: Iterable[optuna.trial.FrozenTrial] = (), search_cost: list[dict[str, Any]] | None = None
+             trials: Iterable[optuna.trial.FrozenTrial] = (), study_attrs: dict[str, Any] | None = None
              ) -> dict[str, Any]:
+    """The ``cells.csv`` row of a cell (``cell``: its axes, ``key`` and ``note``)."""
     trials = list(trials)
-    counts = {s: sum(1 for t in trials if t.state == s and not t.user_attrs.get("killed")
-                     and not t.user_attrs.get("surplus"))
+    attrs = study_attrs or {}
+    counts = {s: sum(1 for t in trials if t.state == s and schema.is_counted(t))
               for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
-    cost = search_cost or []
+    cost = schema.search_costs(attrs)
+    generation = attrs.get(schema.GENERATION) or {}
     return {
-        "run_id": run_id, "cell": cell["key"], **{axis: cell[axis] for axis in AXES}, "state": state,
+        "run_id": run_id, "cell": cell["key"], **{axis: cell.get(axis) for axis in AXES}, "state": state,
         "reason": reason, "trials_complete": counts[TrialState.COMPLETE], "trials_pruned": counts[TrialState.PRUNED],
         "trials_failed": counts[TrialState.FAIL], "search_seconds": sum(c.get("seconds", 0.0) for c in cost),
-        "search_details": json.dumps(cost, sort_keys=True) if cost else None, "note": cell.get("note"),
+        "search_details": json.dumps(cost, sort_keys=True) if cost else None,
+        "generation_key": generation.get("key"), "generation_seconds": generation.get("seconds"),
+        "note": cell.get("note"),
     }
+
+
+def cell_state(trials: list[optuna.trial.FrozenTrial], attrs: dict[str, Any], config: RunConfig | None) -> str:
+    """``failed`` (its error is on the study), ``done`` (budget spent), ``running`` (trials in
+    progress) or ``partial`` (stopped short of its budget: rerun to finish)."""
+    if attrs.get(schema.FAILED) or (schema.FAILED not in attrs and attrs.get("cell_state") == "failed"):
+        return "failed"
+    used = schema.budget_used(trials, attrs)
+    if config is not None and ((config.trials >= 1 and used.finished >= config.trials)
+                               or (config.timeout is not None and used.seconds >= config.timeout)):
+        return "done"
+    if config is None and attrs.get("cell_state") == "done":
+        return "done"
+    if any(t.state == TrialState.RUNNING and schema.is_counted(t) for t in trials):
+        return "running"
+    return "partial"
 
 
 def write_atomic(frame: pd.DataFrame, path: Path) -> None:
@@ -94,19 +120,21 @@ def write_atomic(frame: pd.DataFrame, path: Path) -> None:
 
 
 def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
-               planned: list[dict[str, Any]]) -> RunResults:
-    """Rewrite ``trials.csv`` and ``cells.csv`` from the storage.
+               planned: list[PlannedCell], config: RunConfig | None = None) -> RunResults:
+    """Rewrite ``trials.csv``, ``cells.csv`` and ``generations.csv`` from the storage.
 
-    ``planned`` lists every cell of the grid as dicts with the axes, ``key``, and ``na`` (the n/a
-    reason or ``None``); cells without a study yet are ``pending``.
+    ``planned`` lists every cell of the grid; cells without a study yet are ``pending``. ``config``
+    gives the budgets a cell's state is judged by.
     """
     studies = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     trial_rows: list[dict[str, Any]] = []
     cell_rows: list[dict[str, Any]] = []
-    for cell in planned:
-        name = f"{run_id}/{cell['key']}"
-        if cell.get("na"):
-            cell_rows.append(cell_row(run_id, cell, NOT_APPLICABLE, cell["na"]))
+    generations: dict[str, dict[str, Any]] = {}
+    for entry in planned:
+        cell = entry.to_json()
+        name = entry.cell.study_name(run_id)
+        if entry.na:
+            cell_rows.append(cell_row(run_id, cell, NOT_APPLICABLE, entry.na))
             continue
         if name not in studies:
             cell_rows.append(cell_row(run_id, cell, "pending", None))
@@ -115,8 +143,10 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
         trials = study.get_trials(deepcopy=False)
         trial_rows.extend(trial_row(run_id, cell, t) for t in trials)
         attrs = study.user_attrs
-        state = attrs.get("cell_state", "partial")
-        cell_rows.append(cell_row(run_id, cell, state, attrs.get("error"), trials, search_costs(attrs)))
+        state = cell_state(trials, attrs, config)
+        cell_rows.append(cell_row(run_id, cell, state, attrs.get(schema.ERROR), trials, attrs))
+        if attrs.get(schema.GENERATION):
+            generations[attrs[schema.GENERATION]["key"]] = attrs[schema.GENERATION]
     trials_frame = pd.DataFrame(trial_rows)
     # the documented columns always exist, in their order, then hp.*, arch.*, extra.* sorted
     extra_columns = sorted((c for c in trials_frame.columns if c not in TRIAL_COLUMNS),
@@ -126,8 +156,29 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(trials_frame, run_dir / "trials.csv")
     write_atomic(cells_frame, run_dir / "cells.csv")
+    if generations:
+        write_atomic(_generations_frame(storage, run_id, generations), run_dir / "generations.csv")
     metadata = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     return RunResults(run_dir, trials_frame, cells_frame, metadata)
+
+
+GENERATION_COLUMNS = ["run_id", "generation_key", "generator", "space", "data", "seed", "seconds", "worker", "details"]
+
+
+def _generations_frame(storage: optuna.storages.BaseStorage, run_id: str,
+                       generations: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per space generation of the run, with its details (from the claim that did it)."""
+    from harness.claims import stored_result
+
+    claims = optuna.load_study(study_name=f"{run_id}/claims", storage=storage)
+    rows = []
+    for key in sorted(generations):
+        result = stored_result(claims, f"generate|{key}") or {}
+        generator, space, data, seed = key.split("|")
+        rows.append({"run_id": run_id, "generation_key": key, "generator": generator, "space": space, "data": data,
+                     "seed": int(seed), "seconds": result.get("seconds"), "worker": result.get("worker"),
+                     "details": json.dumps(result.get("details"), sort_keys=True)})
+    return pd.DataFrame(rows, columns=GENERATION_COLUMNS)
 
 
 def load_results(run_dir: Path) -> RunResults:

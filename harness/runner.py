@@ -1,9 +1,12 @@
-"""Running a whole grid: plan the cells, load data once per process, work through the cells,
-optionally in several worker processes sharing the run's storage, and export the tables.
+"""Running a whole grid: plan the cells, load data once per process, generate the searched spaces
+once per run, work through the cells, optionally in several worker processes sharing the run's
+storage, and export the tables.
 
 There is no scheduler of ours: every worker walks the same cell list and asks Optuna for trials
 until each cell's budget (counted in the storage) is spent, so workers on one machine
-(``--jobs``) or many (``--storage postgresql://...``) share the work through Optuna alone.
+(``--jobs``) or many (``--storage postgresql://...``) share the work through Optuna alone. Work
+that must happen once per run (a space generation, a one-shot search) goes through an atomic
+claim in the same storage (:mod:`harness.claims`).
 """
 from __future__ import annotations
 
@@ -11,86 +14,102 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import sys
+import time
 import traceback
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 
-from harness.cell import CellRun, budget_used, search_costs
+from harness import schema
+from harness.cell import CellRun, CellSetup, open_cell_study
+from harness.claims import ClaimFailed, claims_study, run_once
 from harness.components import (
     DatasetRequest,
     Evaluator,
+    GenerationRequest,
+    ImageData,
     ImageDataset,
     InputShape,
     RunResults,
+    SearchSpace,
     TabularBenchmark,
 )
 from harness.config import RunConfig
+from harness.device import resolve_device
 from harness.errors import UsageError
-from harness.grid import Cell, build_components, caveat, expand_grid, incompatibility
+from harness.grid import Cell, Components, PlannedCell, build_components, caveat, expand_grid, incompatibility
 from harness.metadata import run_metadata
 from harness.registry import Registry, load_registry
-from harness.results import cell_row, export_run
+from harness.results import cell_row, export_run, trial_row
 from harness.storage import close_storage, open_storage, storage_url
+from harness.workers import register_worker
 
-__all__ = ["Worker", "plan_grid", "resolve_device", "run_bench", "run_worker"]
+__all__ = ["LoadedDataset", "RunIncomplete", "Worker", "plan_grid", "run_bench", "run_worker"]
 
 log = logging.getLogger(__name__)
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is present, else ``cpu``; ``cuda[:N]`` must exist."""
-    import torch
+class RunIncomplete(Exception):
+    """The run ended with cells short of their budget (a worker process died or was killed);
+    ``results`` holds what was exported. Rerunning the same command finishes it."""
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {device}: no CUDA device is available here (use --device cpu or auto)")
-        try:
-            index = int(device.partition(":")[2] or 0)
-        except ValueError:
-            raise UsageError(f"--device {device!r}: expected cuda or cuda:N") from None
-        if index >= torch.cuda.device_count():
-            raise UsageError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) present")
-        return device
-    if device != "cpu":
-        raise UsageError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
-    return device
+    def __init__(self, message: str, results: RunResults) -> None:
+        super().__init__(message)
+        self.results = results
 
 
-def plan_grid(config: RunConfig, registry: Registry) -> list[dict[str, Any]]:
-    """Every cell as a dict (axes, ``key``, ``na`` reason or ``None``)."""
+def plan_grid(config: RunConfig, registry: Registry) -> list[PlannedCell]:
+    """Every cell of the run, with its ``n/a`` reason and note."""
     planned = []
     for cell in expand_grid(config, registry):
         parts = build_components(cell, config, registry)
-        planned.append({**cell.as_row(), "key": cell.key, "na": incompatibility(cell, parts, config, registry),
-                        "note": caveat(cell, config, registry)})
+        planned.append(PlannedCell(cell, incompatibility(cell, parts, config, registry), caveat(cell, config, registry)))
     return planned
 
 
-class Worker:
-    """One process's share of a run: data and evaluators are built once per dataset here."""
+@dataclass(frozen=True)
+class LoadedDataset:
+    """A dataset as this process holds it: its evaluator, the input shape models get, and the
+    search view of its data (train + validation, never test; ``None`` for a table)."""
 
-    def __init__(self, config: RunConfig, registry: Registry, storage: optuna.storages.BaseStorage,
-                 index: int = 0) -> None:
+    evaluator: Evaluator
+    shape: InputShape
+    search_data: Callable[[], ImageData | None]
+    tabular: bool
+
+
+class Worker:
+    """One process's share of a run: data, evaluators and generated spaces are built once here."""
+
+    def __init__(self, config: RunConfig, registry: Registry) -> None:
         self.config = config
         self.registry = registry
-        self.storage = storage
-        #: 0 for the process that started the run, >0 for the others (sampler seeds differ).
-        self.index = index
         self.device = resolve_device(config.device)
-        self._evaluators: dict[str, tuple[Evaluator, InputShape, Any, bool]] = {}
+        self.storage: optuna.storages.BaseStorage | None = None
+        #: this process's ordinal in the run (0: the run's first process); set by :meth:`attach`
+        self.ordinal = -1
+        self._claims: optuna.Study | None = None
+        self._datasets: dict[str, LoadedDataset] = {}
+        self._spaces: dict[str, SearchSpace] = {}
         #: dataset -> traceback, for datasets whose plugin raised while loading (not a DataError)
         self.failed_datasets: dict[str, str] = {}
+
+    def attach(self, storage: optuna.storages.BaseStorage) -> None:
+        """Join the run's storage: take an ordinal, open the claims study."""
+        self.storage = storage
+        self.ordinal = register_worker(storage, str(self.config.run_id))
+        self._claims = claims_study(storage, str(self.config.run_id))
 
     def load(self, dataset_name: str) -> None:
         """Load a dataset now: a :class:`UsageError` (missing or corrupt file) stops the run with its
         one line; any other exception is a plugin bug that fails that dataset's cells only."""
         try:
-            self.evaluator(dataset_name)
+            self.dataset(dataset_name)
         except UsageError:
             raise
         except Exception:
@@ -100,13 +119,12 @@ class Worker:
         return DatasetRequest(Path(self.config.data_dir), self.config.download, self.config.max_per_class,
                               self.config.options)
 
-    def evaluator(self, dataset_name: str) -> tuple[Evaluator, InputShape, Any, bool]:
-        """(evaluator, input shape, search-data thunk, tabular?) for a dataset, loaded once."""
-        if dataset_name not in self._evaluators:
+    def dataset(self, dataset_name: str) -> LoadedDataset:
+        """The dataset, loaded once per process."""
+        if dataset_name not in self._datasets:
             dataset = self.registry.get("dataset", dataset_name).spec.factory(self.config.options)
             if isinstance(dataset, TabularBenchmark):
-                evaluator = dataset.open(self.request())
-                self._evaluators[dataset_name] = (evaluator, dataset.shape(), lambda: None, True)
+                loaded = LoadedDataset(dataset.open(self.request()), dataset.shape(), lambda: None, True)
             elif isinstance(dataset, ImageDataset):
                 from harness.data import split_train_validation
                 from harness.training.engine import EngineSettings, TrainingEvaluator
@@ -116,61 +134,100 @@ class Worker:
                 settings = EngineSettings(epochs=self.config.epochs, device=self.device,
                                           compile=self.config.compile, deterministic=self.config.deterministic)
                 evaluator = TrainingEvaluator(splits, settings)
-                self._evaluators[dataset_name] = (evaluator, evaluator.shape, splits.search_view, False)
+                loaded = LoadedDataset(evaluator, evaluator.shape, splits.search_view, False)
             else:
                 raise UsageError(f"dataset {dataset_name!r} is neither an ImageDataset nor a TabularBenchmark")
-        return self._evaluators[dataset_name]
+            self._datasets[dataset_name] = loaded
+        return self._datasets[dataset_name]
 
-    def work(self, planned: list[dict[str, Any]], progress: Any = None) -> None:
+    def work(self, planned: list[PlannedCell], progress: Any = None) -> None:
         for entry in planned:
-            if entry["na"]:
+            if entry.na:
                 continue
-            cell = Cell(*(entry[axis] for axis in ("dataset", "space", "algorithm", "sampler", "pruner", "seed")))
-            state = self.run_cell(cell, progress)
-            log.info("cell %s: %s", cell.key, state)
+            state = self.run_cell(entry.cell, progress)
+            log.info("cell %s: %s", entry.key, state)
+
+    # -- one cell ----------------------------------------------------------------------------
 
     def run_cell(self, cell: Cell, progress: Any = None) -> str:
+        assert self.storage is not None and self._claims is not None, "attach() the worker to the run's storage first"
+        run_id = str(self.config.run_id)
         parts = build_components(cell, self.config, self.registry)
+        multi_objective = self.registry.get("sampler", cell.sampler).spec.multi_objective
         error, run = parts.error, None
+        generates = parts.generator is not None and parts.generator.generates
+        for name in dict.fromkeys([cell.dataset, *([self.config.generator_data] if generates else [])]):
+            if error is None and name:
+                self.load(name)
+                error = self.failed_datasets.get(name)
+        generation: dict[str, Any] | None = None
         if error is None:
-            self.load(cell.dataset)
-            error = self.failed_datasets.get(cell.dataset)
-        if error is None:
-            evaluator, shape, data, tabular = self.evaluator(cell.dataset)
-            try:  # the sampler's and pruner's factories are plugin code too
-                run = CellRun(cell, self.config, self.registry, self.storage, parts.space,  # type: ignore[arg-type]
-                              parts.algorithm, parts.multi_objective, evaluator,  # type: ignore[arg-type]
-                              shape, self.device, tabular, data, on_trial=self._trial_finished,
-                              worker_index=self.index)
+            try:  # the generator, the sampler's and the pruner's factories are plugin code too
+                space, generation = self._searched_space(cell, parts)
+                loaded = self.dataset(cell.dataset)
+                setup = CellSetup(space, parts.algorithm, loaded.evaluator, loaded.shape,  # type: ignore[arg-type]
+                                  self.device, loaded.tabular, loaded.search_data, multi_objective)
+                run = CellRun(cell, self.config, setup, self.registry, self.storage, self._claims, self.ordinal,
+                              on_trial=self._trial_finished)
+            except UsageError:
+                raise
+            except ClaimFailed as exc:
+                error = f"generator {cell.generator} failed (in another worker):\n{exc}"
             except Exception:
                 error = traceback.format_exc()
         if run is None:
-            study = optuna.create_study(storage=self.storage, study_name=cell.study_name(str(self.config.run_id)),
-                                        load_if_exists=True)
-            study.set_user_attr("cell", {"run_id": self.config.run_id, "key": cell.key, **cell.as_row()})
-            study.set_user_attr("error", f"building the cell's components failed:\n{error}")
+            study = open_cell_study(self.storage, cell, run_id, multi_objective)
+            study.set_user_attr(schema.ERROR, f"building the cell's components failed:\n{error}")
+            study.set_user_attr(schema.FAILED, True)
             state = "failed"
         else:
             study = run.study
+            if generation is not None:
+                study.set_user_attr(schema.GENERATION, generation)
             state = run.run(progress.update if progress is not None else (lambda n: None))
-        study.set_user_attr("cell_state", state)
-        trials = study.get_trials(deepcopy=False)
-        self.registry.cell_finished(cell_row(str(self.config.run_id), {"key": cell.key, **cell.as_row()}, state,
-                                             study.user_attrs.get("error"), trials,
-                                             search_costs(study.user_attrs)))
+        attrs = study.user_attrs
+        self.registry.cell_finished(cell_row(run_id, PlannedCell(cell).to_json(), state, attrs.get(schema.ERROR),
+                                             study.get_trials(deepcopy=False), attrs))
         return state
 
-    def _trial_finished(self, event: dict[str, Any]) -> None:
+    def _searched_space(self, cell: Cell, parts: Components) -> tuple[SearchSpace, dict[str, Any] | None]:
+        """The space the cell searches: the base space for ``manual``; otherwise the generated
+        space, generated once per generation key in the whole run (an atomic claim) and loaded
+        from the storage everywhere else. Returns it with the generation's summary (key, seconds)."""
+        generator, base = parts.generator, parts.space
+        assert generator is not None and base is not None
+        if not generator.generates:
+            return base, None
+        key = cell.generation_key(self.config.generator_data)
+        assert self._claims is not None and self.storage is not None
+
+        def generate() -> dict[str, Any]:
+            data_name = self.config.generator_data or cell.dataset
+            loaded = self.dataset(data_name)
+            data = loaded.search_data()
+            request = GenerationRequest(base=base, base_name=cell.space, dataset=data_name, data=data,
+                                        shape=data.shape if data is not None else loaded.shape, seed=cell.seed,
+                                        device=self.device, options=self.config.options)
+            started = time.perf_counter()
+            state = generator.generate(request)
+            seconds = time.perf_counter() - started
+            from harness.workers import WORKER_ID
+
+            return json.loads(json.dumps({"key": key, "space": state.space, "details": state.details,
+                                          "seconds": seconds, "worker": WORKER_ID}))
+
+        result, _ = run_once(self._claims, self.storage, f"generate|{key}", generate)
+        if key not in self._spaces:
+            self._spaces[key] = generator.load(base, result["space"])
+        return self._spaces[key], {"key": key, "seconds": result["seconds"]}
+
+    def _trial_finished(self, study: optuna.Study, number: int) -> None:
         if not self.registry.pm.hook.harness_trial_finished.get_hookimpls():
             return
-        from harness.results import trial_row
-
-        cell: Cell = event["cell"]
-        frozen = event["study"].get_trials(deepcopy=False)
-        match = [t for t in frozen if t.number == event["number"]]
+        cell = study.user_attrs[schema.CELL]
+        match = [t for t in study.get_trials(deepcopy=False) if t.number == number]
         if match:
-            self.registry.trial_finished(trial_row(str(self.config.run_id), {"key": cell.key, **cell.as_row()},
-                                                   match[0]))
+            self.registry.trial_finished(trial_row(str(self.config.run_id), cell, match[0]))
 
 
 def _set_threads(config: RunConfig) -> None:
@@ -181,19 +238,35 @@ def _set_threads(config: RunConfig) -> None:
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // config.jobs))
 
 
-def _worker_process(config_json: dict[str, Any], planned: list[dict[str, Any]], index: int) -> None:
-    config = RunConfig.from_json(config_json)
-    _set_threads(config)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    registry = load_registry(config.plugins)
-    storage = open_storage(storage_url(config.storage, config.run_dir))
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _worker_process(config_json: dict[str, Any], planned: list[dict[str, Any]]) -> None:
+    """A ``--jobs`` worker process. SIGTERM (sent by the main process on Ctrl-C) ends it quietly:
+    the trial in flight is told to Optuna as interrupted (retried by the next run), exit 130; the
+    main process says the one line. Any other error is one line on stderr and exit 1."""
+    signal.signal(signal.SIGTERM, _stop)
     try:
-        Worker(config, registry, storage, index).work(planned)
-    finally:
-        close_storage(storage)
+        config = RunConfig.from_json(config_json)
+        _set_threads(config)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        registry = load_registry(config.plugins)
+        storage = open_storage(storage_url(config.storage, config.run_dir), config.heartbeat)
+        try:
+            worker = Worker(config, registry)
+            worker.attach(storage)
+            worker.work([PlannedCell.from_json(p) for p in planned])
+        finally:
+            close_storage(storage)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        print(f"harness: worker process {os.getpid()} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
-def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[dict[str, Any]]) -> None:
+def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[PlannedCell]) -> None:
     run_dir = config.run_dir
     run_file = run_dir / "run.json"
     if run_file.exists():
@@ -209,59 +282,90 @@ def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[dict[s
     except OSError as exc:
         raise UsageError(f"--results {config.results!r}: cannot create {run_dir}: {exc.strerror}") from None
     metadata = run_metadata(config, registry)
-    metadata["cells"] = planned
-    tmp = run_file.with_suffix(".json.tmp")
+    metadata["cells"] = [p.to_json() for p in planned]
+    tmp = run_file.with_name(f".run.json.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_text(json.dumps(metadata, indent=2, default=str))
     os.replace(tmp, run_file)
 
 
 def run_bench(config: RunConfig, registry: Registry) -> RunResults:
-    """Run (or resume) the whole grid and export its tables; returns the results."""
+    """Run (or resume) the whole grid and export its tables; returns the results, or raises
+    :class:`RunIncomplete` when a worker process died and cells are short of their budget."""
     _set_threads(config)
     planned = plan_grid(config, registry)
-    worker_storage_url = storage_url(config.storage, config.run_dir)
-    runnable = [p for p in planned if not p["na"]]
-    worker = Worker(config, registry, storage=None)  # type: ignore[arg-type]  # set once the data is valid
-    for dataset in dict.fromkeys(p["dataset"] for p in runnable):
+    runnable = [p for p in planned if not p.na]
+    worker = Worker(config, registry)
+    for dataset in dict.fromkeys([*(p.cell.dataset for p in runnable),
+                                  *([config.generator_data] if config.generator_data and runnable else [])]):
         worker.load(dataset)  # corrupt or missing data fails here, before anything is written
+    url = storage_url(config.storage, config.run_dir)
+    storage = open_storage(url, config.heartbeat)  # an unreachable server fails here, before anything is written
     _prepare_run_dir(config, registry, planned)
-    storage = worker.storage = open_storage(worker_storage_url)
+    worker.attach(storage)  # ordinal 0 for a fresh run's first process, before the other processes start
     progress = _progress(config, storage, runnable)
-    processes = []
-    if config.jobs > 1:
-        context = multiprocessing.get_context("spawn")
-        for index in range(1, config.jobs):
-            proc = context.Process(target=_worker_process, args=(config.to_json(), planned, index), daemon=False)
-            proc.start()
-            processes.append(proc)
+    processes = _start_jobs(config, planned)
+    interrupted = False
     try:
         worker.work(planned, progress)
+    except KeyboardInterrupt:
+        interrupted = True
+        for proc in processes:  # they ignore Ctrl-C: told once, here, they stop quietly
+            proc.terminate()
+        raise
     finally:
         for proc in processes:
             proc.join()
+        died = [proc.exitcode for proc in processes if proc.exitcode]
+        if died and not interrupted:
+            # their trials in flight are retried here, now, rather than by the next run
+            log.warning("%d worker process(es) died (exit codes %s); finishing their cells in this process",
+                        len(died), ", ".join(map(str, died)))
+            worker.work(planned, progress)
         if progress is not None:
             progress.close()
-        results = export_run(config.run_dir, str(config.run_id), storage, planned)
+        results = export_run(config.run_dir, str(config.run_id), storage, planned, config)
         close_storage(storage)
-    failed = [p.exitcode for p in processes if p.exitcode]
-    if failed:
-        log.warning("%d worker process(es) exited with an error; rerun the command to finish the grid", len(failed))
+    short = results.cells[results.cells["state"].isin(["partial", "running"])] if len(results.cells) else results.cells
+    if len(short):
+        raise RunIncomplete(f"run {config.run_id} is incomplete: {len(short)} cell(s) short of their budget; "
+                            f"rerun the same command to finish it", results)
     return results
+
+
+def _start_jobs(config: RunConfig, planned: list[PlannedCell]) -> list[Any]:
+    """The ``--jobs`` worker processes. They start with Ctrl-C ignored (inherited across the
+    spawn), so a Ctrl-C is handled once, by the main process, which stops them with SIGTERM."""
+    if config.jobs < 2:
+        return []
+    context = multiprocessing.get_context("spawn")
+    processes = []
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for _ in range(1, config.jobs):
+            proc = context.Process(target=_worker_process, args=(config.to_json(), [p.to_json() for p in planned]),
+                                   daemon=False)
+            proc.start()
+            processes.append(proc)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return processes
 
 
 def run_worker(config: RunConfig, registry: Registry) -> None:
     """Join an existing run (same config, shared storage) as one more worker."""
     _set_threads(config)
     planned = plan_grid(config, registry)
+    storage = open_storage(storage_url(config.storage, config.run_dir), config.heartbeat)
     _prepare_run_dir(config, registry, planned)
-    storage = open_storage(storage_url(config.storage, config.run_dir))
     try:
-        Worker(config, registry, storage, index=-1).work(planned)  # never the run's first worker
+        worker = Worker(config, registry)
+        worker.attach(storage)
+        worker.work(planned)
     finally:
         close_storage(storage)
 
 
-def _progress(config: RunConfig, storage: optuna.storages.BaseStorage, runnable: list[dict[str, Any]]) -> Any:
+def _progress(config: RunConfig, storage: optuna.storages.BaseStorage, runnable: list[PlannedCell]) -> Any:
     if not config.progress or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
@@ -269,9 +373,9 @@ def _progress(config: RunConfig, storage: optuna.storages.BaseStorage, runnable:
     done = 0
     names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     for p in runnable:
-        name = f"{config.run_id}/{p['key']}"
+        name = p.cell.study_name(str(config.run_id))
         if name in names:
-            done += min(budget_used(optuna.load_study(study_name=name, storage=storage))[1], config.trials)
+            study = optuna.load_study(study_name=name, storage=storage)
+            done += min(schema.budget_used(study.get_trials(deepcopy=False), study.user_attrs).finished, config.trials)
     return tqdm(total=len(runnable) * config.trials, initial=done, unit="trial", desc=f"run {config.run_id}",
                 file=sys.stderr)
-

@@ -5,10 +5,10 @@ for SQLite, and is safe for several processes on one machine (file lock). For ma
 ``--storage postgresql://user:pw@host/db``: every machine runs the same command and Optuna's RDB
 storage shares the cells.
 
-A trial whose worker was killed stays RUNNING in the storage. A worker on the same host detects
-it (the recorded pid is gone) and marks it failed-and-retried; one killed on another machine stays
-RUNNING and keeps its place in the budget (Optuna's heartbeat works only inside
-``Study.optimize``, not with the ask/tell loop the harness uses).
+A trial whose worker was killed stays RUNNING in the storage until a worker finds it dead: on RDB
+storages by Optuna's heartbeat (the harness records beats from a background thread while a trial
+runs, on any machine), on the journal file by the worker's process identity (see
+:mod:`harness.workers`). It is then failed and retried, and uses no budget.
 """
 from __future__ import annotations
 
@@ -26,8 +26,11 @@ def storage_url(url: str | None, run_dir: Path) -> str:
     return url or f"journal:{(run_dir / 'optuna.journal').resolve()}"
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """Open ``journal:PATH``, ``sqlite:///PATH``, ``postgresql://...`` (or any SQLAlchemy URL)."""
+def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.BaseStorage:
+    """Open ``journal:PATH``, ``sqlite:///PATH``, ``postgresql://...`` (or any SQLAlchemy URL).
+
+    ``heartbeat`` (seconds) turns on Optuna's heartbeat on RDB storages: trials with no beat for
+    three intervals are stale (failed and retried). Readers (``harness report``) pass ``None``."""
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:"))
         try:
@@ -40,7 +43,9 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     if "://" not in url:
         raise UsageError(f"--storage {url!r}: expected journal:PATH, sqlite:///PATH or postgresql://...")
     try:
-        return optuna.storages.RDBStorage(url)
+        if heartbeat is None:
+            return optuna.storages.RDBStorage(url)
+        return optuna.storages.RDBStorage(url, heartbeat_interval=int(heartbeat), grace_period=3 * int(heartbeat))
     except Exception as exc:  # driver missing, server down, bad credentials: the user can fix it
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"--storage {url!r}: cannot open: {first_line}") from exc

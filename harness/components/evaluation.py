@@ -29,6 +29,10 @@ class TrialOutcome:
     train_seconds: float
     eval_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    #: What the trial would have cost to run for real, for evaluators that do not run it (a
+    #: tabular benchmark's documented simulated training time). ``None``: the trial's wall time is
+    #: its cost. Budgets (``--timeout``), the cell table and the reports all count this cost.
+    simulated_seconds: float | None = None
 
 
 class TrialStopped(Exception):

@@ -84,6 +84,12 @@ class SpaceGenerator(ABC):
         """Why this generator cannot work on ``base`` with ``dataset``, or ``None``."""
         return None
 
+    def capabilities(self, base: SearchSpace) -> frozenset[str]:
+        """The capabilities (see :class:`SearchSpace`) of the spaces this generator makes from
+        ``base``, known before generation so that the grid can show cells whose algorithm needs a
+        missing one as ``n/a``. Default: those of ``base``."""
+        return base.capabilities
+
     @abstractmethod
     def generate(self, request: GenerationRequest) -> GeneratedSpaceState:
         """Generate the space (called once per generation key, in one worker)."""

@@ -141,10 +141,17 @@ class SearchAlgorithm(ABC):
     """
 
     requires: ClassVar[frozenset[str]] = frozenset()
+    #: ``True`` if the algorithm never proposes an architecture already evaluated, running or
+    #: failed in the cell (it skips ``history()`` and ``taken_arch_ids()``). The harness then makes
+    #: that hold across concurrent workers: a proposal is claimed, checked against every other
+    #: trial's claim, and proposed again if another trial claimed it first.
+    unique_architectures: ClassVar[bool] = False
 
     def incompatible(self, space: SearchSpace, dataset: ImageDataset | TabularBenchmark) -> str | None:
         """Why this algorithm cannot run on (space, dataset), or ``None``. The default checks
-        :attr:`requires` against the space's capabilities."""
+        :attr:`requires` against the space's capabilities. When the cell's space is generated,
+        this runs before generation and ``space`` offers only ``capabilities``: read nothing
+        else."""
         missing = sorted(self.requires - space.capabilities)
         if missing:
             return f"space lacks {', '.join(missing)}"

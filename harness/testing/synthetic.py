@@ -73,18 +73,17 @@ def synthetic_run(run_dir: Path, strategies: Sequence[dict[str, Any]], *, datase
                         "madds": madds, "params": madds / 50, "epochs": spent,
                         "train_seconds": cost, "eval_seconds": 0.0 if tabular else 0.1 * spent,
                         "wall_seconds": 0.003 if tabular else cost + 0.1 * spent + 0.05,
+                        "cost_seconds": cost if tabular else cost + 0.1 * spent + 0.05,
                         "started": None, "finished": None, "device": "cpu", "worker": "synthetic:1",
                         "arch_id": f"a{n}", "arch": None, "reason": "pruned" if pruned else None, "error": None,
                         "hp.lr": float(10 ** rng.uniform(-4, -0.5)),
                     })
                     row[{"complete": "trials_complete", "pruned": "trials_pruned", "failed": "trials_failed"}[trial_state]] += 1
     run_dir.mkdir(parents=True, exist_ok=True)
-    trial_columns = list(TRIAL_COLUMNS)
-    cell_columns = list(CELL_COLUMNS)
-    if generator:
-        trial_columns.insert(trial_columns.index("dataset") + 1, "generator")
-        cell_columns.insert(cell_columns.index("dataset") + 1, "generator")
-        cell_columns += [c for c in ("generation_seconds", "generation_key") if c not in cell_columns]
+    # without ``generator`` the tables look like those of runs made before that axis existed
+    newer = ("generator", "generation_key", "generation_seconds", "cost_seconds")
+    trial_columns = [c for c in TRIAL_COLUMNS if generator or c not in newer]
+    cell_columns = [c for c in CELL_COLUMNS if generator or c not in newer]
     pd.DataFrame(trial_rows).reindex(columns=[*trial_columns, "hp.lr"]).to_csv(run_dir / "trials.csv", index=False)
     pd.DataFrame(cell_rows).reindex(columns=cell_columns).to_csv(run_dir / "cells.csv", index=False)
     (run_dir / "run.json").write_text(json.dumps({

@@ -12,13 +12,13 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 
-from harness.components import ImageData, InputShape, SearchSpace
+from harness.components import Architecture, CellContext, ImageData, InputShape, SearchSpace
 from harness.supernet import Supernet
 from harness.training.batches import DeviceData, Normaliser, iterate_batches
 
 __all__ = [
-    "SKIP_LIKE", "SearchData", "batch_stream", "build_supernet", "seeded_generator", "shared_accuracy",
-    "skip_fraction",
+    "SKIP_LIKE", "SearchData", "batch_stream", "build_supernet", "derived_arch", "search_once", "seeded_generator",
+    "shared_accuracy", "skip_fraction",
 ]
 
 #: Options that remove a layer's computation; their share in a derived arch shows collapse.
@@ -85,3 +85,34 @@ def skip_fraction(arch: Mapping[str, Any], decisions: Sequence[tuple[str, Sequen
 
 def seeded_generator(seed: int, device: str | torch.device) -> torch.Generator:
     return torch.Generator(device=torch.device(device)).manual_seed(int(seed))
+
+
+def search_once(cell: CellContext, key: str, search: Callable[[ImageData], dict[str, Any]], name: str,
+                **cost_details: Any) -> None:
+    """The ``prepare`` of a one-shot algorithm: run ``search`` on the cell's search data (train +
+    validation) unless its result is stored under ``key`` already, time it (synchronising CUDA),
+    store ``{**result, "seconds"}`` in the cell state and record the search cost. The harness runs
+    ``prepare`` in one worker per cell; the others find the stored result."""
+    if cell.get_cell_state(key) is not None:
+        return
+    import time
+
+    data = cell.data()
+    if data is None:
+        raise RuntimeError(f"{name} needs image data; incompatible() should have excluded this cell")
+    start = time.perf_counter()
+    result = search(data)
+    if torch.device(cell.device).type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    cell.set_cell_state(key, {**result, "seconds": seconds})
+    cell.record_search_cost(seconds, **cost_details, **result)
+
+
+def derived_arch(cell: CellContext, key: str, prepare: Callable[[CellContext], None]) -> Architecture:
+    """The architecture a one-shot search derived (searching first if it has not run)."""
+    state = cell.get_cell_state(key)
+    if state is None:
+        prepare(cell)
+        state = cell.get_cell_state(key)
+    return dict(state["arch"])

@@ -18,14 +18,14 @@ was).
 from __future__ import annotations
 
 import argparse
-import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness import hookimpl
 from harness.components import (
     AlgorithmSpec,
     Architecture,
     CellContext,
+    ImageData,
     ImageDataset,
     Options,
     SearchAlgorithm,
@@ -57,31 +57,20 @@ class GradientAlgorithm(SearchAlgorithm):
         return reason
 
     def prepare(self, cell: CellContext) -> None:
-        if cell.get_cell_state(STATE_KEY) is not None:
-            return
-        import torch
         from harness_plugins.algorithms._darts import darts_search
-        from harness_plugins.algorithms._oneshot import build_supernet
+        from harness_plugins.algorithms._oneshot import build_supernet, search_once
 
-        data = cell.data()
-        if data is None:
-            raise RuntimeError("gradient search needs image data; incompatible() should have excluded this cell")
-        start = time.perf_counter()
-        supernet = build_supernet(cell.space, cell.shape, cell.seed, cell.device)
-        result = darts_search(supernet, data, self.config, cell.seed, cell.device)
-        if torch.device(cell.device).type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        result["arch_id"] = cell.space.arch_id(result["arch"])
-        cell.set_cell_state(STATE_KEY, {**result, "seconds": seconds})
-        cell.record_search_cost(seconds, algorithm="gradient", **result)
+        def search(data: ImageData) -> dict[str, Any]:
+            supernet = build_supernet(cell.space, cell.shape, cell.seed, cell.device)
+            result = darts_search(supernet, data, self.config, cell.seed, cell.device)
+            return {**result, "arch_id": cell.space.arch_id(result["arch"])}
+
+        search_once(cell, STATE_KEY, search, "gradient search", algorithm="gradient")
 
     def propose(self, trial: optuna.Trial, cell: CellContext) -> Architecture:
-        state = cell.get_cell_state(STATE_KEY)
-        if state is None:
-            self.prepare(cell)
-            state = cell.get_cell_state(STATE_KEY)
-        return dict(state["arch"])
+        from harness_plugins.algorithms._oneshot import derived_arch
+
+        return derived_arch(cell, STATE_KEY, self.prepare)
 
 
 @hookimpl

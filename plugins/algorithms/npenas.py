@@ -76,6 +76,7 @@ class NPENAS(SearchAlgorithm):
     """Predictor-guided evolution with the NP (MSE) or BO (Gaussian, Thompson) predictor."""
 
     requires: ClassVar[frozenset[str]] = frozenset({"sample", "mutate", "graph"})
+    unique_architectures: ClassVar[bool] = True
 
     def __init__(self, variant: str, epochs: int, init: int = INIT, batch: int = BATCH,
                  candidates: int = CANDIDATES) -> None:

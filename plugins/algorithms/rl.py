@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from typing import TYPE_CHECKING, Any
 
 from harness import hookimpl
@@ -88,31 +87,22 @@ class RLAlgorithm(SearchAlgorithm):
     # -- shared mode -----------------------------------------------------------------------------
 
     def prepare(self, cell: CellContext) -> None:
-        if self.mode != "shared" or cell.get_cell_state(STATE_KEY) is not None:
+        if self.mode != "shared":
             return
-        import torch
         from harness_plugins.algorithms._enas_shared import enas_search
+        from harness_plugins.algorithms._oneshot import search_once
 
-        data = cell.data()
-        if data is None:
-            raise RuntimeError("rl shared mode needs image data; incompatible() should have excluded this cell")
-        start = time.perf_counter()
-        result = enas_search(cell.space, cell.shape, data, self.config, cell.seed, cell.device)
-        if torch.device(cell.device).type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        cell.set_cell_state(STATE_KEY, {**result, "seconds": seconds})
-        cell.record_search_cost(seconds, algorithm="rl", mode="shared", **result)
+        search_once(cell, STATE_KEY, lambda data: enas_search(cell.space, cell.shape, data, self.config, cell.seed,
+                                                              cell.device),
+                    "rl shared mode", algorithm="rl", mode="shared")
 
     # -- both modes ------------------------------------------------------------------------------
 
     def propose(self, trial: optuna.Trial, cell: CellContext) -> Architecture:
         if self.mode == "shared":
-            state = cell.get_cell_state(STATE_KEY)
-            if state is None:
-                self.prepare(cell)
-                state = cell.get_cell_state(STATE_KEY)
-            return dict(state["arch"])
+            from harness_plugins.algorithms._oneshot import derived_arch
+
+            return derived_arch(cell, STATE_KEY, self.prepare)
         import torch
 
         replay = self.replay(cell)

@@ -180,6 +180,7 @@ class NB201TableEvaluator(Evaluator):
             eval_seconds=time.perf_counter() - start,
             extra={"simulated_cost": cost, "accuracy_column": self.column, "selection_on_test": True,
                    "table": self.path},
+            simulated_seconds=cost,
         )
 
 

@@ -26,7 +26,7 @@ def pruning_savings(cells: pd.DataFrame) -> pd.DataFrame:
     base_axes = [a for a in strategy_axes(cells) if a != "pruner"]
     scored = cells[cells["score"].notna()]  # n/a and failed cells spent no comparable budget
     rows = []
-    for key, group in scored.groupby(["dataset", *base_axes], sort=True):
+    for key, group in scored.groupby(["dataset", *base_axes], sort=True, dropna=False):
         reference = group[group["pruner"] == "none"].set_index("seed")
         if reference.empty:
             continue

@@ -5,6 +5,12 @@ accuracy is the best trial's, never a maximum over test accuracies: selecting on
 cheating). Epochs spent and wall time count every trial, pruned and failed ones included, plus
 one-shot search time, because that is what the strategy cost. ``n/a`` and failed cells stay in
 the table with their reason.
+
+Costs are kept apart: child training (every trial's wall time, or a table's simulated seconds),
+one-shot search (supernet, controller) and space generation. Generation is shared by every cell of
+its (generator, base space, data, seed): the table shows what each cell would pay alone, and the
+footer the one-off total of the run. Rows of one comparison sit together, generators innermost, so
+``manual`` vs a generated space is read in one glance.
 """
 from __future__ import annotations
 
@@ -19,12 +25,20 @@ from harness.results import NOT_APPLICABLE
 
 __all__ = ["SummaryReporter", "summarise"]
 
-GROUP = ["dataset", "space", "algorithm", "sampler", "pruner"]
-METRICS = ["best_val_accuracy", "test_accuracy", "madds", "params", "epochs_spent", "wall_seconds"]
+GROUP = ["dataset", "space", "algorithm", "sampler", "pruner", "generator"]
+METRICS = ["best_val_accuracy", "test_accuracy", "madds", "params", "epochs_spent", "train_seconds",
+           "search_seconds", "generation_seconds", "wall_seconds"]
+
+
+def _with_generator(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs made before the generator axis existed searched the base space: ``manual``."""
+    if "generator" not in frame.columns:
+        frame = frame.assign(generator="manual")
+    return frame
 
 
 def _per_seed(results: RunResults) -> pd.DataFrame:
-    trials, cells = results.trials, results.cells
+    trials, cells = _with_generator(results.trials), _with_generator(results.cells)
     rows = []
     for _, cell in cells.iterrows():
         row = {axis: cell[axis] for axis in [*GROUP, "seed"]}
@@ -42,12 +56,17 @@ def _per_seed(results: RunResults) -> pd.DataFrame:
         else:
             row.update(best_val_accuracy=np.nan, test_accuracy=np.nan, madds=np.nan, params=np.nan)
         if cell["state"] == NOT_APPLICABLE:  # nothing ran: no cost to report, not a cost of zero
-            row["epochs_spent"] = row["wall_seconds"] = np.nan
+            for name in ("epochs_spent", "train_seconds", "search_seconds", "generation_seconds", "wall_seconds"):
+                row[name] = np.nan
         else:
             row["epochs_spent"] = float(pd.to_numeric(mine["epochs"], errors="coerce").fillna(0).sum()) if len(mine) else 0.0
-            search = float(cell["search_seconds"]) if pd.notna(cell["search_seconds"]) else 0.0
-            walls = pd.to_numeric(mine["wall_seconds"], errors="coerce").fillna(0).sum() if len(mine) else 0.0
-            row["wall_seconds"] = float(walls) + search
+            search = _num(cell.get("search_seconds"))
+            generation = _num(cell.get("generation_seconds"))
+            cost = mine["cost_seconds"] if "cost_seconds" in mine.columns else mine["wall_seconds"]
+            row["train_seconds"] = float(pd.to_numeric(cost, errors="coerce").fillna(0).sum()) if len(mine) else 0.0
+            row["search_seconds"] = 0.0 if np.isnan(search) else search
+            row["generation_seconds"] = 0.0 if np.isnan(generation) else generation
+            row["wall_seconds"] = row["train_seconds"] + row["search_seconds"] + row["generation_seconds"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -60,11 +79,17 @@ def _num(value: object) -> float:
 
 
 def summarise(results: RunResults) -> pd.DataFrame:
-    """The summary table: per (dataset, space, algorithm, sampler, pruner), mean and std over seeds."""
+    """The summary table: per (dataset, space, algorithm, sampler, pruner, generator), mean and std
+    over seeds; rows of one comparison together (in the grid's order), generators innermost."""
     per_seed = _per_seed(results)
     if per_seed.empty:
         return pd.DataFrame(columns=[*GROUP, "seeds", "state"])
     out = []
+    order = {name: i for i, name in enumerate(dict.fromkeys(per_seed["generator"]))}
+    per_seed = per_seed.sort_values("generator", key=lambda g: g.map(order), kind="stable")
+    first_seen = {key: i for i, key in enumerate(dict.fromkeys(map(tuple, per_seed[GROUP[:-1]].values)))}
+    per_seed = per_seed.assign(_group=[first_seen[tuple(v)] for v in per_seed[GROUP[:-1]].values])
+    per_seed = per_seed.sort_values("_group", kind="stable").drop(columns="_group")
     for key, group in per_seed.groupby(GROUP, sort=False, dropna=False):
         row = dict(zip(GROUP, key))
         row["seeds"] = len(group)
@@ -89,8 +114,9 @@ def _fmt(mean: float, std: float, scale: float = 1.0, digits: int = 1) -> str:
 
 
 def to_markdown(summary: pd.DataFrame) -> str:
-    header = ["dataset", "space", "algorithm", "sampler", "pruner", "seeds", "val acc %", "test acc %",
-              "MAdds (M)", "params (k)", "trials c/p/f", "epochs", "wall s", "note"]
+    header = ["dataset", "space", "algorithm", "sampler", "pruner", "generator", "seeds", "val acc %", "test acc %",
+              "MAdds (M)", "params (k)", "trials c/p/f", "epochs", "train s", "search s", "gen s (alone)", "total s",
+              "note"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         if r["state"] == NOT_APPLICABLE:
@@ -101,22 +127,36 @@ def to_markdown(summary: pd.DataFrame) -> str:
             note = "" if r["state"] == "done" else r["state"]
             if r.get("note"):
                 note = f"{note}; {r['note']}" if note else r["note"]
-        cells = [r["dataset"], r["space"], r["algorithm"], r["sampler"], r["pruner"], str(r["seeds"]),
+        cells = [r["dataset"], r["space"], r["algorithm"], r["sampler"], r["pruner"], r["generator"], str(r["seeds"]),
                  _fmt(r["best_val_accuracy_mean"], r["best_val_accuracy_std"], 100),
                  _fmt(r["test_accuracy_mean"], r["test_accuracy_std"], 100),
                  _fmt(r["madds_mean"], r["madds_std"], 1e-6, 3), _fmt(r["params_mean"], r["params_std"], 1e-3, 1),
                  f"{r['complete']}/{r['pruned']}/{r['failed']}",
                  _fmt(r["epochs_spent_mean"], r["epochs_spent_std"], 1, 0),
+                 _fmt(r["train_seconds_mean"], r["train_seconds_std"], 1, 1),
+                 _fmt(r["search_seconds_mean"], r["search_seconds_std"], 1, 1),
+                 _fmt(r["generation_seconds_mean"], r["generation_seconds_std"], 1, 1),
                  _fmt(r["wall_seconds_mean"], r["wall_seconds_std"], 1, 1), note.replace("|", "/")]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def generation_footer(cells: pd.DataFrame) -> str:
+    """The run's one-off generation cost: each generation counted once, however many cells share it."""
+    if "generation_key" not in cells.columns or not cells["generation_key"].notna().any():
+        return ""
+    once = cells.dropna(subset=["generation_key"]).drop_duplicates("generation_key")
+    sharing = int(cells["generation_key"].notna().sum())
+    return (f"\nSpace generation, one-off: {pd.to_numeric(once['generation_seconds']).sum():.1f} s for "
+            f"{len(once)} generation(s) shared by {sharing} cell(s) (the table's `gen s (alone)` is what each "
+            f"cell would pay alone).\n")
 
 
 class SummaryReporter(Reporter):
     def report(self, results: RunResults, out_dir: Path) -> str:
         summary = summarise(results)
         summary.to_csv(out_dir / "summary.csv", index=False)
-        text = to_markdown(summary)
+        text = to_markdown(summary) + generation_footer(results.cells)
         (out_dir / "summary.md").write_text(f"# Run {results.run_dir.name}: summary\n\n"
                                             "Mean ± std over seeds; best = highest validation accuracy.\n\n" + text)
         return text

@@ -56,7 +56,7 @@ def test_bad_fix_and_device_are_one_line_errors(bench_args: list[str], capsys: p
 def test_plugins_selection_restricts_components(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--plugins", "samplers", "list"]) == 0
     kinds = {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
-    assert kinds == {"sampler"}
+    assert kinds == {"sampler", "generator"}  # the manual generator is part of the core
 
 
 def test_bench_runs_grid_writes_tables_and_report_rerenders(bench_args: list[str], tmp_path: Path,
@@ -86,7 +86,7 @@ def test_bench_runs_grid_writes_tables_and_report_rerenders(bench_args: list[str
     (run_dir / "summary.md").unlink()
     assert main(["report", str(run_dir)]) == 0
     assert (run_dir / "summary.md").exists()
-    assert "| digits | convfc | sampler | random | none | 1 |" in capsys.readouterr().out
+    assert "| digits | convfc | sampler | random | none | manual | 1 |" in capsys.readouterr().out
 
 
 def test_rerun_resumes_without_repeating(bench_args: list[str], tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def test_missing_data_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pyt
 def test_plugins_option_may_follow_the_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", "--plugins", "pruners"]) == 0
     kinds = {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
-    assert kinds == {"pruner"}
+    assert kinds == {"pruner", "generator"}  # manual: core
 
 
 @pytest.mark.parametrize("args, message", [(["--fix", "batch_size=0"], "batch_size must be at least 1"),

@@ -51,5 +51,5 @@ def test_third_party_components_run_in_a_grid(installed: dict[str, str], tmp_pat
     assert cells.loc["sample-hillclimb", "state"] == "not_applicable"
     assert cells.loc["sample-hillclimb", "reason"] == "algorithm sample-hillclimb: space lacks mutate, sample"
     counts = json.loads((tmp_path / "tp" / "sample-counts.json").read_text())
-    assert counts == {"sample-blobs|convfc|sampler|sample-random|none|0": {"complete": 2}}
+    assert counts == {"sample-blobs|manual|convfc|sampler|sample-random|none|0": {"complete": 2}}
     assert "sample-counts: 1 cells" in proc.stdout

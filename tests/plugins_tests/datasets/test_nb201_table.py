@@ -181,3 +181,21 @@ def test_header_with_spaces_after_commas_loads(table_path: Path, tmp_path: Path)
     spaced.write_text("\n".join([", ".join(lines[0].split(",")), *lines[1:]]) + "\n")
     evaluator = specs()["nb201-cifar10"].factory({"table": str(spaced)}).open(REQUEST)
     assert evaluator is not None
+
+
+def test_timeout_counts_the_tables_simulated_seconds(table_path: Path, tmp_path: Path) -> None:
+    """``--trials 0 --timeout T`` on a table ends once the simulated cost reaches T (it would never
+    end if the budget counted the milliseconds a lookup really takes)."""
+    import pandas as pd
+
+    from harness.cli import main
+
+    code = main(["bench", "--datasets", "nb201-cifar10", "--spaces", "nb201", "--algorithms", "random",
+                 "--samplers", "random", "--pruners", "none", "--seeds", "0", "--trials", "0", "--timeout", "20000",
+                 "--table", str(table_path), "--results", str(tmp_path), "--no-progress", "--run-id", "t"])
+    assert code == 0
+    trials = pd.read_csv(tmp_path / "t" / "trials.csv")
+    cost = trials["cost_seconds"].astype(float)
+    assert (cost == trials["train_seconds"]).all()  # the simulated cost, not the lookup's wall time
+    assert cost.sum() >= 20000 and cost.iloc[:-1].sum() < 20000  # stopped at the first trial past T
+    assert pd.read_csv(tmp_path / "t" / "cells.csv")["state"].tolist() == ["done"]

@@ -43,7 +43,28 @@ def test_best_is_chosen_on_validation_and_seeds_are_averaged(tmp_path: Path) -> 
 
 def test_writes_csv_and_markdown(tmp_path: Path) -> None:
     text = SummaryReporter().report(_results(tmp_path), tmp_path)
-    assert "| d | s | a | t | p | 2 | 80.0 ± 14.1 | 55.0 ± 7.1 |" in text
+    assert "| d | s | a | t | p | manual | 2 | 80.0 ± 14.1 | 55.0 ± 7.1 |" in text  # an old run: manual
     assert "n/a: nope" in text
     assert pd.read_csv(tmp_path / "summary.csv").shape[0] == 2
     assert (tmp_path / "summary.md").read_text().count("\n| d |") == 2
+
+
+def test_generation_cost_is_apart_per_cell_and_counted_once_for_the_run(tmp_path: Path) -> None:
+    results = _results(tmp_path)
+    cells = results.cells.assign(generator="auto", generation_key=["g0", "g1", np.nan],
+                                 generation_seconds=[30.0, 50.0, np.nan])
+    manual = cells[cells["state"] == "done"].assign(generator="manual", generation_key=np.nan,
+                                                   generation_seconds=np.nan, cell=["m0", "m1"])
+    trials = pd.concat([results.trials.assign(generator="auto"),
+                        results.trials.assign(generator="manual", cell=results.trials["cell"].map({"c0": "m0", "c1": "m1"}))])
+    both = RunResults(tmp_path, trials, pd.concat([cells, manual]), {})
+    summary = summarise(both)
+    done = summary[summary["state"] == "done"]
+    # manual and the generated space of one comparison are adjacent rows
+    assert done["generator"].tolist() == ["auto", "manual"] and list(done.index) == [0, 1]
+    auto = done.iloc[0]
+    assert auto["generation_seconds_mean"] == 40.0 and done.iloc[1]["generation_seconds_mean"] == 0.0
+    assert auto["search_seconds_mean"] == 1.0
+    assert auto["wall_seconds_mean"] == np.mean([3 * 2.0 + 1.0 + 30.0, 2 * 2.0 + 1.0 + 50.0])
+    text = SummaryReporter().report(both, tmp_path)
+    assert "Space generation, one-off: 80.0 s for 2 generation(s) shared by 2 cell(s)" in text

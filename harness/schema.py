@@ -1,0 +1,128 @@
+"""The cell's study schema: every user attribute the harness stores in Optuna, in one place.
+
+A cell is one Optuna study. What the harness needs beyond Optuna's own fields lives in user
+attributes, readable with Optuna's tools (``optuna.load_study(...).user_attrs``, the dashboard):
+
+Study (cell) attributes:
+
+==================== ======================================================================
+``cell``             the cell's axes and key (``{"run_id", "key", "dataset", ...}``)
+``error``            why the cell failed (a traceback or a sentence); removed when it recovers
+``failed``           ``True`` while the cell is failed (``error`` holds why)
+``prepared``         ``True`` once the algorithm's one-shot ``prepare`` finished
+``state.<key>``      JSON values algorithms store with ``CellContext.set_cell_state``
+``search_cost.<w>``  one-shot search costs recorded by worker ``w`` (a list of dicts)
+``generation``       the generation the cell's space came from (key, seconds, details)
+==================== ======================================================================
+
+Trial attributes:
+
+==================== ======================================================================
+``worker``           the worker id that asked the trial (set first, before ``propose``)
+``proc``             that worker's process identity (boot id, pid, start time): liveness
+``start``            ``{"worker", "arch", "arch_id", "hparams"}``, set once proposed
+``record``           the measurements (``TrialOutcome`` fields, device, reason, error, wall)
+``killed``           why the trial was retried (its worker died); it uses no budget. A trial
+                     failed by Optuna's heartbeat check (no ``record``) counts as killed too
+``surplus``          ``True``: started past the budget by a concurrent worker; uses no budget
+``column.<name>``    per-trial values an algorithm records (``trials.csv`` column ``algo.<name>``)
+==================== ======================================================================
+
+The budget rule (what a trial costs, which trials count) is defined here and nowhere else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = [
+    "CELL", "ERROR", "FAILED", "GENERATION", "KILLED", "PREPARED", "PROC", "RECORD", "START", "STATE_PREFIX",
+    "SEARCH_COST_PREFIX", "SURPLUS", "WORKER", "COLUMN_PREFIX", "Budget", "FINISHED", "budget_used", "is_counted", "is_killed",
+    "search_costs", "trial_cost_seconds", "trial_record", "trial_start",
+]
+
+# study attributes
+CELL = "cell"
+ERROR = "error"
+FAILED = "failed"
+PREPARED = "prepared"
+STATE_PREFIX = "state."
+SEARCH_COST_PREFIX = "search_cost."
+GENERATION = "generation"
+# trial attributes
+WORKER = "worker"
+PROC = "proc"
+START = "start"
+RECORD = "record"
+KILLED = "killed"
+SURPLUS = "surplus"
+COLUMN_PREFIX = "column."
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def trial_start(t: FrozenTrial) -> dict[str, Any]:
+    return t.user_attrs.get(START) or {}
+
+
+def trial_record(t: FrozenTrial) -> dict[str, Any]:
+    return t.user_attrs.get(RECORD) or {}
+
+
+def is_killed(t: FrozenTrial) -> bool:
+    """Whether the trial's worker died while running it: marked ``killed`` by a worker that found
+    it dead, or failed by Optuna's stale-trial check (failed without a ``record``, which every
+    trial the harness itself finishes has)."""
+    if t.user_attrs.get(KILLED):
+        return True
+    return t.state == TrialState.FAIL and RECORD not in t.user_attrs and not t.user_attrs.get(SURPLUS)
+
+
+def is_counted(t: FrozenTrial) -> bool:
+    """Whether a trial uses the cell's budget: finished or running, but not one retried because its
+    worker died (:func:`is_killed`) nor one started past the budget by a concurrent worker
+    (``surplus``)."""
+    return not is_killed(t) and not t.user_attrs.get(SURPLUS)
+
+
+def trial_cost_seconds(t: FrozenTrial) -> float:
+    """What a finished trial cost, in the seconds budgets, ``--timeout`` and reports count: the
+    simulated cost of a tabular lookup (``record.simulated_seconds``) when there is one, else the
+    trial's wall time."""
+    record = trial_record(t)
+    simulated = record.get("simulated_seconds")
+    if simulated is not None:
+        return float(simulated)
+    if record.get("wall_seconds") is not None:
+        return float(record["wall_seconds"])
+    if t.datetime_complete and t.datetime_start:
+        return (t.datetime_complete - t.datetime_start).total_seconds()
+    return 0.0
+
+
+def search_costs(user_attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every one-shot search cost recorded on a cell, from all workers."""
+    return [entry for key, value in sorted(user_attrs.items()) if key.startswith(SEARCH_COST_PREFIX)
+            for entry in value]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of a cell's budget is used, across all workers."""
+
+    #: trials that count: finished or running
+    claimed: int
+    #: counted trials that finished (complete, pruned or failed)
+    finished: int
+    #: their cost (:func:`trial_cost_seconds`) plus the cell's one-shot search seconds
+    seconds: float
+
+
+def budget_used(trials: Iterable[FrozenTrial], study_attrs: Mapping[str, Any]) -> Budget:
+    counted = [t for t in trials if is_counted(t)]
+    finished = [t for t in counted if t.state in FINISHED]
+    seconds = sum(trial_cost_seconds(t) for t in finished)
+    seconds += sum(float(c.get("seconds", 0.0)) for c in search_costs(study_attrs))
+    return Budget(len(counted), len(finished), seconds)

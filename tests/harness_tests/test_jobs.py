@@ -1,0 +1,85 @@
+"""``--jobs`` worker processes: one killed mid-trial, and Ctrl-C, lose nothing and say so plainly."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from harness import schema
+from harness.storage import open_storage, storage_url
+
+pytestmark = pytest.mark.slow
+
+
+def _args(results: Path) -> list[str]:
+    return [sys.executable, "-m", "harness", "bench", "--results", str(results), "--trials", "12", "--epochs", "2",
+            "--max-per-class", "40", "--seeds", "0,1", "--samplers", "random", "--pruners", "none", "--no-progress",
+            "--jobs", "2", "--run-id", "j"]
+
+
+def _running_trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
+    journal = run_dir / "optuna.journal"
+    if not journal.exists():
+        return []
+    storage = open_storage(storage_url(None, run_dir))
+    out = []
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        if "|" in summary.study_name:
+            study = optuna.load_study(study_name=summary.study_name, storage=storage)
+            out += study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return out
+
+
+def _check_exact_budget(run_dir: Path) -> pd.DataFrame:
+    trials = pd.read_csv(run_dir / "trials.csv")
+    done = trials[trials["state"] == "complete"]
+    assert done.groupby("cell").size().tolist() == [12, 12]
+    assert not trials.duplicated(["cell", "trial"]).any()
+    return trials
+
+
+def test_a_job_killed_mid_trial_is_finished_by_the_main_process(tmp_path: Path) -> None:
+    proc = subprocess.Popen(_args(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = None
+    deadline = time.time() + 240
+    while victim is None and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        for t in _running_trials(tmp_path / "j"):
+            pid = t.user_attrs.get(schema.PROC, {}).get("pid")
+            if pid and pid != proc.pid:
+                victim = pid
+    assert victim is not None, "the --jobs worker never started a trial"
+    os.kill(victim, signal.SIGKILL)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert "worker process(es) died" in err
+    trials = _check_exact_budget(tmp_path / "j")
+    assert (trials["state"] == "killed").sum() == 1
+    cells = pd.read_csv(tmp_path / "j" / "cells.csv")
+    assert cells["state"].eq("done").all()
+
+
+def test_ctrl_c_with_jobs_is_one_line_exit_130_and_resumable(tmp_path: Path) -> None:
+    proc = subprocess.Popen(_args(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(_running_trials(tmp_path / "j")) < 2:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("harness: interrupted"), err
+    assert _running_trials(tmp_path / "j") == []  # in-flight trials were told as interrupted
+    rerun = subprocess.run(_args(tmp_path), capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    trials = _check_exact_budget(tmp_path / "j")
+    assert set(trials["state"]) <= {"complete", "killed", "surplus"}
