@@ -261,8 +261,11 @@ def build_sections(results: RunResults, out_dir: Path, baseline: str | None = No
     paragraphs = [_budget_sentence(results, ctx)]
     if not matrix.empty:
         best = ranks.sort_values().index[0]
-        paragraphs.append(f"Best average rank: {best} ({ranks[best]:.2f} over {len(matrix.dropna())} "
-                          f"{_unit(matrix)}). Baseline: {ctx.baseline or 'none (no random search here; use --baseline)'}.")
+        leader = (f"All strategies share the average rank {ranks[best]:.2f}" if np.allclose(ranks, ranks[best])
+                  else f"Best average rank: {best} ({ranks[best]:.2f}")
+        paragraphs.append(f"{leader} over {len(matrix.dropna())} {_unit(matrix)}"
+                          f"{'' if leader.startswith('All') else ')'}. "
+                          f"Baseline: {ctx.baseline or 'none (no random search here; use --baseline)'}.")
     left_out = cells[cells["score"].isna()]
     if len(left_out):
         reasons = []
