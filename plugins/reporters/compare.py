@@ -319,9 +319,9 @@ class CompareReporter(Reporter):
     def report(self, results: RunResults, out_dir: Path) -> str:
         stamp = out_dir / ".compare-fingerprint"
         key = _fingerprint(results, self.baseline)
-        if stamp.exists() and (out_dir / "report.html").exists() and (out_dir / "report.txt").exists():
-            if stamp.read_text() == key:
-                return (out_dir / "report.txt").read_text()
+        reusable = stamp.exists() and (out_dir / "report.html").exists() and (out_dir / "report.txt").exists()
+        if reusable and stamp.read_text() == key:
+            return (out_dir / "report.txt").read_text()
         stamp.unlink(missing_ok=True)
         sections = build_sections(results, out_dir, self.baseline)
         title = f"harness: {results.metadata.get('run_id') or results.run_dir.name}"
