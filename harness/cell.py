@@ -17,7 +17,7 @@ import math
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import optuna
 from optuna.storages import BaseStorage
@@ -110,7 +110,7 @@ class StudyCell(CellContext):
         self.study.set_user_attr(key, json.loads(json.dumps(costs, default=str)))
 
 
-def cell_directions(multi_objective: bool) -> list[str]:
+def cell_directions(multi_objective: bool) -> list[Literal["maximize", "minimize"]]:
     """The study directions of a cell: validation accuracy up, and MAdds down when multi-objective."""
     return ["maximize", "minimize"] if multi_objective else ["maximize"]
 
@@ -307,7 +307,8 @@ class CellRun:
             arch = algorithm.propose(trial, self.context)
             attempt.start.update(arch=arch, arch_id=space.arch_id(arch))
             trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start)))
-            if not algorithm.unique_architectures or not self._claimed_elsewhere(trial.number, attempt.start["arch_id"]):
+            arch_id = attempt.start["arch_id"]
+            if not algorithm.unique_architectures or not self._claimed_elsewhere(trial.number, arch_id):
                 return arch
         raise RuntimeError(f"algorithm {self.cell.algorithm} proposed {MAX_PROPOSALS} architectures in a row "
                            f"that other trials had claimed")

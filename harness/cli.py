@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from harness import __version__
+from harness.config import is_execution_only
 from harness.errors import PluginError, UsageError
 
-__all__ = ["DEFAULTS", "build_parser", "main"]
+__all__ = ["DEFAULTS", "build_parser", "default_options", "main"]
 
 #: Each axis's default when not given; names a ``--plugins`` selection did not load are dropped,
 #: and an axis left empty that way takes every loaded component of its kind.
@@ -110,20 +111,16 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
     run_parent = argparse.ArgumentParser(add_help=False)
     _run_options(run_parent)
+    # `harness report` takes the plugins' options too (a reporter's format, say), but only those
+    # given on its command line override the ones stored with the run
+    report_options = argparse.ArgumentParser(add_help=False)
     if registry is not None:
-        plugins = registry.pm.get_plugins()
-        for impl in registry.pm.hook.harness_addoption.get_hookimpls():
-            if impl.hookwrapper or impl.wrapper:
-                continue
-            before = len(run_parent._actions)
-            alone = registry.pm.subset_hook_caller("harness_addoption",
-                                                   remove_plugins=[p for p in plugins if p is not impl.plugin])
-            try:
-                alone(parser=run_parent)
-            except argparse.ArgumentError as exc:
-                raise PluginError(f"plugin {impl.plugin_name!r} adds a clashing option: {exc}") from None
-            for action in run_parent._actions[before:]:  # which plugin owns which option
-                registry.option_owners[action.dest] = impl.plugin_name
+        _add_plugin_options(registry, run_parent, record=True)
+        _add_plugin_options(registry, report_options, record=False)
+        for action in report_options._actions:
+            if action.help and "%(default)" in action.help:  # help shows the default it had
+                action.help = action.help.replace("%(default)s", str(action.default))
+            action.default = argparse.SUPPRESS
     # --plugins and -v are read before the subcommand is known, so they may stand after it too
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--plugins", type=_names, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -133,16 +130,52 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     sub.add_parser("worker", parents=[run_parent, common],
                    help="join a run started elsewhere (same options, shared --storage)")
     sub.add_parser("list", parents=[common], help="list every component with its plugin and version")
-    report = sub.add_parser("report", parents=[common], help="re-export and re-render stored runs")
+    report = sub.add_parser("report", parents=[common, report_options],
+                            help="re-export and re-render stored runs (plugin options override the run's)")
     report.add_argument("run", nargs="+", help="run ids (under --results) or run folders; several are merged")
     report.add_argument("--results", default="results")
     report.add_argument("--reporters", type=_names, default=None)
     report.add_argument("--out", default=None,
                         help="output folder (default: the run's folder; for several runs, results/merged-<ids>)")
-    report.add_argument("--baseline", default=None, help="the strategy others are compared with (default: random)")
     report.add_argument("--match", default="trials", choices=["trials", "epochs", "cost"],
                         help="budget unit for merged runs with different budgets (default: trials)")
     return parser
+
+
+def _add_plugin_options(registry: Any, parser: argparse.ArgumentParser, record: bool) -> None:
+    """Let every plugin add its options (``harness_addoption``, called through ``pm.hook`` one
+    plugin at a time, so a clash names its plugin); with ``record``, note which plugin owns each
+    option and which options a plugin marked :func:`harness.config.execution_only`."""
+    plugins = registry.pm.get_plugins()
+    for impl in registry.pm.hook.harness_addoption.get_hookimpls():
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        before = len(parser._actions)
+        alone = registry.pm.subset_hook_caller("harness_addoption",
+                                               remove_plugins=[p for p in plugins if p is not impl.plugin])
+        try:
+            alone(parser=parser)
+        except argparse.ArgumentError as exc:
+            raise PluginError(f"plugin {impl.plugin_name!r} adds a clashing option: {exc}") from None
+        if not record:
+            continue
+        for action in parser._actions[before:]:  # which plugin owns which option
+            registry.option_owners[action.dest] = impl.plugin_name
+            if is_execution_only(action):
+                registry.execution_only_options.add(action.dest)
+
+
+def _factory_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options component factories receive: every parsed option, as JSON values."""
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
+    return json.loads(json.dumps(options, default=str))
+
+
+def default_options(registry: Any) -> dict[str, Any]:
+    """The options factories receive from an empty ``harness bench`` command line: every built-in
+    default and every loaded plugin's ``harness_addoption`` default (what ``harness.testing``
+    hands to factories, so ``options[dest]`` works there as at run time)."""
+    return _factory_options(build_parser(registry).parse_args(["bench"]))
 
 
 def _axis(registry: Any, kind: str, given: list[str] | None) -> list[str]:
@@ -157,13 +190,14 @@ def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
     from harness.config import RunConfig
     from harness.hyperparams import parse_fixed
 
-    options = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
     axes = {"dataset": args.datasets, "generator": args.generators, "space": args.spaces, "algorithm": args.algorithms,
             "sampler": args.samplers, "pruner": args.pruners}
     used_plugins = {registry.get(kind, name).plugin for kind, names in axes.items()
                     for name in _axis(registry, kind, names)}
-    # the run id hashes the options of the plugins the grid uses, not of every plugin installed
-    counted = sorted(dest for dest, owner in registry.option_owners.items() if owner in used_plugins)
+    # the run id hashes the options of the plugins the grid uses, not of every plugin installed,
+    # and none that a plugin marked execution-only (a report format does not change results)
+    counted = sorted(dest for dest, owner in registry.option_owners.items()
+                     if owner in used_plugins and dest not in registry.execution_only_options)
     return RunConfig(
         datasets=_axis(registry, "dataset", args.datasets), spaces=_axis(registry, "space", args.spaces),
         generators=_axis(registry, "generator", args.generators), generator_data=args.generator_data,
@@ -171,11 +205,12 @@ def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
         algorithms=_axis(registry, "algorithm", args.algorithms), samplers=_axis(registry, "sampler", args.samplers),
         pruners=_axis(registry, "pruner", args.pruners), seeds=args.seeds, trials=args.trials, epochs=args.epochs,
         timeout=args.timeout, val_fraction=args.val_fraction, split_seed=args.split_seed,
-        max_per_class=args.max_per_class, fixed=parse_fixed(args.fix), device=args.device, jobs=args.jobs, threads=args.threads,
+        max_per_class=args.max_per_class, fixed=parse_fixed(args.fix), device=args.device, jobs=args.jobs,
+        threads=args.threads,
         storage=args.storage, results=args.results, run_id=args.run_id,
         reporters=_axis(registry, "reporter", args.reporters), compile=args.compile,
         deterministic=args.deterministic, data_dir=args.data_dir, download=args.download, progress=args.progress,
-        plugins=args.plugins, options=json.loads(json.dumps(options, default=str)), counted_options=counted,
+        plugins=args.plugins, options=_factory_options(args), counted_options=counted,
     )
 
 
@@ -218,7 +253,9 @@ def _export(run_dir: Path) -> Any:
 
 def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[str], out_dir: Path | None = None,
             overrides: dict[str, Any] | None = None, match: str = "trials") -> str:
-    """Run the reporters on one run, or on several merged (see ``harness.merge``), into ``out_dir``."""
+    """Re-export the runs' tables from their storage and run ``reporters`` on one run, or on several
+    merged (see ``harness.merge``), into ``out_dir``. Their factories get the defaults, then the
+    options stored with the (first) run, then ``overrides`` (given to ``harness report``)."""
     from harness.merge import merge_runs
 
     run_dirs = [run_dirs] if isinstance(run_dirs, Path) else list(run_dirs)
@@ -226,8 +263,8 @@ def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[
     out_dir = out_dir or run_dirs[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     results = runs[0] if len(runs) == 1 and out_dir == run_dirs[0] else merge_runs(runs, out_dir, match)
-    options = {**runs[0].metadata.get("config", {}).get("options", {}),
-               **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    options = {**default_options(registry), **runs[0].metadata.get("config", {}).get("options", {}),
+               **json.loads(json.dumps(overrides or {}, default=str))}
     texts = []
     for name in reporters:
         reporter = registry.get("reporter", name).spec.factory(options)
@@ -272,7 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stored = json.loads(first.read_text())["config"].get("reporters") if first.exists() else None
             extra = ["compare"] if "compare" in registry.names("reporter") else []  # older runs: add the comparison
             reporters = args.reporters or list(dict.fromkeys([*(stored or DEFAULTS["reporter"]), *extra]))
-            print(_report(registry, run_dirs, reporters, out, {"baseline": args.baseline}, args.match))
+            overrides = {k: v for k, v in vars(args).items() if k in registry.option_owners}
+            print(_report(registry, run_dirs, reporters, out, overrides, args.match))
             return 0
         import optuna
 

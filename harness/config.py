@@ -7,6 +7,7 @@ command on another machine joining through a shared storage.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
@@ -15,7 +16,7 @@ from typing import Any
 
 from harness.errors import UsageError
 
-__all__ = ["EXECUTION_ONLY", "RunConfig", "absolute_storage_url"]
+__all__ = ["EXECUTION_ONLY", "RunConfig", "absolute_storage_url", "execution_only", "is_execution_only"]
 
 #: Options that change how a run executes, not what it computes: excluded from the run id.
 EXECUTION_ONLY = frozenset({
@@ -23,6 +24,26 @@ EXECUTION_ONLY = frozenset({
     "compile", "data_dir", "download", "func", "threads", "fix", "verbose", "counted_options",
     "heartbeat",
 })
+
+_EXECUTION_ONLY_FLAG = "harness_execution_only"
+
+
+def execution_only(action: argparse.Action) -> argparse.Action:
+    """Mark a plugin option as one that does not change what a run computes (a reporter's format,
+    a file check, a log level), in ``harness_addoption``::
+
+        execution_only(group.add_argument("--latex-style", default="booktabs"))
+
+    It stays out of the run id, so changing it never starts a new run: the same command resumes
+    the same studies. Every option a reporter reads should be marked. ``harness report RUN
+    --latex-style plain`` re-renders with another value without touching the studies."""
+    setattr(action, _EXECUTION_ONLY_FLAG, True)
+    return action
+
+
+def is_execution_only(action: argparse.Action) -> bool:
+    """Whether :func:`execution_only` marked ``action``."""
+    return bool(getattr(action, _EXECUTION_ONLY_FLAG, False))
 
 
 def absolute_storage_url(url: str | None) -> str | None:

@@ -2,8 +2,9 @@
 
 A cell is one point of the grid (dataset, generator, space, algorithm, sampler, pruner, seed) and
 one Optuna study, named ``<run id>/<cell key>``. The ``space`` axis names the base (hand-designed)
-space; the ``generator`` turns it into the space searched (``manual``: the base space itself). Nonsense combinations are kept in the grid as ``n/a`` with a
-reason, so a reader sees that they were considered, not lost.
+space; the ``generator`` turns it into the space searched (``manual``: the base space itself).
+Nonsense combinations are kept in the grid as ``n/a`` with a reason, so a reader sees that they were
+considered, not lost.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from harness.components import (
     PrunerRequest,
+    SamplerSpec,
     SearchAlgorithm,
     SearchSpace,
     SpaceGenerator,
@@ -75,7 +77,7 @@ class PlannedCell:
     def from_json(cls, data: dict[str, Any]) -> "PlannedCell":
         """Read a plan entry; entries of runs made before the generator axis existed are
         ``manual``."""
-        values = {axis: data.get(axis, "manual" if axis == "generator" else None) for axis in AXES}
+        values: dict[str, Any] = {axis: data.get(axis, "manual" if axis == "generator" else None) for axis in AXES}
         return cls(Cell(**values), data.get("na"), data.get("note"))
 
 
@@ -102,7 +104,8 @@ def build_components(cell: Cell, config: RunConfig, registry: Registry) -> Compo
         out.generator = registry.get("generator", cell.generator).spec.factory(config.options)
         out.space = registry.get("space", cell.space).spec.factory(config.options)
         out.algorithm = registry.get("algorithm", cell.algorithm).spec.factory(config.options)
-        out.multi_objective = registry.get("sampler", cell.sampler).spec.multi_objective
+        sampler = registry.get("sampler", cell.sampler).spec
+        out.multi_objective = isinstance(sampler, SamplerSpec) and sampler.multi_objective
     except UsageError:
         raise  # a bad option value: one line, exit 2, before anything runs
     except Exception:
@@ -155,14 +158,15 @@ def expand_grid(config: RunConfig, registry: Registry) -> list[Cell]:
     if config.generator_data:
         registry.get("dataset", config.generator_data)
     return [Cell(*values) for values in itertools.product(
-        config.datasets, config.generators, config.spaces, config.algorithms, config.samplers, config.pruners, config.seeds)]
+        config.datasets, config.generators, config.spaces, config.algorithms, config.samplers, config.pruners,
+        config.seeds)]
 
 
 def caveat(cell: Cell, config: RunConfig, registry: Registry) -> str | None:
     """A warning a reader of the cell's results needs, or ``None`` (kept in ``cells.csv``)."""
     spec = registry.get("sampler", cell.sampler).spec
     try:
-        startup = spec.startup_trials(config.options) if spec.startup_trials else 0
+        startup = spec.startup_trials(config.options) if isinstance(spec, SamplerSpec) and spec.startup_trials else 0
     except Exception:
         return None
     if config.trials >= 1 and startup and config.trials <= startup:

@@ -63,7 +63,11 @@ def harness_addoption(parser: argparse.ArgumentParser) -> None:
     full (two-pass parsing: ``--plugins`` first). Options must have long names that do not clash
     with the harness's own; give every option a default. Parsed values reach component factories
     as ``options[dest]`` and are recorded in the run's metadata (``run.json``), so they must be
-    JSON-serialisable (use ``str`` for paths).
+    JSON-serialisable (use ``str`` for paths). They are part of the run id (a changed value starts
+    a new run) unless wrapped in :func:`harness.config.execution_only` (options that do not change
+    what is computed, e.g. every option a reporter reads); ``harness report`` accepts them all.
+    A factory that finds a bad value raises :class:`harness.errors.UsageError` (one line, exit 2);
+    any other exception fails that cell only.
     """
 
 

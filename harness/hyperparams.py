@@ -1,6 +1,6 @@
 """Training hyperparameters: the part of every trial the Optuna sampler decides.
 
-The search algorithm decides the architecture; the sampler decides these (DESIGN.md). Every value
+The search algorithm decides the architecture; the sampler decides these. Every value
 can be pinned from the command line (``--fix lr=0.05 --fix optimizer=sgd``), which removes it from
 the sampler's space and records it in every row. The epoch count is the trial's budget, not a
 hyperparameter (``--epochs``), so pruners compare like with like.
@@ -8,7 +8,7 @@ hyperparameter (``--epochs``), so pruners compare like with like.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from harness.errors import UsageError
 
@@ -54,8 +54,10 @@ class HyperparameterSpace:
         }
 
 
-_TYPES = {"lr": float, "weight_decay": float, "batch_size": int, "label_smoothing": float, "momentum": float,
-          "optimizer": str, "schedule": str, "nesterov": lambda s: s.lower() in ("1", "true", "yes")}
+_TYPES: dict[str, Callable[[str], Any]] = {
+    "lr": float, "weight_decay": float, "batch_size": int, "label_smoothing": float, "momentum": float,
+    "optimizer": str, "schedule": str, "nesterov": lambda s: s.lower() in ("1", "true", "yes"),
+}
 _CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 _LOWER_BOUNDS = {"lr": (1e-300, "positive"), "batch_size": (1, "at least 1"), "weight_decay": (0.0, "at least 0"),
                  "label_smoothing": (0.0, "at least 0"), "momentum": (0.0, "at least 0")}

@@ -1,16 +1,23 @@
 """The ``manual`` generator: the hand-designed base space, unchanged.
 
 Part of the core, registered as plugin ``manual`` in every run (``--plugins`` cannot drop it): a
-grid always has a generator axis, and this is its identity. It is the baseline of the brief's headline comparison (manual vs generated space): the same cells
-with ``--generators manual,autospace`` differ only in the space searched.
+grid always has a generator axis, and this is its identity. It is the baseline of the brief's
+headline comparison (manual vs generated space): the same cells with ``--generators
+manual,autospace`` differ only in the space searched.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from harness import __version__, hookimpl
-from harness.components import GeneratedSpaceState, GenerationRequest, GeneratorSpec, Options, SearchSpace, SpaceGenerator
-
+from harness.components import (
+    GeneratedSpaceState,
+    GenerationRequest,
+    GeneratorSpec,
+    Options,
+    SearchSpace,
+    SpaceGenerator,
+)
 
 __all__ = ["ManualGenerator", "harness_generators"]
 

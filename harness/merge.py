@@ -99,7 +99,8 @@ def merge_runs(results: Sequence[RunResults], out_dir: Any, match: str = "trials
     datasets = [set(r.cells["dataset"].astype(str)) for r in results]
     shared = set.intersection(*datasets)
     if not shared:
-        raise UsageError(f"runs {', '.join(names)} share no dataset; a merged report compares strategies on the same data")
+        raise UsageError(f"runs {', '.join(names)} share no dataset; "
+                         "a merged report compares strategies on the same data")
     dropped_datasets = sorted(set.union(*datasets) - shared)
     budgets = [_run_budget(r, match) for r in results]
     budget = min(budgets)

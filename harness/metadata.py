@@ -50,7 +50,7 @@ def run_metadata(config: RunConfig, registry: Registry) -> dict[str, Any]:
     device = resolve_device(config.device)
     return {
         "run_id": config.run_id,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(),
         "argv": sys.argv,
         "config": config.to_json(),
         "harness_version": __version__,

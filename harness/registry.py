@@ -125,6 +125,8 @@ class Registry:
         self.pm = pm
         #: option dest -> the plugin whose ``harness_addoption`` added it (filled by the CLI)
         self.option_owners: dict[str, str] = {}
+        #: option dests a plugin marked :func:`harness.config.execution_only` (filled by the CLI)
+        self.execution_only_options: set[str] = set()
         versions = {}
         for plugin, dist in pm.list_plugin_distinfo():
             versions[pm.get_name(plugin)] = dist.version
@@ -181,9 +183,9 @@ class Registry:
         return table[name]
 
     def plugin_versions(self) -> dict[str, str]:
-        versions = {}
+        versions: dict[str, str] = {}
         for plugin, dist in self.pm.list_plugin_distinfo():
-            versions[self.pm.get_name(plugin)] = dist.version
+            versions[str(self.pm.get_name(plugin))] = dist.version
         for name, plugin in self.pm.list_name_plugin():
             versions.setdefault(name, str(getattr(plugin, "__version__", "unknown")))
         return dict(sorted(versions.items()))

@@ -27,8 +27,8 @@ NOT_APPLICABLE = "not_applicable"
 
 TRIAL_COLUMNS = [
     "run_id", "cell", *AXES, "trial", "state", "val_accuracy", "test_accuracy", "madds", "params", "epochs",
-    "train_seconds", "eval_seconds", "wall_seconds", "cost_seconds", "started", "finished", "device", "worker", "arch_id",
-    "arch", "reason", "error",
+    "train_seconds", "eval_seconds", "wall_seconds", "cost_seconds", "started", "finished", "device", "worker",
+    "arch_id", "arch", "reason", "error",
 ]
 CELL_COLUMNS = [
     "run_id", "cell", *AXES, "state", "reason", "trials_complete", "trials_pruned", "trials_failed",
@@ -70,6 +70,9 @@ def trial_row(run_id: str, cell: dict[str, Any], t: optuna.trial.FrozenTrial) ->
     for name, value in sorted(t.params.items()):
         if name not in hparams:
             row[f"arch.{name}"] = value
+    for key, value in sorted(t.user_attrs.items()):  # CellContext.record_trial_column
+        if key.startswith(schema.COLUMN_PREFIX):
+            row["algo." + key.removeprefix(schema.COLUMN_PREFIX)] = value
     for name, value in sorted((record.get("extra") or {}).items()):
         if isinstance(value, (int, float, str, bool)) or value is None:
             row[f"extra.{name}"] = value
@@ -148,9 +151,9 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
         if attrs.get(schema.GENERATION):
             generations[attrs[schema.GENERATION]["key"]] = attrs[schema.GENERATION]
     trials_frame = pd.DataFrame(trial_rows)
-    # the documented columns always exist, in their order, then hp.*, arch.*, extra.* sorted
+    # the documented columns always exist, in their order, then hp.*, arch.*, algo.*, extra.* sorted
     extra_columns = sorted((c for c in trials_frame.columns if c not in TRIAL_COLUMNS),
-                           key=lambda c: ({"hp": 0, "arch": 1}.get(c.split(".")[0], 2), c))
+                           key=lambda c: ({"hp": 0, "arch": 1, "algo": 2}.get(c.split(".")[0], 3), c))
     trials_frame = trials_frame.reindex(columns=[*TRIAL_COLUMNS, *extra_columns])
     cells_frame = pd.DataFrame(cell_rows, columns=CELL_COLUMNS)
     run_dir.mkdir(parents=True, exist_ok=True)

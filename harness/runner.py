@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import optuna
+from optuna.trial import TrialState
 
 from harness import schema
 from harness.cell import CellRun, CellSetup, open_cell_study
@@ -36,6 +37,7 @@ from harness.components import (
     ImageDataset,
     InputShape,
     RunResults,
+    SamplerSpec,
     SearchSpace,
     TabularBenchmark,
 )
@@ -47,11 +49,14 @@ from harness.metadata import run_metadata
 from harness.registry import Registry, load_registry
 from harness.results import cell_row, export_run, trial_row
 from harness.storage import close_storage, open_storage, storage_url
-from harness.workers import register_worker
+from harness.workers import fail_dead_trials, register_worker
 
 __all__ = ["LoadedDataset", "RunIncomplete", "Worker", "plan_grid", "run_bench", "run_worker"]
 
 log = logging.getLogger(__name__)
+
+#: How often a worker that has finished its cells looks at the trials other workers still run.
+STRAGGLER_POLL_SECONDS = 1.0
 
 
 class RunIncomplete(Exception):
@@ -68,7 +73,8 @@ def plan_grid(config: RunConfig, registry: Registry) -> list[PlannedCell]:
     planned = []
     for cell in expand_grid(config, registry):
         parts = build_components(cell, config, registry)
-        planned.append(PlannedCell(cell, incompatibility(cell, parts, config, registry), caveat(cell, config, registry)))
+        na = incompatibility(cell, parts, config, registry)
+        planned.append(PlannedCell(cell, na, caveat(cell, config, registry)))
     return planned
 
 
@@ -141,11 +147,33 @@ class Worker:
         return self._datasets[dataset_name]
 
     def work(self, planned: list[PlannedCell], progress: Any = None) -> None:
-        for entry in planned:
-            if entry.na:
-                continue
+        """Every runnable cell to its budget, then wait for the trials other workers still run in
+        them: one whose worker dies meanwhile is retried here, so the run ends complete as long as
+        one worker is alive."""
+        runnable = [entry for entry in planned if not entry.na]
+        for entry in runnable:
             state = self.run_cell(entry.cell, progress)
             log.info("cell %s: %s", entry.key, state)
+        self._finish_stragglers(runnable, progress)
+
+    def _finish_stragglers(self, runnable: list[PlannedCell], progress: Any = None) -> None:
+        assert self.storage is not None
+        names = {s.study_name for s in optuna.get_all_study_summaries(self.storage, include_best_trial=False)}
+        studies = [(entry, optuna.load_study(study_name=name, storage=self.storage)) for entry in runnable
+                   if (name := entry.cell.study_name(str(self.config.run_id))) in names]
+        while True:
+            waiting = False
+            for entry, study in studies:
+                running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if not any(schema.is_counted(t) for t in running):
+                    continue
+                if fail_dead_trials(study, self.storage):
+                    self.run_cell(entry.cell, progress)
+                else:
+                    waiting = True
+            if not waiting:
+                return
+            time.sleep(STRAGGLER_POLL_SECONDS)
 
     # -- one cell ----------------------------------------------------------------------------
 
@@ -153,7 +181,8 @@ class Worker:
         assert self.storage is not None and self._claims is not None, "attach() the worker to the run's storage first"
         run_id = str(self.config.run_id)
         parts = build_components(cell, self.config, self.registry)
-        multi_objective = self.registry.get("sampler", cell.sampler).spec.multi_objective
+        sampler = self.registry.get("sampler", cell.sampler).spec
+        multi_objective = isinstance(sampler, SamplerSpec) and sampler.multi_objective
         error, run = parts.error, None
         generates = parts.generator is not None and parts.generator.generates
         for name in dict.fromkeys([cell.dataset, *([self.config.generator_data] if generates else [])]):

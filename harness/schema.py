@@ -39,7 +39,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 __all__ = [
     "CELL", "ERROR", "FAILED", "GENERATION", "KILLED", "PREPARED", "PROC", "RECORD", "START", "STATE_PREFIX",
-    "SEARCH_COST_PREFIX", "SURPLUS", "WORKER", "COLUMN_PREFIX", "Budget", "FINISHED", "budget_used", "is_counted", "is_killed",
+    "SEARCH_COST_PREFIX", "SURPLUS", "WORKER", "COLUMN_PREFIX", "Budget", "FINISHED", "budget_used", "is_counted",
+    "is_killed",
     "search_costs", "trial_cost_seconds", "trial_record", "trial_start",
 ]
 

@@ -36,7 +36,7 @@ class Supernet(nn.Module, ABC):
         """The decisions in order, each with its options (same as the space's ``decisions()``)."""
 
     @abstractmethod
-    def forward(self, x: torch.Tensor, arch: Mapping[str, Any]) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor, arch: Mapping[str, Any]) -> torch.Tensor:
         """Logits of the single-path child ``arch``."""
 
     @abstractmethod

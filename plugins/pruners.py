@@ -1,8 +1,10 @@
 """Optuna's pruners, passed to Optuna unwrapped; the resource unit is the training epoch.
 
-Constants follow METHODS.md section 3: asynchronous successive halving ``reduction_factor=4``;
-Hyperband ``reduction_factor=3`` over ``[1, max_epochs]`` (its bracket ids hash the study name,
-which the harness always sets to the cell's key); median ``n_startup_trials=5`` and one warm-up epoch (first check after epoch 2).
+Constants: asynchronous successive halving (Li et al., MLSys 2020) ``reduction_factor=4``;
+Hyperband (Li et al., JMLR 2018) ``reduction_factor=3`` over ``[1, max_epochs]`` (its bracket ids hash the study name,
+which the harness always sets to the cell's key); median stopping (Golovin et al., KDD 2017)
+``n_startup_trials=5`` and one warm-up
+epoch (first check after epoch 2).
 """
 from __future__ import annotations
 

@@ -1,18 +1,18 @@
 """Optuna's samplers that need no extra service, passed to Optuna unwrapped.
 
-Constants follow METHODS.md section 3: TPE ``n_startup_trials=10``; NSGA-II
-``population_size=50`` (``--nsga-population``) and multi-objective (validation accuracy up, MAdds
-down). Each declares its random start-up, so a cell whose budget lies within it is noted as random
-search in ``cells.csv`` and the summary. Each sampler is
-seeded with the cell's seed, so a cell is reproducible sampler-wise.
+Constants: TPE (Bergstra et al., NeurIPS 2011) ``n_startup_trials=10``, Optuna's default; NSGA-II
+(Deb et al., IEEE TEVC 2002) ``population_size=50`` (``--nsga-population``) and multi-objective
+(validation accuracy up, MAdds down). Each declares its random start-up, so a cell whose budget
+lies within it is noted as random search in ``cells.csv`` and the summary. Each sampler is seeded
+with the cell's seed, so a cell is reproducible sampler-wise.
 """
 from __future__ import annotations
+
+import argparse
 
 import optuna
 
 from harness import hookimpl
-import argparse
-
 from harness.components import Options, SamplerRequest, SamplerSpec
 
 TPE_STARTUP_TRIALS = 10

@@ -68,6 +68,9 @@ class SearchSpace(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no graph encoding")
 
     def decisions(self) -> Sequence[tuple[str, Sequence[Any]]]:
+        """``[(name, options), ...]``: the names are exactly the keys of this space's architecture
+        dicts and each value is one of its decision's options, so the one-edit neighbours of
+        ``arch`` are ``{**arch, name: other}`` for every other option of every decision."""
         raise NotImplementedError(f"{type(self).__name__} has no decision list")
 
     def supernet(self, shape: InputShape) -> nn.Module:
@@ -129,6 +132,20 @@ class CellContext(ABC):
     def record_search_cost(self, seconds: float, **details: Any) -> None:
         """Record one-shot search overhead (supernet, controller, predictor) for the cell table,
         separately from child training."""
+
+    def record_trial_column(self, trial: optuna.Trial, name: str, value: str | int | float | bool | None) -> None:
+        """Record a per-trial fact of the algorithm's (e.g. a local search's move: ``init``,
+        ``neighbour``, ``restart``) as the column ``algo.<name>`` of ``trials.csv``, next to the
+        evaluators' ``extra.*``. Call it from :meth:`SearchAlgorithm.propose` with the trial being
+        proposed; the value must be a JSON scalar. It is stored on the trial in the cell's storage
+        (so it survives a resume) and is not part of :meth:`history`."""
+        if not name.isidentifier():
+            raise ValueError(f"trial column name {name!r}: use letters, digits and underscores")
+        if not (value is None or isinstance(value, (str, int, float, bool))):
+            raise TypeError(f"trial column {name!r}: {type(value).__name__} is not a JSON scalar")
+        from harness.schema import COLUMN_PREFIX
+
+        trial.set_user_attr(f"{COLUMN_PREFIX}{name}", value)
 
 
 class SearchAlgorithm(ABC):

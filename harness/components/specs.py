@@ -14,7 +14,10 @@ if TYPE_CHECKING:
     from harness.components.reports import Reporter
     from harness.components.search import SearchAlgorithm, SearchSpace
 
-__all__ = ["AlgorithmSpec", "Architecture", "ComponentSpec", "DatasetSpec", "GeneratorSpec", "KINDS", "Options", "PrunerRequest", "PrunerSpec", "ReporterSpec", "SamplerRequest", "SamplerSpec", "SpaceSpec"]
+__all__ = [
+    "KINDS", "AlgorithmSpec", "Architecture", "ComponentSpec", "DatasetSpec", "GeneratorSpec", "Options",
+    "PrunerRequest", "PrunerSpec", "ReporterSpec", "SamplerRequest", "SamplerSpec", "SpaceSpec",
+]
 
 
 Architecture = dict[str, Any]
@@ -39,6 +42,9 @@ class ComponentSpec:
     kind: ClassVar[str] = ""
     name: str
     description: str
+    if TYPE_CHECKING:
+        #: Builds the component; each kind's spec narrows its argument and return types.
+        factory: Callable[..., Any]
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() or c in ",|/" for c in self.name):
@@ -71,7 +77,14 @@ class AlgorithmSpec(ComponentSpec):
 
 @dataclass(frozen=True)
 class SamplerRequest:
-    """What a sampler factory gets: the cell's seed and the run's options."""
+    """What a sampler factory gets: a seed and the run's options.
+
+    ``seed`` is the cell's seed for a fresh cell's first worker, so cells of one seed start from
+    the same random trials when the sampler seeds its random start-up phase with it (common random
+    numbers: their differences come from the strategies). A resumed cell or a second worker gets a
+    seed derived from (cell seed, trials already stored, worker identity), so no random draw is
+    replayed. Declare the start-up phase's length as :attr:`SamplerSpec.startup_trials`.
+    """
 
     seed: int
     options: Options

@@ -1,4 +1,5 @@
 """Contract for image-dataset plugins (tabular benchmarks have their own format tests)."""
+
 from __future__ import annotations
 
 from pathlib import Path

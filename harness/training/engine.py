@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import optuna
 import torch
@@ -111,7 +111,8 @@ class TrainingEvaluator(Evaluator):
         params = count_params(model)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        step_model = torch.compile(model) if settings.compile else model
+        # torch.compile returns the module wrapped (an nn.Module), typed as a plain callable
+        step_model = cast(nn.Module, torch.compile(model)) if settings.compile else model
         batch_size = int(hparams["batch_size"])
         steps_per_epoch = max(len(self.train) // batch_size, 1)
         optimizer, schedule = make_optimizer(model, hparams, steps_per_epoch * settings.epochs)

@@ -17,7 +17,8 @@ def make_optimizer(model: nn.Module, hp: Mapping[str, Any], total_steps: int
     ``cosine`` (to zero) or ``onecycle`` (peak ``lr`` at 30 %). Weight decay is not applied to
     biases and normalisation weights (1-D parameters), the usual practice for small CNNs.
     """
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for p in model.parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 else decay).append(p)

@@ -1,6 +1,6 @@
 """The ENAS controller (an LSTM emitting one token per decision) and its REINFORCE update.
 
-Constants follow METHODS.md section 2 (ENAS's code): 64 hidden units, one layer, Adam lr 0.0035,
+Constants follow ENAS (Pham et al., ICML 2018) and its code: 64 hidden units, one layer, Adam lr 0.0035,
 baseline decay 0.99, entropy bonus 1e-4; parameters initialised uniform(-0.1, 0.1) as ENAS does.
 
 Update rule, for a sampled architecture ``a`` with reward ``R``:

@@ -12,7 +12,8 @@ relaxation; AutoSpace's plain normalisation is a different thing, not used here)
 ``lambda`` is per million MAdds: with ``lambda = 0.1`` a child 1M MAdds cheaper is worth 0.1 nats
 of cross-entropy. Derivation: argmax of each decision's probabilities. The summary records the
 final probabilities and the share of skip/none choices, because one-shot gradient search is known
-to collapse to parameter-free ops (METHODS.md section 2) and the harness must show it.
+to collapse to parameter-free ops (Zela et al., "Understanding and Robustifying Differentiable
+Architecture Search", ICLR 2020) and the harness must show it.
 """
 from __future__ import annotations
 

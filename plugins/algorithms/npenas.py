@@ -1,6 +1,6 @@
 """NPENAS: neural predictor guided evolution (Wei et al., IEEE TNNLS 2022; code auroua/NPENASv1).
 
-Two algorithms, ``npenas-np`` and ``npenas-bo``, as in METHODS.md section 2:
+Two algorithms, ``npenas-np`` and ``npenas-bo``, as in the paper and its code:
 
 1. the first ``--npenas-init`` (10) trials are random, distinct architectures;
 2. then, each round: train a *fresh* predictor (:mod:`._gin`) on every evaluated (graph, error %)
@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import numpy as np
 
 from harness import hookimpl
-from harness.errors import UsageError
 from harness.components import (
     AlgorithmSpec,
     Architecture,
@@ -39,6 +38,7 @@ from harness.components import (
     SearchAlgorithm,
     SearchSpace,
 )
+from harness.errors import UsageError
 
 if TYPE_CHECKING:
     import optuna

@@ -1,6 +1,6 @@
 """Random search: every trial draws an architecture uniformly (``SearchSpace.sample``).
 
-The baseline every other algorithm must beat (METHODS.md section 2). Draws are independent and
+The baseline every other algorithm must beat (Li and Talwalkar, UAI 2019). Draws are independent and
 with replacement, as in NAS-Bench-201's and NASLib's random search: a repeated architecture costs a
 query (on NAS-Bench-201, about 0.3 repeats per 100 queries). Each trial's generator is
 ``default_rng([cell seed, trial number])``, so a cell is reproducible under its seed, resumable

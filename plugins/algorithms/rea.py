@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, ClassVar, Sequence
 import numpy as np
 
 from harness import hookimpl
-from harness.errors import UsageError
 from harness.components import (
     AlgorithmSpec,
     Architecture,
@@ -31,6 +30,7 @@ from harness.components import (
     Options,
     SearchAlgorithm,
 )
+from harness.errors import UsageError
 
 if TYPE_CHECKING:
     import optuna

@@ -1,6 +1,6 @@
 """``rl``: ENAS-style REINFORCE with an LSTM controller, one token per decision of the space.
 
-Constants (METHODS.md section 2, ENAS's code): LSTM 64 units, 1 layer, Adam lr 0.0035, reward =
+Constants (ENAS, Pham et al., ICML 2018, and its code): LSTM 64 units, 1 layer, Adam lr 0.0035, reward =
 validation accuracy, baseline ``b <- b - (1 - 0.99)(b - R)`` (starting at the first reward),
 loss ``-log p(arch) (R - b) - 1e-4 * entropy``. Details in
 :mod:`harness_plugins.algorithms._controller`.

@@ -42,6 +42,7 @@ from harness.components import (
     ImageDataset,
     Options,
 )
+from harness.config import execution_only
 from harness.errors import DataError, UsageError
 
 if TYPE_CHECKING:
@@ -178,6 +179,8 @@ def harness_addoption(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("dataset cifar100")
     group.add_argument("--cifar100-labels", choices=tuple(LABEL_KINDS), default=DEFAULT_LABELS,
                        help="label set: the 100 fine classes or the 20 coarse superclasses (default: %(default)s)")
-    group.add_argument("--cifar100-verify-md5", choices=VERIFY_MODES, default=DEFAULT_VERIFY,
-                       help="check the files against the official md5s: always, never, or auto = when "
-                            "they hold the official 50,000/10,000 images (default: %(default)s)")
+    # checking the files does not change what is computed: not part of the run id
+    execution_only(group.add_argument(
+        "--cifar100-verify-md5", choices=VERIFY_MODES, default=DEFAULT_VERIFY,
+        help="check the files against the official md5s: always, never, or auto = when "
+             "they hold the official 50,000/10,000 images (default: %(default)s)"))

@@ -39,7 +39,8 @@ def pruning_savings(cells: pd.DataFrame) -> pd.DataFrame:
             compared = paired_comparison(mine["score"].to_numpy(float), ref["score"].to_numpy(float))
             rows.append({
                 "dataset": key[0], "pruner": pruner,
-                "without pruner": reference["strategy"].iloc[0] if "strategy" in reference else "/".join(map(str, key[1:])),
+                "without pruner": (reference["strategy"].iloc[0] if "strategy" in reference
+                                   else "/".join(map(str, key[1:]))),
                 "problems": len(seeds),
                 "epochs saved %": 100 * _saving(ref["epochs"], mine["epochs"]),
                 "cost saved %": 100 * _saving(ref["cost_seconds"], mine["cost_seconds"]),

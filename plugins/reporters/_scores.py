@@ -29,7 +29,8 @@ def strategy_labels(cells: pd.DataFrame) -> pd.Series:
     """A short readable name per row: the strategy axes that vary in this table, joined by ``/``
     (``tpe/median`` rather than ``manual/convfc/sampler/tpe/median``)."""
     axes = strategy_axes(cells)
-    varying = [a for a in axes if cells[a].nunique(dropna=False) > 1] or [a for a in ("algorithm", "sampler") if a in axes]
+    varying = ([a for a in axes if cells[a].nunique(dropna=False) > 1]
+               or [a for a in ("algorithm", "sampler") if a in axes])
     return cells[varying].astype(str).agg("/".join, axis=1)
 
 

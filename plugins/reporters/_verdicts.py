@@ -112,9 +112,9 @@ def strategy_table(cells: pd.DataFrame, matrix: pd.DataFrame, baseline: str | No
         row["poi"] = row["poi low"] = row["poi high"] = np.nan
         if baseline and strategy != baseline:
             reference = cells[(cells["strategy"] == baseline) & cells["score"].notna()]
-            per_dataset = [_stats.probability_of_improvement(g["score"].to_numpy(float),
-                                                             reference.loc[reference["dataset"] == d, "score"].to_numpy(float))
-                           for d, g in scores.groupby("dataset")]
+            per_dataset = [_stats.probability_of_improvement(
+                g["score"].to_numpy(float), reference.loc[reference["dataset"] == d, "score"].to_numpy(float))
+                for d, g in scores.groupby("dataset")]
             per_dataset = [p for p in per_dataset if np.isfinite(p[0])]
             if per_dataset:
                 row["poi"], row["poi low"], row["poi high"] = np.mean(per_dataset, axis=0)

@@ -195,9 +195,11 @@ def _pareto_section(ctx: _Context, dataset: str, tag: str, seeds: int) -> Sectio
     shown = pd.DataFrame({"strategy": hv_table.index, "cells": hv_table["count"].astype(str),
                           "hypervolume [95% CI]": [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else f"{m:.3f}"
                                                    for m, (_, (lo, hi)) in zip(hv_table["mean"], rows)]})
-    keys = pd.DataFrame({"strategy": hv_table.index, "cells": hv_table["count"], "hypervolume [95% CI]": hv_table["mean"]})
+    keys = pd.DataFrame({"strategy": hv_table.index, "cells": hv_table["count"],
+                         "hypervolume [95% CI]": hv_table["mean"]})
     fig = _figures.pareto_figure(done, fronts, ctx.colours, f"{dataset}: accuracy vs MAdds (lines: Pareto fronts)")
-    return Section(f"Cost vs accuracy: {dataset}", tables=[Table(shown.reset_index(drop=True), keys.reset_index(drop=True))],
+    return Section(f"Cost vs accuracy: {dataset}",
+                   tables=[Table(shown.reset_index(drop=True), keys.reset_index(drop=True))],
                    paragraphs=[(f"Hypervolume per cell of (validation accuracy up, MAdds down), MAdds scaled by the "
                                 f"largest on {dataset} ({largest:,.0f}), reference point (largest MAdds, accuracy 0); "
                                 f"the objective of multi-objective samplers, shown for every strategy.")],
@@ -219,7 +221,8 @@ def _pruning_section(ctx: _Context) -> Section | None:
                                              in zip(table["score diff"], table["ci low"], table["ci high"])],
         "Wilcoxon p": table["p"].map(lambda v: _num(v, 2)),
     })
-    keys = table[["dataset", "without pruner", "pruner", "problems", "epochs saved %", "cost saved %", "score diff", "p"]]
+    keys = table[["dataset", "without pruner", "pruner", "problems", "epochs saved %", "cost saved %",
+                  "score diff", "p"]]
     keys.columns = shown.columns
     return Section("Pruning: what it saved, what it cost", tables=[Table(shown, keys)], paragraphs=[
         ("Each pruner against the same strategy without pruning, paired by seed: epochs and seconds saved (share of"
@@ -233,7 +236,8 @@ def _overhead_section(ctx: _Context) -> Section | None:
     rows = []
     for strategy, mine in cells.groupby("strategy", sort=True):
         if "generation_key" in mine and mine["generation_key"].notna().any():
-            generation = mine.dropna(subset=["generation_key"]).drop_duplicates("generation_key")["generation_seconds"].sum()
+            shared = mine.dropna(subset=["generation_key"]).drop_duplicates("generation_key")
+            generation = shared["generation_seconds"].sum()
         else:
             generation = mine["generation_seconds"].fillna(0.0).sum()
         training = mine["train_seconds"].fillna(0.0).sum()
@@ -298,9 +302,9 @@ def build_sections(results: RunResults, out_dir: Path, baseline: str | None = No
 
 def _fingerprint(results: RunResults, baseline: str | None) -> str:
     """What the report depends on: the tables, the budget, the baseline, and this code."""
-    digest = hashlib.sha256(json.dumps([results.metadata.get("budget"), results.metadata.get("config", {}).get("trials"),
-                                        results.metadata.get("config", {}).get("epochs"), baseline],
-                                       sort_keys=True, default=str).encode())
+    config = results.metadata.get("config", {})
+    inputs = [results.metadata.get("budget"), config.get("trials"), config.get("epochs"), baseline]
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode())
     for frame in (results.trials, results.cells):
         digest.update(",".join(map(str, frame.columns)).encode())
         digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())

@@ -59,7 +59,8 @@ def _per_seed(results: RunResults) -> pd.DataFrame:
             for name in ("epochs_spent", "train_seconds", "search_seconds", "generation_seconds", "wall_seconds"):
                 row[name] = np.nan
         else:
-            row["epochs_spent"] = float(pd.to_numeric(mine["epochs"], errors="coerce").fillna(0).sum()) if len(mine) else 0.0
+            epochs = pd.to_numeric(mine["epochs"], errors="coerce").fillna(0)
+            row["epochs_spent"] = float(epochs.sum()) if len(mine) else 0.0
             search = _num(cell.get("search_seconds"))
             generation = _num(cell.get("generation_seconds"))
             cost = mine["cost_seconds"] if "cost_seconds" in mine.columns else mine["wall_seconds"]
@@ -76,6 +77,21 @@ def _num(value: object) -> float:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return float("nan")
+
+
+def headline(reason: str) -> str:
+    """A cell's failure reason on one line, whole: its first line, followed, when a traceback
+    follows, by the exception and its complete message (the part after the last stack frame)."""
+    lines = [line for line in reason.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if "Traceback (most recent call last):" not in lines:
+        return " ".join(line.strip() for line in lines)
+    start = lines.index("Traceback (most recent call last):")
+    frames = [i for i in range(start + 1, len(lines)) if lines[i].startswith((" ", "\t"))]
+    message = " ".join(line.strip() for line in lines[(frames[-1] if frames else start) + 1:])
+    head = " ".join(line.strip() for line in lines[:start]).rstrip(":")
+    return f"{head}: {message}" if head else message
 
 
 def summarise(results: RunResults) -> pd.DataFrame:
@@ -95,14 +111,15 @@ def summarise(results: RunResults) -> pd.DataFrame:
         row["seeds"] = len(group)
         states = sorted(set(group["state"]))
         row["state"] = ",".join(states)
-        row["reason"] = "; ".join(sorted({r.splitlines()[0] for r in group["reason"] if r}))[:200]
+        row["reason"] = "; ".join(sorted({headline(r) for r in group["reason"] if r}))
         row["note"] = "; ".join(sorted({n for n in group["note"] if n}))
         for name in ("complete", "pruned", "failed"):
             row[name] = int(group[name].sum())
         for metric in METRICS:
             values = group[metric].astype(float)
             row[f"{metric}_mean"] = values.mean()
-            row[f"{metric}_std"] = values.std(ddof=1) if values.notna().sum() > 1 else (0.0 if values.notna().any() else np.nan)
+            seen = values.notna()
+            row[f"{metric}_std"] = values.std(ddof=1) if seen.sum() > 1 else (0.0 if seen.any() else np.nan)
         out.append(row)
     return pd.DataFrame(out)
 

@@ -12,8 +12,8 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from harness import hookimpl
-from harness.errors import UsageError
 from harness.components import Architecture, InputShape, Options, SearchSpace, SpaceSpec
+from harness.errors import UsageError
 
 if TYPE_CHECKING:
     import optuna

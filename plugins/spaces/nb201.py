@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import numpy as np
 
 from harness import hookimpl
-from harness.errors import UsageError
 from harness.components import Architecture, InputShape, Options, SearchSpace, SpaceSpec
+from harness.errors import UsageError
 
 if TYPE_CHECKING:
     import optuna

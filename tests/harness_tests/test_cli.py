@@ -1,15 +1,21 @@
 """The command line, called in-process: exit codes, one-line errors, end-to-end runs."""
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
-from harness.cli import main
+from harness import hookimpl
+from harness.cli import build_parser, config_from_args, main
+from harness.components import AlgorithmSpec, ReporterSpec
+from harness.config import execution_only
+from harness.registry import load_registry
 
 
 def _run_dir(results: Path) -> Path:
@@ -59,6 +65,7 @@ def test_plugins_selection_restricts_components(capsys: pytest.CaptureFixture[st
     assert kinds == {"sampler", "generator"}  # the manual generator is part of the core
 
 
+@pytest.mark.slow
 def test_bench_runs_grid_writes_tables_and_report_rerenders(bench_args: list[str], tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     args = [*bench_args, "--samplers", "random,nsga2", "--pruners", "none,median"]
@@ -89,6 +96,7 @@ def test_bench_runs_grid_writes_tables_and_report_rerenders(bench_args: list[str
     assert "| digits | convfc | sampler | random | none | manual | 1 |" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_rerun_resumes_without_repeating(bench_args: list[str], tmp_path: Path) -> None:
     assert main(bench_args) == 0
     run_dir = _run_dir(tmp_path / "results")
@@ -96,10 +104,14 @@ def test_rerun_resumes_without_repeating(bench_args: list[str], tmp_path: Path) 
     assert main(bench_args) == 0
     again = pd.read_csv(run_dir / "trials.csv")
     pd.testing.assert_frame_equal(first, again)
-    # a bigger budget in the same run id continues the same studies
+    # naming the run explicitly is the same run: nothing is recomputed
     assert main([*bench_args, "--run-id", run_dir.name]) == 0
+    pd.testing.assert_frame_equal(first, pd.read_csv(run_dir / "trials.csv"))
+    # the budget defines the run: a bigger one under the same run id is refused, not mixed in
+    assert main([*bench_args, "--run-id", run_dir.name, "--trials", "4"]) == 2
 
 
+@pytest.mark.slow
 def test_same_run_id_with_other_settings_is_refused(bench_args: list[str], tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*bench_args, "--run-id", "r"]) == 0
@@ -142,6 +154,7 @@ def test_file_storage_paths_are_made_absolute(tmp_path: Path, monkeypatch: pytes
     assert absolute_storage_url("postgresql://u@h/db") == "postgresql://u@h/db"
 
 
+@pytest.mark.slow
 def test_report_elsewhere_reads_the_same_sqlite_storage(bench_args: list[str], tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -159,3 +172,62 @@ def test_bad_plugin_option_value_is_one_line_exit_2(bench_args: list[str], capsy
     assert main([*bench_args, "--convfc-max-conv", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--convfc-max-conv" in err
+
+
+class _OptionPlugin:
+    """A plugin with an algorithm, a computing option and an execution-only (reporter) option."""
+
+    @hookimpl
+    def harness_addoption(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--opt-depth", type=int, default=3)
+        execution_only(parser.add_argument("--opt-latex-style", default="booktabs"))
+
+    @hookimpl
+    def harness_algorithms(self) -> list[AlgorithmSpec]:
+        return [AlgorithmSpec(name="opt-algo", description="x", factory=lambda options: None)]  # type: ignore[arg-type,return-value]
+
+
+def _run_id(*args: str) -> str:
+    registry = load_registry(extra_plugins=[("opt", _OptionPlugin())])
+    parsed = build_parser(registry).parse_args(["bench", "--algorithms", "opt-algo", *args])
+    return str(config_from_args(parsed, registry).run_id)
+
+
+def test_execution_only_options_stay_out_of_the_run_id() -> None:
+    assert _run_id("--opt-latex-style", "plain") == _run_id()
+    assert _run_id("--cifar100-verify-md5", "never") == _run_id()  # a built-in one: checking files
+    assert _run_id("--opt-depth", "4") != _run_id()
+
+
+@pytest.mark.slow
+def test_report_takes_plugin_options_over_the_stored_ones(bench_args: list[str], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.registry as registry_module
+
+    assert main([*bench_args, "--run-id", "r"]) == 0
+    seen: list[dict] = []
+
+    def reporter_factory(options: dict) -> Any:
+        seen.append(options)
+        return type("R", (), {"report": lambda self, results, out: ""})()
+
+    class Plugin(_OptionPlugin):
+        @hookimpl
+        def harness_reporters(self) -> list[ReporterSpec]:
+            return [ReporterSpec(name="opt-report", description="x", factory=reporter_factory)]
+
+    # `harness` loads plugins from entry points: register this one with them
+    monkeypatch.setattr(registry_module, "load_registry",
+                        lambda select=None: registry_module.Registry(
+                            registry_module.create_plugin_manager(select, [("opt", Plugin())])))
+    assert main(["report", str(tmp_path / "results" / "r"), "--reporters", "opt-report",
+                 "--opt-latex-style", "plain"]) == 0
+    assert main(["report", str(tmp_path / "results" / "r"), "--reporters", "opt-report"]) == 0
+    assert [o["opt_latex_style"] for o in seen] == ["plain", "booktabs"]  # the given value, else the default
+    assert seen[0]["epochs"] == 2  # the run's own options are kept
+
+
+def test_report_help_lists_plugin_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--cifar100-verify-md5" in out and "(default: auto)" in " ".join(out.split())

@@ -69,6 +69,7 @@ def _generations(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
+@pytest.mark.slow  # worker processes or real training
 def test_one_generation_serves_every_cell_of_its_key_and_is_reported_apart(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     log = tmp_path / "generations.log"
@@ -96,6 +97,7 @@ def test_one_generation_serves_every_cell_of_its_key_and_is_reported_apart(tmp_p
     assert len(_generations(log)) == 2
 
 
+@pytest.mark.slow
 def test_a_generator_that_cannot_work_makes_its_cells_not_applicable(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(LOG, str(tmp_path / "log"))

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+import pytest
+
 from harness import hookimpl
 from harness.cli import build_parser, config_from_args
 from harness.config import RunConfig
@@ -35,6 +37,7 @@ class Recorder:
         self.cells.append(dict(cell))
 
 
+@pytest.mark.slow
 def test_lifecycle_hooks(tmp_path: Path) -> None:
     recorder = Recorder()
     registry = load_registry(extra_plugins=[("recorder", recorder)])

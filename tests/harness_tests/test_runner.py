@@ -49,6 +49,7 @@ def _space(name: str, **kwargs: Any) -> SpaceSpec:
     return SpaceSpec(name=name, description="test toy", factory=lambda options: ToySpace(**kwargs))
 
 
+@pytest.mark.slow
 def test_exception_in_a_component_fails_that_trial_with_traceback(tmp_path: Path) -> None:
     registry = _registry(_space("flaky", raise_on="bad"))
     config = _config(tmp_path, spaces=["flaky", "convfc"], trials=10)
@@ -64,6 +65,7 @@ def test_exception_in_a_component_fails_that_trial_with_traceback(tmp_path: Path
     assert (trials[trials["space"] == "convfc"]["state"] == "complete").sum() == 10
 
 
+@pytest.mark.slow
 def test_a_component_factory_error_fails_only_its_cell(tmp_path: Path) -> None:
     def broken(options: Any) -> Any:
         raise ValueError("factory exploded")
@@ -76,6 +78,7 @@ def test_a_component_factory_error_fails_only_its_cell(tmp_path: Path) -> None:
     assert cells.loc["convfc", "state"] == "done" and cells.loc["convfc", "trials_complete"] == 3
 
 
+@pytest.mark.slow
 def test_nan_loss_is_pruned_with_the_reason_and_the_cell_goes_on(tmp_path: Path) -> None:
     registry = _registry(_space("nan", nan_on="bad"))
     results = run_bench(_config(tmp_path, spaces=["nan"], trials=10), registry)
@@ -87,6 +90,7 @@ def test_nan_loss_is_pruned_with_the_reason_and_the_cell_goes_on(tmp_path: Path)
     assert results.cells["state"].tolist() == ["done"]
 
 
+@pytest.mark.slow
 def test_pruner_stops_hopeless_trials_early_and_reports_val_not_test(tmp_path: Path) -> None:
     registry = _registry(_space("halfdead", dead_on="bad"))
     config = _config(tmp_path, spaces=["halfdead"], pruners=["median"], trials=14, epochs=4,
@@ -109,6 +113,7 @@ def test_pruner_stops_hopeless_trials_early_and_reports_val_not_test(tmp_path: P
         assert sorted(t.intermediate_values) == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_multi_objective_cells_store_accuracy_and_madds(tmp_path: Path) -> None:
     config = _config(tmp_path, samplers=["nsga2"])
     results = run_bench(config, load_registry())
@@ -119,6 +124,7 @@ def test_multi_objective_cells_store_accuracy_and_madds(tmp_path: Path) -> None:
         assert t.values == [pytest.approx(row["val_accuracy"]), pytest.approx(row["madds"])]
 
 
+@pytest.mark.slow
 def test_two_jobs_share_the_cells_through_storage(tmp_path: Path) -> None:
     # enough work that the spawned worker (torch import, data load) joins before the end
     config = _config(tmp_path, seeds=[0, 1], trials=12, epochs=4, jobs=2)
@@ -137,6 +143,7 @@ def test_two_jobs_share_the_cells_through_storage(tmp_path: Path) -> None:
     assert not done.duplicated(["cell", *params]).any()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_losing_or_repeating(tmp_path: Path) -> None:
     results = tmp_path / "results"
     args = [sys.executable, "-m", "harness", "bench", "--results", str(results), "--trials", "20", "--epochs", "2",
@@ -182,6 +189,7 @@ def test_consecutive_failures_fail_the_cell(tmp_path: Path) -> None:
     assert cells["trials_failed"].iloc[0] == 5
 
 
+@pytest.mark.slow
 def test_a_sampler_factory_error_fails_only_its_cell(tmp_path: Path) -> None:
     from harness.components import SamplerSpec
 
@@ -203,3 +211,37 @@ def test_a_sampler_factory_error_fails_only_its_cell(tmp_path: Path) -> None:
 def test_timeout_alone_is_a_budget(tmp_path: Path) -> None:
     results = run_bench(_config(tmp_path, trials=0, timeout=1.0, epochs=1), load_registry())
     assert results.cells["state"].tolist() == ["done"] and results.cells["trials_complete"].iloc[0] >= 1
+
+
+@pytest.mark.parametrize("multi_objective", [False, True])
+def test_a_cell_that_failed_to_build_recovers_with_its_real_directions(tmp_path: Path, multi_objective: bool) -> None:
+    """A failed build leaves a study with the cell's real directions, and a rerun that builds clears
+    the old error: the cell maximises accuracy (and minimises MAdds when multi-objective)."""
+    from harness.components import SamplerSpec
+
+    fail = {"now": True}
+
+    def sometimes(request: Any) -> Any:
+        if fail["now"]:
+            raise RuntimeError("sampler factory exploded")
+        return optuna.samplers.RandomSampler(seed=request.seed)
+
+    class Plugin:
+        @hookimpl
+        def harness_samplers(self) -> list[SamplerSpec]:
+            return [SamplerSpec(name="flaky", description="x", factory=sometimes, multi_objective=multi_objective)]
+
+    config = _config(tmp_path, samplers=["flaky"], trials=2, epochs=1, run_id="rec")
+    first = run_bench(config, load_registry(extra_plugins=[("f", Plugin())]))
+    assert first.cells["state"].tolist() == ["failed"]
+    fail["now"] = False
+    second = run_bench(config, load_registry(extra_plugins=[("f", Plugin())]))
+    assert second.cells["state"].tolist() == ["done"] and pd.isna(second.cells["reason"].iloc[0])
+    storage = open_storage(storage_url(None, config.run_dir))
+    (name,) = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+               if "|" in s.study_name]
+    study = optuna.load_study(study_name=name, storage=storage)
+    expected = ["MAXIMIZE", "MINIMIZE"] if multi_objective else ["MAXIMIZE"]
+    assert [d.name for d in study.directions] == expected
+    best = max(t.values[0] for t in study.trials if t.values)
+    assert best == second.trials["val_accuracy"].max()  # the values told are accuracies, not losses

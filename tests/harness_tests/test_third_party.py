@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +14,17 @@ import pytest
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_plugin"
 
+pytestmark = pytest.mark.slow  # pip install and real runs in subprocesses
+
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    # build from a copy: setuptools writes build/ and *.egg-info next to the sources
+    source = tmp_path_factory.mktemp("src") / "sample_plugin"
+    shutil.copytree(SAMPLE, source, ignore=shutil.ignore_patterns("tests", "build", "*.egg-info", "__pycache__"))
     target = tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(SAMPLE)], check=True, capture_output=True)
+                    "--target", str(target), str(source)], check=True, capture_output=True)
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
 
 
@@ -50,6 +56,12 @@ def test_third_party_components_run_in_a_grid(installed: dict[str, str], tmp_pat
     assert cells.loc["sampler", "state"] == "done"
     assert cells.loc["sample-hillclimb", "state"] == "not_applicable"
     assert cells.loc["sample-hillclimb", "reason"] == "algorithm sample-hillclimb: space lacks mutate, sample"
-    counts = json.loads((tmp_path / "tp" / "sample-counts.json").read_text())
+    counts_file = tmp_path / "tp" / "sample-counts.json"
+    counts = json.loads(counts_file.read_text())
     assert counts == {"sample-blobs|manual|convfc|sampler|sample-random|none|0": {"complete": 2}}
     assert "sample-counts: 1 cells" in proc.stdout
+    # `harness report` takes a reporter's option and re-renders with it
+    report = _harness(installed, "report", str(tmp_path / "tp"), "--reporters", "sample-counts",
+                      "--sample-counts-indent", "4")
+    assert report.returncode == 0, report.stderr
+    assert counts_file.read_text() == json.dumps(counts, indent=4)

@@ -52,6 +52,7 @@ def _register(url: str, run_id: str, out: Any) -> None:
     out.put(register_worker(open_storage(url), run_id))
 
 
+@pytest.mark.slow  # worker processes or real training
 def test_concurrent_processes_get_distinct_ordinals_and_a_lone_process_gets_zero(tmp_path: Path) -> None:
     url = _journal(tmp_path)
     assert register_worker(open_storage(url), "solo") == 0
@@ -78,6 +79,7 @@ def test_sampler_seeds_differ_between_workers_and_on_resume(tmp_path: Path) -> N
 # -- heartbeats ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # worker processes or real training
 def test_a_trial_without_heartbeat_is_failed_as_killed_and_a_beating_one_is_not(tmp_path: Path) -> None:
     storage = open_storage(f"sqlite:///{tmp_path / 'hb.db'}", heartbeat=1)
     study = optuna.create_study(storage=storage, study_name="hb")
@@ -122,6 +124,7 @@ def _claim_and_work(url: str, key: str, log: str, seconds: float, out: Any) -> N
     out.put(run_once(claims_study(storage, "run"), storage, key, work, poll=0.05))
 
 
+@pytest.mark.slow  # worker processes or real training
 @pytest.mark.parametrize("backend", ["journal", "sqlite"])
 def test_concurrent_workers_do_the_work_once_and_all_get_its_result(tmp_path: Path, backend: str) -> None:
     url = _journal(tmp_path) if backend == "journal" else f"sqlite:///{tmp_path / 'c.db'}"
@@ -169,6 +172,7 @@ def _fail_after(url: str, seconds: float) -> None:
         pass
 
 
+@pytest.mark.slow  # worker processes or real training
 def test_workers_waiting_on_a_failing_owner_get_its_error_and_a_later_run_retries(tmp_path: Path) -> None:
     url = _journal(tmp_path)
     owner = SPAWN.Process(target=_fail_after, args=(url, 3.0))

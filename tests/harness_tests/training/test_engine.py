@@ -33,6 +33,7 @@ def _trial() -> optuna.Trial:
     return optuna.create_study(direction="maximize").ask()
 
 
+@pytest.mark.slow
 def test_training_beats_chance_by_far_on_real_digits(evaluator: TrainingEvaluator) -> None:
     trial = _trial()
     outcome = evaluator.evaluate(trial, ARCH, HP, _Cell())  # type: ignore[arg-type]
@@ -40,6 +41,7 @@ def test_training_beats_chance_by_far_on_real_digits(evaluator: TrainingEvaluato
     assert outcome.epochs == 4 and outcome.madds > 0 and outcome.params > 0
 
 
+@pytest.mark.slow
 def test_reports_validation_each_epoch_and_never_test(evaluator: TrainingEvaluator) -> None:
     study = optuna.create_study(direction="maximize")
     trial = study.ask()
@@ -54,6 +56,7 @@ def test_reports_validation_each_epoch_and_never_test(evaluator: TrainingEvaluat
     assert outcome.test_accuracy * n_test == pytest.approx(round(outcome.test_accuracy * n_test))
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(evaluator: TrainingEvaluator) -> None:
     first = evaluator.evaluate(_trial(), ARCH, HP, _Cell()).val_accuracy  # type: ignore[arg-type]
     second = evaluator.evaluate(_trial(), ARCH, HP, _Cell()).val_accuracy  # type: ignore[arg-type]

@@ -1,15 +1,12 @@
-"""npenas-np / npenas-bo: METHODS.md section 2, rule by rule, then search quality."""
+"""npenas-np / npenas-bo: the NPENAS paper's rules (Wei et al., IEEE TNNLS 2022), one by one, then search quality."""
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import math
 
 import numpy as np
-import optuna
 import pytest
 import torch
-from _nb201_driver import DriverCell, run_search
 from harness_plugins.algorithms import _gin, npenas
 from harness_plugins.algorithms.npenas import NPENAS, candidates_by_mutation
 from harness_plugins.algorithms.random_search import RandomSearch
@@ -17,6 +14,8 @@ from harness_plugins.datasets._nb201_synthetic import OPTIMUM
 from harness_plugins.spaces.nb201 import EDGES, NB201Space
 
 from harness.components import EvaluatedArchitecture
+from harness.registry import load_registry
+from harness.testing import KitCell, run_trials
 
 SEEDS = range(20)
 QUALITY_BUDGET = 60  # init 10 + 5 rounds: separates from random by > 6 standard errors, CI-cheap
@@ -56,9 +55,9 @@ def test_candidates_are_unique_unseen_mutants_of_the_best_parents_first(space, c
 
 def test_first_trials_are_distinct_random_architectures(space, cifar10_accuracy) -> None:
     algo = NPENAS("np", epochs=1)
-    cell = run_search(algo, space, cifar10_accuracy.__getitem__, 10, 0)
+    cell = run_trials(algo, space, 10, cifar10_accuracy, seed=0)
     assert len({h.arch_id for h in cell.history()}) == 10
-    assert cell.costs == []  # no predictor before the first round
+    assert cell.search_costs() == []  # no predictor before the first round
 
 
 # -- selection -------------------------------------------------------------------------------
@@ -72,12 +71,12 @@ def test_np_evaluates_the_lowest_predicted_errors(space, cifar10_accuracy, monke
         return scores
 
     monkeypatch.setattr(NPENAS, "_score_candidates", fake_scores)
-    cell = run_search(NPENAS("np", epochs=1), space, cifar10_accuracy.__getitem__, 20, 0)
+    cell = run_trials(NPENAS("np", epochs=1), space, 20, cifar10_accuracy, seed=0)
     history = cell.history()
     expected = [seen["candidates"][i] for i in np.argsort(seen["scores"])[:10]]
     assert [h.arch for h in history[10:]] == expected
     assert np.allclose(seen["errors"], [100 * (1 - h.accuracy) for h in history[:10]])  # error in %
-    assert len(cell.costs) == 1 and cell.costs[0][1]["round_start"] == 10
+    assert len(cell.search_costs()) == 1 and cell.search_costs()[0]["round_start"] == 10
 
 
 def test_bo_ranks_by_one_thompson_sample(space, monkeypatch) -> None:
@@ -119,6 +118,7 @@ def test_predictors_follow_the_paper(space) -> None:
     assert [(g["lr"], g["weight_decay"]) for g in opt.param_groups] == [(0.005, 1e-4), (0.01, 0.0)]
 
 
+@pytest.mark.slow
 def test_np_predictor_learns_the_training_errors(space, cifar10_accuracy) -> None:
     history = evaluated(space, 40, 3, cifar10_accuracy)
     graphs = [space.graph(h.arch) for h in history]
@@ -132,11 +132,13 @@ def test_np_predictor_learns_the_training_errors(space, cifar10_accuracy) -> Non
 
 @pytest.mark.parametrize("variant", ["np", "bo"])
 def test_a_round_is_rebuilt_from_the_history(space, cifar10_accuracy, variant: str) -> None:
-    """Mid-round, a fresh instance (resume / another worker) proposes what the first would."""
+    """Mid-round, after another worker (a fresh instance) added trials, the first instance
+    proposes what a fresh one (a resumed process) would."""
     algo = NPENAS(variant, epochs=3)
-    cell = run_search(algo, space, cifar10_accuracy.__getitem__, 14, 2)
-    trial = cell.study.ask()
-    assert NPENAS(variant, epochs=3).propose(trial, DriverCell(space, cell.study, 2)) == algo.propose(trial, cell)
+    cell = run_trials(algo, space, 12, cifar10_accuracy, seed=2)
+    cell.run(2, algorithm=NPENAS(variant, epochs=3), worker_index=1)
+    trial = cell.ask()
+    assert algo.propose(trial, cell.context) == NPENAS(variant, epochs=3).propose(trial, cell.context)
 
 
 def test_factories_read_the_options() -> None:
@@ -153,6 +155,7 @@ def test_factories_read_the_options() -> None:
 
 # -- search quality --------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["np", "bo"])
 def test_oracle_predictor_finds_the_optimum(space, cifar10_accuracy, monkeypatch, variant: str) -> None:
     def oracle(self, space_, archs, errors, candidates, rng, seed):
@@ -160,14 +163,17 @@ def test_oracle_predictor_finds_the_optimum(space, cifar10_accuracy, monkeypatch
 
     monkeypatch.setattr(NPENAS, "_score_candidates", oracle)
     for seed in range(5):
-        cell = run_search(NPENAS(variant, epochs=1), space, cifar10_accuracy.__getitem__, 100, seed)
+        cell = run_trials(NPENAS(variant, epochs=1), space, 100, cifar10_accuracy, seed=seed)
         assert max(cell.history(), key=lambda h: h.accuracy).arch_id == OPTIMUM
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["np", "bo"])
 def test_beats_random_search_with_the_same_budget(space, cifar10_accuracy, variant: str) -> None:
+    registry = load_registry()
+
     def best(factory) -> np.ndarray:
-        return np.array([run_search(factory(), space, cifar10_accuracy.__getitem__, QUALITY_BUDGET, s)
+        return np.array([run_trials(factory(), space, QUALITY_BUDGET, cifar10_accuracy, seed=s, registry=registry)
                          .study.best_value for s in SEEDS])
 
     guided, uniform = best(lambda: NPENAS(variant, epochs=QUALITY_EPOCHS)), best(RandomSearch)
@@ -175,48 +181,37 @@ def test_beats_random_search_with_the_same_budget(space, cifar10_accuracy, varia
     assert diff.mean() > 5 * diff.std(ddof=1) / np.sqrt(len(diff)), (guided.mean(), uniform.mean())
 
 
-def _study_with_random_history(space: NB201Space, seed: int, n: int = 10) -> optuna.Study:
-    """A real in-memory study holding ``n`` finished random architectures (NPENAS's initial set)."""
-    study = optuna.create_study(direction="maximize")
+def _random_history(space: NB201Space, seed: int, fail_next: list[bool] | None = None) -> KitCell:
+    """A cell holding 10 finished random architectures (NPENAS's initial set) with random
+    accuracies; while ``fail_next[0]`` is set, the next evaluation fails (once)."""
     rng = np.random.default_rng(seed)
-    for _ in range(n):
-        trial = study.ask()
-        arch = space.sample(rng)
-        trial.set_user_attr("arch", json.dumps(arch))
-        trial.set_user_attr("arch_id", space.arch_id(arch))
-        study.tell(trial, float(rng.random()))
-    return study
+
+    def score(arch: dict[str, str]) -> float:
+        if fail_next and fail_next[0]:
+            fail_next[0] = False
+            raise RuntimeError("evaluation failed")
+        return float(rng.random())
+
+    return run_trials(RandomSearch(), space, 10, score, seed=seed)
 
 
 def test_running_and_failed_proposals_are_not_proposed_again() -> None:
     """With several workers (or after a failed trial) NPENAS skips architectures already taken."""
-    from harness_plugins.algorithms.npenas import NPENAS
-    from harness_plugins.spaces.nb201 import NB201Space
-
     space = NB201Space()
-    algorithm = NPENAS("np", 2, init=10, batch=10, candidates=30)
-    study = _study_with_random_history(space, seed=0)
-
-    class Cell(DriverCell):
-        taken: set[str] = set()
-
-        def taken_arch_ids(self) -> set[str]:
-            return self.taken
-
-    cell = Cell(space, study, 0)
-    first = space.arch_id(algorithm.propose(study.ask(), cell))
-    Cell.taken = {first}  # e.g. running in another worker, or failed
-    second = space.arch_id(algorithm.propose(study.ask(), cell))
-    assert second != first
+    fail_next = [False]
+    cell = _random_history(space, seed=0, fail_next=fail_next)
+    fail_next[0] = True
+    cell.run(1, algorithm=NPENAS("np", 2, init=10, batch=10, candidates=30))  # its trial fails
+    (failed,) = [r for r in cell.trial_rows() if r["state"] == "failed"]
+    assert len(cell.history()) == 10  # a failed trial is not history: the round is unchanged
+    second = NPENAS("np", 2, init=10, batch=10, candidates=30).propose(cell.ask(), cell.context)
+    assert space.arch_id(second) != failed["arch_id"]
 
 
 def test_a_round_recomputed_by_another_process_is_billed_once() -> None:
-    from harness_plugins.algorithms.npenas import NPENAS
-    from harness_plugins.spaces.nb201 import NB201Space
-
     space = NB201Space()
-    study = _study_with_random_history(space, seed=1)
-    cell = DriverCell(space, study, 0)
-    for _ in range(2):  # two processes (fresh instances) compute the same round
-        NPENAS("np", 2, init=10, batch=10, candidates=20).propose(study.ask(), cell)
-    assert len(cell.costs) == 1
+    cell = _random_history(space, seed=1)
+    for _ in range(2):  # two processes (fresh instances) work in the same round
+        cell.run(1, algorithm=NPENAS("np", 2, init=10, batch=10, candidates=20))
+    assert len(cell.history()) == 12
+    assert len(cell.search_costs()) == 1

@@ -5,13 +5,14 @@ import importlib.metadata
 
 import numpy as np
 import pytest
-from _nb201_driver import DriverCell, run_search
 from harness_plugins.algorithms import rea
 from harness_plugins.algorithms.random_search import RandomSearch
 from harness_plugins.algorithms.rea import RegularizedEvolution, replay_population
 from harness_plugins.spaces.nb201 import EDGES, NB201Space
 
 from harness.components import EvaluatedArchitecture
+from harness.registry import load_registry
+from harness.testing import run_trials
 
 SEEDS = range(20)
 
@@ -39,7 +40,7 @@ def test_kill_worst_keeps_the_size_and_removes_the_least_accurate() -> None:
 def test_first_population_is_random_then_children_are_one_edit_from_the_population(cifar10_accuracy) -> None:
     space = NB201Space(channels=4, cells=1)
     algo = RegularizedEvolution(population=10, tournament=4)
-    cell = run_search(algo, space, cifar10_accuracy.__getitem__, 30, 0)
+    cell = run_trials(algo, space, 30, cifar10_accuracy, seed=0)
     history = cell.history()
     for i in range(10, 30):
         population = replay_population(history[:i], 10, "aging")
@@ -51,22 +52,27 @@ def test_first_population_is_random_then_children_are_one_edit_from_the_populati
 def test_parent_is_the_tournament_winner(cifar10_accuracy, monkeypatch: pytest.MonkeyPatch) -> None:
     space = NB201Space(channels=4, cells=1)
     algo = RegularizedEvolution(population=10, tournament=10)  # the tournament is the whole population
-    cell = run_search(algo, space, cifar10_accuracy.__getitem__, 10, 0)
+    cell = run_trials(algo, space, 10, cifar10_accuracy, seed=0)
     best = max(cell.history(), key=lambda m: m.accuracy)
     parents = []
     monkeypatch.setattr(space, "mutate", lambda arch, rng: parents.append(arch) or dict(arch))
-    algo.propose(cell.study.ask(), cell)
+    algo.propose(cell.ask(), cell.context)
     assert parents == [best.arch]
 
 
 def test_proposals_are_rebuilt_from_the_history(cifar10_accuracy) -> None:
-    """A fresh instance on the same study proposes what the first would: no hidden state."""
+    """The instance that ran the cell, after another worker (a fresh instance) added trials,
+    proposes what a fresh instance does: the population lives in the history, not in the object."""
     space = NB201Space(channels=4, cells=1)
-    cell = run_search(RegularizedEvolution(removal="worst"), space, cifar10_accuracy.__getitem__, 40, 5)
-    trial = cell.study.ask()
-    fresh = DriverCell(space, cell.study, 5)
-    assert RegularizedEvolution(removal="worst").propose(trial, fresh) == \
-        RegularizedEvolution(removal="worst").propose(trial, cell)
+    first = RegularizedEvolution(population=10, tournament=4, removal="worst")
+    cell = run_trials(first, space, 30, cifar10_accuracy, seed=5)
+    cell.run(10, algorithm=RegularizedEvolution(population=10, tournament=4, removal="worst"), worker_index=1)
+    trial = cell.ask()
+    fresh = RegularizedEvolution(population=10, tournament=4, removal="worst").propose(trial, cell.context)
+    assert first.propose(trial, cell.context) == fresh
+    # and the ten new trials changed the population, so a stale copy would have been caught
+    stale = replay_population(cell.history()[:30], 10, "worst")
+    assert [m.number for m in stale] != [m.number for m in replay_population(cell.history(), 10, "worst")]
 
 
 def test_options_and_validation() -> None:
@@ -82,13 +88,15 @@ def test_options_and_validation() -> None:
     assert names["rea"] == "harness_plugins.algorithms.rea"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("removal", ["aging", "worst"])
 def test_beats_random_search_with_the_same_budget(cifar10_accuracy, removal: str) -> None:
     space = NB201Space(channels=4, cells=1)
+    registry = load_registry()
 
     def best(algo_factory) -> np.ndarray:
-        return np.array([run_search(algo_factory(), space, cifar10_accuracy.__getitem__, 100, s).study.best_value
-                         for s in SEEDS])
+        return np.array([run_trials(algo_factory(), space, 100, cifar10_accuracy, seed=s, registry=registry)
+                         .study.best_value for s in SEEDS])
 
     evolved, uniform = best(lambda: RegularizedEvolution(removal=removal)), best(RandomSearch)
     diff = evolved - uniform  # paired by seed

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import importlib.metadata
-from types import SimpleNamespace
+import threading
 
 import numpy as np
+import optuna
 import pytest
 import torch
-from _cell_ws import WSCell, digits_split
+from _digits import digits_split
 from harness_plugins.algorithms import rl
 from harness_plugins.algorithms._controller import Controller, Reinforce
 from harness_plugins.algorithms._enas_shared import EnasConfig
@@ -15,6 +16,7 @@ from harness_plugins.algorithms.rl import RLAlgorithm
 from harness_plugins.spaces.mbconv import MBConvSpace
 
 from harness.errors import UsageError
+from harness.testing import make_cell, run_trials
 
 BANDIT = [(f"d{i}", list(range(4))) for i in range(3)]
 
@@ -84,52 +86,60 @@ def test_controller_finds_the_rewarded_arm_of_a_bandit() -> None:
     assert samples <= 500
 
 
-def _trial(number: int) -> SimpleNamespace:
-    return SimpleNamespace(number=number)
-
-
 def test_child_mode_replays_history_deterministically() -> None:
     space = MBConvSpace(num_layers=3, width=4)
-    cell = WSCell(space, None, seed=3)
     rng = np.random.default_rng(0)
+    accuracy: dict[str, float] = {}
+    gate = threading.Event()
+
+    def score(arch: dict) -> float:
+        if threading.current_thread() is not threading.main_thread():
+            assert gate.wait(60), "the test never released the other worker"
+        return accuracy.setdefault(space.arch_id(arch), float(rng.uniform(0.5, 1.0)))
+
     first = RLAlgorithm("child")
-    assert first.propose(_trial(0), cell) == RLAlgorithm("child").propose(_trial(0), cell)
-    for n in range(6):
-        arch = first.propose(_trial(n), cell)
-        assert space.arch_id(arch)
-        cell.add(n, arch, float(rng.uniform(0.5, 1.0)), "pruned" if n == 4 else "complete")
-    cached = first.propose(_trial(6), cell)
-    assert first.replay(cell).replayed == [0, 1, 2, 3, 4, 5]
+    cell = run_trials(first, space, 6, score, seed=3)
+    assert first.replay(cell.context).replayed == [0, 1, 2, 3, 4, 5]
+    trial = cell.ask()
     fresh = RLAlgorithm("child")
-    assert fresh.propose(_trial(6), cell) == cached
-    for p, q in zip(first.replay(cell).controller.parameters(), fresh.replay(cell).controller.parameters()):
+    assert fresh.propose(trial, cell.context) == first.propose(trial, cell.context)
+    for p, q in zip(first.replay(cell.context).controller.parameters(),
+                    fresh.replay(cell.context).controller.parameters()):
         assert torch.equal(p, q)
-    # another process finishes an earlier trial late: the replay restarts in trial order
-    cell.entries = [e for e in cell.entries if e.number != 2]
+    cell.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    # another worker's trial finishes late, after a later one: the replay restarts in trial order
+    other = make_cell(space, RLAlgorithm("child"), score, seed=3, storage=cell.storage)
+    worker = threading.Thread(target=other.run, args=(1,), kwargs={"worker_index": 1})
+    worker.start()
+    while not any("start" in t.user_attrs for t in cell.study.get_trials(states=(optuna.trial.TrialState.RUNNING,))):
+        worker.join(0.05)
     late = RLAlgorithm("child")
-    late.propose(_trial(7), cell)
-    cell.add(2, space.sample(rng), 0.9)
-    late.propose(_trial(7), cell)
-    assert late.replay(cell).replayed == [0, 1, 2, 3, 4, 5]
-    rebuilt = RLAlgorithm("child").replay(cell).controller
-    for p, q in zip(late.replay(cell).controller.parameters(), rebuilt.parameters()):
+    cell.run(1, algorithm=late)
+    running = [t.number for t in cell.study.get_trials(states=(optuna.trial.TrialState.RUNNING,))]
+    assert late.replay(cell.context).replayed == [0, 1, 2, 3, 4, 5, running[0] + 1]
+    gate.set()
+    worker.join()
+    assert late.replay(cell.context).replayed == [0, 1, 2, 3, 4, 5, running[0], running[0] + 1]
+    rebuilt = RLAlgorithm("child").replay(cell.context).controller
+    for p, q in zip(late.replay(cell.context).controller.parameters(), rebuilt.parameters()):
         assert torch.equal(p, q)
 
 
+@pytest.mark.slow
 def test_shared_mode_searches_once_and_proposes_the_derived_child() -> None:
     space = MBConvSpace(num_layers=3, width=8)
-    cell = WSCell(space, digits_split(max_per_class=20), seed=1)
-    algo = RLAlgorithm("shared", EnasConfig(epochs=2, controller_steps=5, batch_size=32, derive_samples=4))
-    algo.prepare(cell)
-    algo.prepare(cell)  # a resumed cell does not search again
-    assert cell.data_calls == 1 and len(cell.costs) == 1
-    seconds, details = cell.costs[0]
-    arch = algo.propose(_trial(0), cell)
-    assert seconds > 0 and details["mode"] == "shared" and details["arch"] == arch
-    assert space.arch_id(arch) == details["arch_id"]
+    config = EnasConfig(epochs=2, controller_steps=5, batch_size=32, derive_samples=4)
+    cell = make_cell(space, RLAlgorithm("shared", config), lambda arch: 0.5,
+                     data=digits_split(max_per_class=20), seed=1)
+    assert cell.run(1) == "done"
+    assert cell.run(1, algorithm=RLAlgorithm("shared", config)) == "done"  # resumed: no second search
+    assert cell.data_calls == 1 and len(cell.search_costs()) == 1
+    details = cell.search_costs()[0]
+    first, second = cell.history()
+    assert details["seconds"] > 0 and details["mode"] == "shared" and details["arch"] == first.arch == second.arch
+    assert first.arch_id == details["arch_id"]
     assert 0.0 <= details["shared_val_accuracy"] <= 1.0 and 0.0 <= details["skip_fraction"] <= 1.0
     assert details["controller_updates"] == 10 and details["architectures_evaluated"] == 15
-    assert RLAlgorithm("shared").propose(_trial(1), cell) == arch  # from the cell state, no search
 
 
 def test_shared_mode_needs_a_supernet_and_options_are_checked() -> None:

@@ -193,9 +193,8 @@ def test_corrupt_image(tree):
 
 def test_sixteen_bit_grey_png_keeps_its_contrast(tmp_path) -> None:
     import numpy as np
-    from PIL import Image
-
     from harness_plugins.datasets._images import decode_image
+    from PIL import Image
 
     path = tmp_path / "deep.png"
     Image.fromarray((np.arange(32 * 32).reshape(32, 32) * 64).astype(np.uint16)).save(path)

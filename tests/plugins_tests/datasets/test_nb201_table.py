@@ -151,6 +151,7 @@ def test_registered_through_its_entry_point() -> None:
     assert names["nb201-table"] == "harness_plugins.datasets.nb201_table"
 
 
+@pytest.mark.slow
 def test_bench_runs_nas_algorithms_on_the_table(table_path: Path, tmp_path: Path) -> None:
     """End to end through the CLI: the core opens the table and the algorithms propose from it."""
     import pandas as pd

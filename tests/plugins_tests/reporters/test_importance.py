@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from harness_plugins.reporters.importance import MIN_TRIALS, ImportanceReporter, cell_importances
 
 from harness.components import RunResults
-from harness_plugins.reporters.importance import MIN_TRIALS, ImportanceReporter, cell_importances
 
 
 def _trials(n: int, seed: int = 0) -> pd.DataFrame:

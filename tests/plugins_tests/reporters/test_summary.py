@@ -49,6 +49,18 @@ def test_writes_csv_and_markdown(tmp_path: Path) -> None:
     assert (tmp_path / "summary.md").read_text().count("\n| d |") == 2
 
 
+def test_a_failed_cells_reason_shows_the_whole_exception_message() -> None:
+    from harness_plugins.reporters.summary import headline
+
+    message = "--my-option must lie in [1, 2]; " + " ".join(["it names the culprit at length"] * 10)
+    reason = ("building the cell's components failed:\nTraceback (most recent call last):\n"
+              '  File "plugin.py", line 3, in factory\n    raise ValueError(message)\n'
+              f"ValueError: {message}\nsecond line of it\n")
+    assert headline(reason) == f"building the cell's components failed: ValueError: {message} second line of it"
+    assert headline("5 consecutive trials failed; last error in trials.csv") == \
+        "5 consecutive trials failed; last error in trials.csv"
+
+
 def test_generation_cost_is_apart_per_cell_and_counted_once_for_the_run(tmp_path: Path) -> None:
     results = _results(tmp_path)
     cells = results.cells.assign(generator="auto", generation_key=["g0", "g1", np.nan],

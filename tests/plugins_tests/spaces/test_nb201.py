@@ -1,4 +1,4 @@
-"""The nb201 space: arch strings, the capabilities METHODS.md relies on, the model and the supernet."""
+"""The nb201 space: arch strings, the capabilities the NAS algorithms rely on, the model and the supernet."""
 from __future__ import annotations
 
 import importlib.metadata

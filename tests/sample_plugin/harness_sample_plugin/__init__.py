@@ -3,8 +3,13 @@
 
 - sampler ``sample-random``: Optuna's random sampler (a sampler is passed to Optuna unwrapped);
 - dataset ``sample-blobs``: 12x12 grey images of one bright blob whose position is the class;
-- algorithm ``sample-hillclimb``: mutate the best architecture so far (needs sample + mutate);
-- reporter ``sample-counts``: trial states per cell as JSON.
+- algorithm ``sample-hillclimb``: mutate the best architecture so far (needs sample + mutate),
+  recording each trial's move in ``trials.csv`` as ``algo.role`` (``init`` or ``neighbour``);
+- reporter ``sample-counts``: trial states per cell as JSON; ``--sample-counts-indent`` only
+  changes the file's layout, so it is marked execution-only (not part of the run id) and
+  ``harness report RUN --sample-counts-indent 4`` re-renders without recomputing.
+
+Its tests (``tests/test_sample_plugin.py``) use only the public kit, :mod:`harness.testing`.
 """
 from __future__ import annotations
 
@@ -59,17 +64,30 @@ class HillClimb(SearchAlgorithm):
         rng = np.random.default_rng([cell.seed, trial.number])
         history = cell.history()
         if not history:
+            cell.record_trial_column(trial, "role", "init")
             return cell.space.sample(rng)
+        cell.record_trial_column(trial, "role", "neighbour")
         best = max(history, key=lambda h: h.accuracy)
         return cell.space.mutate(best.arch, rng)
 
 
 class Counts(Reporter):
+    def __init__(self, indent: int = 1) -> None:
+        self.indent = indent
+
     def report(self, results: RunResults, out_dir: Path) -> str:
         counts = results.trials.groupby(["cell", "state"]).size().unstack(fill_value=0) if len(results.trials) else {}
         data = {cell: {k: int(v) for k, v in row.items()} for cell, row in counts.iterrows()} if len(counts) else {}
-        (out_dir / "sample-counts.json").write_text(json.dumps(data, indent=1))
+        (out_dir / "sample-counts.json").write_text(json.dumps(data, indent=self.indent))
         return f"sample-counts: {len(data)} cells"
+
+
+@hookimpl
+def harness_addoption(parser) -> None:  # type: ignore[no-untyped-def]
+    from harness.config import execution_only
+
+    execution_only(parser.add_argument("--sample-counts-indent", type=int, default=1,
+                                       help="JSON indent of sample-counts.json (default 1)"))
 
 
 @hookimpl
@@ -93,4 +111,5 @@ def harness_algorithms() -> list[AlgorithmSpec]:
 
 @hookimpl
 def harness_reporters() -> list[ReporterSpec]:
-    return [ReporterSpec(name="sample-counts", description="trial states per cell", factory=lambda options: Counts())]
+    return [ReporterSpec(name="sample-counts", description="trial states per cell",
+                         factory=lambda options: Counts(options["sample_counts_indent"]))]
