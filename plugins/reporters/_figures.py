@@ -37,10 +37,13 @@ def palette(strategies: Iterable[str]) -> dict[str, Any]:
 def save(fig: Any, out_dir: Path, name: str) -> Path:
     """Write ``name.png`` and ``name.svg``; returns the PNG. Layout is fixed when the figure is
     made (legends in their own panel), so saving draws each format once and no more."""
+    import matplotlib
+
     plt = _plt()
     png = out_dir / f"{name}.png"
     fig.savefig(png, dpi=90, pil_kwargs={"compress_level": 3})  # zlib level 6 doubles the encode time
-    fig.savefig(out_dir / f"{name}.svg")
+    with matplotlib.rc_context({"svg.hashsalt": "harness"}):  # same results, same file: fixed ids, no date
+        fig.savefig(out_dir / f"{name}.svg", metadata={"Date": None})
     plt.close(fig)
     return png
 

@@ -325,18 +325,17 @@ class CompareReporter(Reporter):
         key = _fingerprint(results, self.baseline)
         reusable = stamp.exists() and (out_dir / "report.html").exists() and (out_dir / "report.txt").exists()
         if reusable and stamp.read_text() == key:
-            return (out_dir / "report.txt").read_text()
+            return (out_dir / "report.txt").read_text() + f"compare: {out_dir / 'report.html'}\n"
         stamp.unlink(missing_ok=True)
         sections = build_sections(results, out_dir, self.baseline)
         title = f"harness: {results.metadata.get('run_id') or results.run_dir.name}"
         (out_dir / "report.html").write_text(to_html(title, sections))
         (out_dir / "report.md").write_text(to_markdown(title, sections))
         verdict = sections[0]
-        text = "\n".join(["Verdict:", *verdict.paragraphs, *(f"- {b}" for b in verdict.bullets),
-                          f"compare: {out_dir / 'report.html'}"]) + "\n"
+        text = "\n".join(["Verdict:", *verdict.paragraphs, *(f"- {b}" for b in verdict.bullets)]) + "\n"
         (out_dir / "report.txt").write_text(text)
         stamp.write_text(key)
-        return text
+        return text + f"compare: {out_dir / 'report.html'}\n"
 
 
 def _factory(options: Options) -> CompareReporter:
