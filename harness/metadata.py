@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import HOOKSPEC_VERSION, __version__
+from harness.allocator import configure as configure_allocator
 from harness.config import RunConfig
 from harness.registry import Registry
 
@@ -62,5 +63,6 @@ def run_metadata(config: RunConfig, registry: Registry) -> dict[str, Any]:
         "device": device,
         "device_name": device_name(device),
         "git_commit": git_commit(),
+        "allocator": configure_allocator(),  # in force in every process of the run (applied at start)
         "plugins_metadata": registry.run_metadata(config.to_json()),
     }

@@ -27,6 +27,7 @@ import optuna
 from optuna.trial import TrialState
 
 from harness import schema
+from harness.allocator import configure as configure_allocator
 from harness.cell import CellRun, CellSetup, open_cell_study
 from harness.claims import ClaimFailed, claims_study, run_once
 from harness.components import (
@@ -261,9 +262,10 @@ class Worker:
 
 def _set_threads(config: RunConfig) -> None:
     """Give each worker process its share of the cores: tiny models on oversubscribed cores slow
-    down by orders of magnitude, not by a fraction."""
+    down by orders of magnitude, not by a fraction. (Also sets up the process's allocator.)"""
     import torch
 
+    configure_allocator()
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // config.jobs))
 
 

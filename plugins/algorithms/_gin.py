@@ -18,6 +18,13 @@ Training as in the official trainers: Adam with betas (0, 0.9), lr 0.005, weight
 official ``make_agent_optimizer`` doubles the lr of biases and exempts them from decay: kept), a
 per-step cosine schedule, batch 10 for <= 10 graphs else 16, shuffled each epoch.
 
+Training and prediction run on the CPU, one thread, whatever ``--device`` says: a step on 8-node
+graphs is ~70 tiny operations whose cost is per-op overhead, not arithmetic (~5 MFLOP), and on a
+GPU each would still be one kernel launch of several microseconds (plus a synchronisation to read
+the predictions), so no faster; no GPU was at hand to measure it, so the CPU stays the choice
+until a measurement says otherwise. The default trainer is :func:`._gin_train.fit_fast`, a hand-written forward/backward
+equal bit for bit to :func:`fit` (autograd + ``torch.optim``), which is kept as the reference.
+
 Two documented choices of ours:
 
 - ``RATE = 100`` (the official trainer's default is 10, sized for NAS-Bench-101's ~5-10 % errors);
@@ -33,7 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -41,13 +48,14 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = [
-    "GINGaussianPredictor",
-    "GINPredictor",
     "LR",
     "RATE",
+    "GINGaussianPredictor",
+    "GINPredictor",
     "fit",
     "gaussian_nll",
     "graphs_to_tensors",
+    "parameter_groups",
     "predict_gaussian",
     "predict_np",
     "thompson_sample",
@@ -138,9 +146,15 @@ def thompson_sample(mu: np.ndarray, sigma: np.ndarray, rng: np.random.Generator)
     return mu + sigma * rng.standard_normal(len(mu))
 
 
-def _optimizer(model: nn.Module) -> torch.optim.Optimizer:
+def parameter_groups(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(weights, biases): the official optimizer's two groups (biases get 2x lr, no decay)."""
     weights = [p for name, p in model.named_parameters() if not name.endswith("bias")]
     biases = [p for name, p in model.named_parameters() if name.endswith("bias")]
+    return weights, biases
+
+
+def _optimizer(model: nn.Module) -> torch.optim.Optimizer:
+    weights, biases = parameter_groups(model)
     return torch.optim.Adam(
         [{"params": weights, "lr": LR, "weight_decay": WEIGHT_DECAY},
          {"params": biases, "lr": 2 * LR, "weight_decay": 0.0}],
@@ -150,7 +164,10 @@ def _optimizer(model: nn.Module) -> torch.optim.Optimizer:
 def fit(model: nn.Module, adj_t: torch.Tensor, x: torch.Tensor, target: torch.Tensor,
         epochs: int, generator: torch.Generator) -> float:
     """Train ``model`` in place (MSE for :class:`GINPredictor`, Gaussian NLL for
-    :class:`GINGaussianPredictor`); returns the last batch's loss."""
+    :class:`GINGaussianPredictor`) with autograd and ``torch.optim``; returns the last batch's loss.
+
+    The plain reference: predictions are trained by :func:`._gin_train.fit_fast`, the same
+    computation by hand at a fraction of the per-step cost, tested against this loop."""
     n = len(target)
     batch = 10 if n <= 10 else 16
     steps = epochs * math.ceil(n / batch)
@@ -190,8 +207,13 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+Trainer = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Generator], float]
+
+
 def _train(model_cls: type[nn.Module], train: Sequence[tuple[np.ndarray, np.ndarray]],
-           errors: np.ndarray, epochs: int, seed: int) -> nn.Module:
+           errors: np.ndarray, epochs: int, seed: int, trainer: Trainer | None) -> nn.Module:
+    if trainer is None:
+        from harness_plugins.algorithms._gin_train import fit_fast as trainer
     adj_t, x = graphs_to_tensors(train)
     with torch.random.fork_rng(devices=[]):  # init and dropout draw from the global generator
         torch.manual_seed(seed)
@@ -199,27 +221,32 @@ def _train(model_cls: type[nn.Module], train: Sequence[tuple[np.ndarray, np.ndar
         if isinstance(model, GINGaussianPredictor):
             with torch.no_grad():
                 model.mean.bias.fill_(float(np.mean(errors)))
-        fit(model, adj_t, x, torch.as_tensor(errors, dtype=torch.float32), epochs,
-            torch.Generator().manual_seed(seed))
+        trainer(model, adj_t, x, torch.as_tensor(errors, dtype=torch.float32), epochs,
+                torch.Generator().manual_seed(seed))
     model.eval()
     return model
 
 
 def predict_np(train: Sequence[tuple[np.ndarray, np.ndarray]], errors: np.ndarray,
-               candidates: Sequence[tuple[np.ndarray, np.ndarray]], epochs: int, seed: int) -> np.ndarray:
-    """Train a fresh NP predictor on (graph, error %) and return the candidates' predicted errors."""
+               candidates: Sequence[tuple[np.ndarray, np.ndarray]], epochs: int, seed: int,
+               trainer: Trainer | None = None) -> np.ndarray:
+    """Train a fresh NP predictor on (graph, error %) and return the candidates' predicted errors.
+
+    ``trainer`` defaults to :func:`._gin_train.fit_fast`; :func:`fit` (autograd) gives the same
+    predictions, slower (benchmarks and tests compare the two)."""
     with _one_thread():
-        model = _train(GINPredictor, train, errors, epochs, seed)
+        model = _train(GINPredictor, train, errors, epochs, seed, trainer)
         with torch.no_grad():
             return model(*graphs_to_tensors(candidates)).numpy().astype(np.float64)
 
 
 def predict_gaussian(train: Sequence[tuple[np.ndarray, np.ndarray]], errors: np.ndarray,
                      candidates: Sequence[tuple[np.ndarray, np.ndarray]], epochs: int,
-                     seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train a fresh BO predictor and return the candidates' ``(mu, sigma)`` of the error %."""
+                     seed: int, trainer: Trainer | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Train a fresh BO predictor and return the candidates' ``(mu, sigma)`` of the error %
+    (``trainer`` as for :func:`predict_np`)."""
     with _one_thread():
-        model = _train(GINGaussianPredictor, train, errors, epochs, seed)
+        model = _train(GINGaussianPredictor, train, errors, epochs, seed, trainer)
         with torch.no_grad():
             mu, sigma = model(*graphs_to_tensors(candidates))
     return mu.numpy().astype(np.float64), sigma.numpy().astype(np.float64)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from harness_plugins.algorithms import _gin, npenas
+from harness_plugins.algorithms import _gin, _gin_train, npenas
 from harness_plugins.algorithms.npenas import NPENAS, candidates_by_mutation
 from harness_plugins.algorithms.random_search import RandomSearch
 from harness_plugins.datasets._nb201_synthetic import OPTIMUM
@@ -126,6 +126,42 @@ def test_np_predictor_learns_the_training_errors(space, cifar10_accuracy) -> Non
     predicted = _gin.predict_np(graphs, errors, graphs, 100, 0)
     assert np.corrcoef(predicted, errors)[0, 1] > 0.8
     assert np.array_equal(predicted, _gin.predict_np(graphs, errors, graphs, 100, 0))  # seeded
+
+
+@pytest.mark.parametrize("n", [7, 40])  # one batch of <= 10; batches of 16, 16 and 8
+def test_fast_training_gives_the_autograd_predictions(n: int) -> None:
+    """The hand-written trainer (``_gin_train.fit_fast``, the default) against the plain autograd +
+    ``torch.optim`` loop (``_gin.fit``) on random graphs: same predictions and trained state."""
+    space = NB201Space()
+    rng = np.random.default_rng(n)
+    train = [space.graph(space.sample(rng)) for _ in range(n)]
+    candidates = [space.graph(space.sample(rng)) for _ in range(50)]
+    errors = rng.uniform(5, 95, n)
+    fast = _gin.predict_np(train, errors, candidates, 30, 11)
+    slow = _gin.predict_np(train, errors, candidates, 30, 11, trainer=_gin.fit)
+    np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-4)
+    assert np.ptp(fast) > 1  # a trained predictor ranks: the comparison is not between constants
+    mu, sigma = _gin.predict_gaussian(train, errors, candidates, 30, 11)
+    mu_ref, sigma_ref = _gin.predict_gaussian(train, errors, candidates, 30, 11, trainer=_gin.fit)
+    np.testing.assert_allclose(mu, mu_ref, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(sigma, sigma_ref, rtol=1e-5, atol=1e-5)
+    adj_t, x = _gin.graphs_to_tensors(train)
+    target = torch.as_tensor(errors, dtype=torch.float32)
+    states, losses = [], []
+    for trainer in (_gin_train.fit_fast, _gin.fit):
+        torch.manual_seed(0)
+        model = _gin.GINGaussianPredictor(x.shape[-1])
+        losses.append(trainer(model, adj_t, x, target, 5, torch.Generator().manual_seed(1)))
+        states.append(model.state_dict())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    for name, value in states[1].items():  # weights, BatchNorm running statistics, batch counts
+        torch.testing.assert_close(states[0][name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_fast_training_rejects_other_models() -> None:
+    with pytest.raises(TypeError, match="Linear"):
+        _gin_train.fit_fast(torch.nn.Linear(2, 1), torch.zeros(1, 8, 8), torch.zeros(1, 8, 8), torch.zeros(1), 1,
+                            torch.Generator())
 
 
 # -- statelessness and plumbing ---------------------------------------------------------------
