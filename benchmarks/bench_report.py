@@ -6,9 +6,9 @@ Two runs in the documented CSV formats (``harness.testing.synthetic``), written 
   trials (simulated seconds in ``train_seconds``), with the ``generator`` axis;
 - ``grid-200``: 2 datasets x 10 strategies (samplers x pruners) x 10 seeds = 200 cells of 16 trials.
 
-Each is reported with the whole command (``python -m harness report RUN``: imports, re-export
-fallback, summary, importance, compare), *cold* (caches deleted first: every fANOVA forest fitted,
-every figure drawn) and *warm* (re-reporting unchanged results, the common case), and, as the
+Each is reported with the whole command (``python -m harness report RUN --from-tables``: imports,
+reading the tables, summary, importance, compare; synthetic folders have no storage), *cold*
+(caches deleted first: every fANOVA forest fitted, every figure drawn) and *warm* (re-reporting unchanged results, the common case), and, as the
 baseline in the same session, with ``--reporters summary``. Prints best and median of ``--repeats``
 runs and the ratios to the baseline.
 
@@ -64,11 +64,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for run in (_tabular(root), _grid(root)):
-            command = ["report", str(run), "--reporters", "summary,importance,compare"]
+            command = ["report", str(run), "--from-tables", "--reporters", "summary,importance,compare"]
             cold = _time(command, options.repeats, cold_dir=run)
             warm = _time(command, options.repeats)
-            compare = _time(["report", str(run), "--reporters", "compare"], options.repeats, cold_dir=run)
-            base = _time(["report", str(run), "--reporters", "summary"], options.repeats)
+            compare = _time(["report", str(run), "--from-tables", "--reporters", "compare"], options.repeats,
+                            cold_dir=run)
+            base = _time(["report", str(run), "--from-tables", "--reporters", "summary"], options.repeats)
             print(f"{run.name}: summary only (baseline) best {min(base):.2f} s")
             for name, times in (("cold", cold), ("warm", warm), ("compare only, cold", compare)):
                 print(f"  {name:18s} best {min(times):6.2f} s, median {statistics.median(times):6.2f} s, "

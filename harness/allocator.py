@@ -2,17 +2,18 @@
 32 MiB or more to the kernel on ``free`` and maps it fresh, zero-filled, on the next ``malloc``.
 
 Why: a CPU training step allocates and frees the same activation and gradient buffers every step.
-With 64 x 64 images, batch 128 and 128 filters one buffer is ~270 MB, above glibc's mmap
-threshold, so each step pays for ``munmap``/``mmap`` and one page fault per 4 KiB page touched:
-millions of faults per epoch and 17-40 % of the CPU time spent in the kernel. Measured with
-``benchmarks/bench_cpu_training.py`` (64 px, batch 128, 2 threads): 168k page faults per step and
-29 % system time plain, ~2k and 0.5 % with this setting, 1.9x the images/s, as tcmalloc. PyTorch's CPU performance guide recommends an allocator that
-caches (tcmalloc or jemalloc, preloaded); glibc does the same when its thresholds are raised, from
-inside the process, with ``mallopt`` (``M_MMAP_THRESHOLD``: buffers below it come from the heap and
-are reused; ``M_TRIM_THRESHOLD``: free memory at the heap's top is kept up to it). That needs no
-package and no preloading, so every process that trains applies it at start
-(:func:`harness.runner._set_threads` calls :func:`configure` in the main ``harness bench`` process,
-in each ``--jobs`` worker and in ``harness worker``), and ``run.json`` records the setting in force.
+With 64 x 64 images, batch 128 and 128 filters one buffer is ~270 MB, above glibc's mmap threshold,
+so each step pays for ``munmap``/``mmap`` and one page fault per 4 KiB page touched: millions of
+faults per epoch and 17-40 % of the CPU time spent in the kernel. Measured with
+``benchmarks/bench_cpu_training.py`` (64 px, batch 128, 2 threads): 168k page faults per step and 29
+% system time plain, ~2k and 0.5 % with this setting, 1.9x the images/s, as tcmalloc. PyTorch's CPU
+performance guide recommends an allocator that caches (tcmalloc or jemalloc, preloaded); glibc does
+the same when its thresholds are raised, from inside the process, with ``mallopt``
+(``M_MMAP_THRESHOLD``: buffers below it come from the heap and are reused; ``M_TRIM_THRESHOLD``:
+free memory at the heap's top is kept up to it). That needs no package and no preloading, so every
+process that trains applies it at start (:func:`harness.runner._set_threads` calls :func:`configure`
+in the main ``harness bench`` process, in each ``--jobs`` worker and in ``harness worker``), and
+``run.json`` records the setting in force.
 
 The cost is memory held, not returned: up to :data:`THRESHOLD` of free heap per malloc arena after
 the largest step, which a training process reuses on its next step anyway. Blocks above it still

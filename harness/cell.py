@@ -274,9 +274,8 @@ class CellRun:
 
     def run_trial(self) -> str:
         """Ask, propose, evaluate, tell. Returns the trial's final state name (or ``surplus``)."""
-        trial = ask(self.study)
-        trial.set_user_attr(schema.WORKER, WORKER_ID)  # first, so a worker killed in propose() is detected
-        trial.set_user_attr(schema.PROC, this_process())
+        # created with its worker's identity, so a worker killed at any point after is detected
+        trial = ask(self.study, {schema.WORKER: WORKER_ID, schema.PROC: this_process()})
         if self._surplus(trial.number):
             trial.set_user_attr(schema.SURPLUS, True)
             self.study.tell(trial, state=TrialState.FAIL)

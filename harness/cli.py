@@ -17,7 +17,15 @@ from harness import __version__
 from harness.config import is_execution_only
 from harness.errors import PluginError, UsageError
 
-__all__ = ["DEFAULTS", "build_parser", "default_options", "main"]
+__all__ = ["DEFAULTS", "Parser", "build_parser", "default_options", "main"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: a bad type, choice or unknown option raises
+    :class:`UsageError` (``harness: error: ...``, exit 2) instead of printing the usage block."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(message)
 
 #: Each axis's default when not given; names a ``--plugins`` selection did not load are dropped,
 #: and an axis left empty that way takes every loaded component of its kind.
@@ -104,16 +112,16 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     """The full parser; with a registry, its plugins' options are included."""
-    parser = argparse.ArgumentParser(prog="harness", description="Benchmark NAS and HPO strategies side by side.")
+    parser = Parser(prog="harness", description="Benchmark NAS and HPO strategies side by side.")
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     parser.add_argument("--plugins", type=_names, default=None,
                         help="load only these plugins (comma-separated; see `harness list`)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
-    run_parent = argparse.ArgumentParser(add_help=False)
+    run_parent = Parser(add_help=False)
     _run_options(run_parent)
     # `harness report` takes the plugins' options too (a reporter's format, say), but only those
     # given on its command line override the ones stored with the run
-    report_options = argparse.ArgumentParser(add_help=False)
+    report_options = Parser(add_help=False)
     if registry is not None:
         _add_plugin_options(registry, run_parent, record=True)
         _add_plugin_options(registry, report_options, record=False)
@@ -122,7 +130,7 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
                 action.help = action.help.replace("%(default)s", str(action.default))
             action.default = argparse.SUPPRESS
     # --plugins and -v are read before the subcommand is known, so they may stand after it too
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--plugins", type=_names, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -139,6 +147,15 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
                         help="output folder (default: the run's folder; for several runs, results/merged-<ids>)")
     report.add_argument("--match", default="trials", choices=["trials", "epochs", "cost"],
                         help="budget unit for merged runs with different budgets (default: trials)")
+    report.add_argument("--from-tables", action="store_true",
+                        help="report the exported trials.csv and cells.csv as they are, without the storage "
+                             "(a run folder copied without it)")
+    report.add_argument("--accept-loss", action="store_true",
+                        help="re-export even if trials in trials.csv are missing from the storage")
+    repair = sub.add_parser("repair", parents=[common],
+                            help="repair a run's journal cut short or corrupted (backs up the original)")
+    repair.add_argument("run", help="a run id (under --results), a run folder, or a journal file")
+    repair.add_argument("--results", default="results")
     return parser
 
 
@@ -222,121 +239,214 @@ def _print_list(registry: Any, out: Any) -> None:
         print("  ".join(str(v).ljust(w) for v, w in zip(row[:4], widths)) + "  " + str(row[4]), file=out)
 
 
-def _export(run_dir: Path) -> Any:
-    """Re-export a run's tables from its storage, or read the last exported ones."""
-    from harness.results import export_run, load_results
+def _run_dir(run: str, results: str) -> Path:
+    """The folder of ``run``: a folder given as such, else a run id under ``results``."""
+    if Path(run).is_dir():
+        return Path(run)
+    from harness.runfiles import check_run_id
 
-    run_file = run_dir / "run.json"
-    if not run_file.exists():
-        raise UsageError(f"{run_dir}: no run.json here; give a run id under --results or a run folder")
-    metadata = json.loads(run_file.read_text())
+    check_run_id(run)
+    return Path(results) / run
+
+
+def _export(run_dir: Path, accept_loss: bool = False) -> Any:
+    """Re-export a run's tables from its storage. A missing storage file, or one that lacks
+    exported trials, is refused; an unreachable server falls back to the exported tables."""
+    from harness.results import export_run, load_results
+    from harness.runfiles import read_run_json
+    from harness.storage import close_storage, open_storage, storage_path, storage_url
+
+    metadata = read_run_json(run_dir / "run.json")
     config = metadata["config"]
     from harness.config import RunConfig
     from harness.grid import PlannedCell
 
     planned = [PlannedCell.from_json(c) for c in metadata["cells"]]
+    url = config.get("storage") or storage_url(None, run_dir)
+    path = storage_path(url)
+    if path is not None and not path.exists():
+        raise UsageError(f"the run's storage {path} is missing; refusing to re-export {run_dir} from nothing "
+                         f"(restore the file; the exported tables are unchanged)")
     try:
-        from harness.storage import close_storage, open_storage, storage_url
-
-        url = config.get("storage") or storage_url(None, run_dir)
-        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-            raise UsageError(f"the run's storage {url} does not exist here")
-        storage = open_storage(url)
-        try:
-            return export_run(run_dir, metadata["run_id"], storage, planned, RunConfig.from_json(config))
-        finally:
-            close_storage(storage)
-    except UsageError as exc:  # storage unreachable: the exported tables still tell the story
+        storage = open_storage(url, create=False)
+    except UsageError as exc:  # a server unreachable: the exported tables still tell the story
+        if path is not None:
+            raise
         logging.getLogger(__name__).warning("%s; reporting the last exported tables", exc)
         return load_results(run_dir)
+    try:
+        return export_run(run_dir, metadata["run_id"], storage, planned, RunConfig.from_json(config),
+                          accept_loss=accept_loss)
+    finally:
+        close_storage(storage)
 
 
-def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[str], out_dir: Path | None = None,
-            overrides: dict[str, Any] | None = None, match: str = "trials") -> str:
-    """Re-export the runs' tables from their storage and run ``reporters`` on one run, or on several
-    merged (see ``harness.merge``), into ``out_dir``. Their factories get the defaults, then the
-    options stored with the (first) run, then ``overrides`` (given to ``harness report``)."""
+def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[str] | None,
+            overrides: dict[str, Any] | None = None, accept_loss: bool = False, out_dir: Path | None = None,
+            match: str = "trials", from_tables: bool = False) -> str:
+    """Re-export the runs' tables from their storage (or, ``from_tables``, read them as exported) and
+    run ``reporters`` (default: the first run's) on one run, or on several merged (see
+    ``harness.merge``), into ``out_dir`` (default: the run's folder). Their factories get the
+    defaults, then the options stored with the (first) run, then ``overrides`` (given to
+    ``harness report``)."""
     from harness.merge import merge_runs
+    from harness.results import load_results
 
     run_dirs = [run_dirs] if isinstance(run_dirs, Path) else list(run_dirs)
-    runs = [_export(d) for d in run_dirs]
+    for folder in run_dirs if from_tables else ():
+        if not (folder / "trials.csv").exists() or not (folder / "cells.csv").exists():
+            raise UsageError(f"{folder}: no trials.csv and cells.csv here to report from")
+    runs = [load_results(d) if from_tables else _export(d, accept_loss) for d in run_dirs]
     out_dir = out_dir or run_dirs[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     results = runs[0] if len(runs) == 1 and out_dir == run_dirs[0] else merge_runs(runs, out_dir, match)
-    options = {**default_options(registry), **runs[0].metadata.get("config", {}).get("options", {}),
+    config = runs[0].metadata.get("config", {})
+    options = {**default_options(registry), **config.get("options", {}),
                **json.loads(json.dumps(overrides or {}, default=str))}
     texts = []
-    for name in reporters:
+    for name in reporters or config.get("reporters") or DEFAULTS["reporter"]:
         reporter = registry.get("reporter", name).spec.factory(options)
         texts.append(reporter.report(results, out_dir))
     return "\n".join(t for t in texts if t)
+
+
+def _repair(run: str, results: str) -> str:
+    """Repair the run's journal (or the journal file given) and say what was kept and dropped."""
+    from harness.journal import check_journal, repair_journal
+    from harness.runfiles import read_run_json
+    from harness.storage import storage_path, storage_url
+
+    if Path(run).is_file():
+        journal, run_dir = Path(run), None
+    else:
+        run_dir = _run_dir(run, results)
+        config = read_run_json(run_dir / "run.json")["config"]
+        url = config.get("storage") or storage_url(None, run_dir)
+        if not url.startswith("journal:"):
+            raise UsageError(f"run {run!r} uses storage {url}, not a journal file; only journal files need repair")
+        journal = storage_path(url)  # type: ignore[assignment]
+    if not journal.exists():
+        raise UsageError(f"journal {journal} does not exist")
+    if not check_journal(journal).problems:
+        return f"journal {journal}: every record is complete; nothing to repair"
+    report = repair_journal(journal)
+    lines = [report.summary()]
+    touched = _describe_trials(journal, report.trial_ids)
+    if touched:
+        lines.append(f"dropped records touch {len(touched)} trial(s): {', '.join(touched)} (a trial left running "
+                     f"is retried by the next bench)")
+    if run_dir is not None and (run_dir / "trials.csv").exists():
+        from harness.config import RunConfig
+        from harness.grid import PlannedCell
+        from harness.results import export_run
+        from harness.runfiles import read_run_json as _read
+        from harness.storage import close_storage, open_storage
+
+        metadata = _read(run_dir / "run.json")
+        storage = open_storage(f"journal:{journal.resolve()}", create=False)
+        try:
+            export_run(run_dir, metadata["run_id"], storage, [PlannedCell.from_json(c) for c in metadata["cells"]],
+                       RunConfig.from_json(metadata["config"]), accept_loss=True)
+        finally:
+            close_storage(storage)
+        lines.append(f"re-exported {run_dir / 'trials.csv'} and cells.csv from the repaired journal")
+    return "\n".join(lines)
+
+
+def _describe_trials(journal: Path, trial_ids: list[int]) -> list[str]:
+    """``study #number (state)`` for the journal's trial ids that still exist after a repair."""
+    if not trial_ids:
+        return []
+    from harness.storage import open_storage
+
+    storage = open_storage(f"journal:{journal.resolve()}", create=False)
+    where = {t._trial_id: (study.study_name, t) for study in storage.get_all_studies()
+             for t in storage.get_all_trials(study._study_id, deepcopy=False)}
+    out = []
+    for trial_id in trial_ids:
+        if trial_id in where:
+            name, trial = where[trial_id]
+            out.append(f"{name} #{trial.number} ({trial.state.name.lower()})")
+        else:
+            out.append(f"trial id {trial_id} (its creation was dropped)")
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 failure, 2 user error, 3 run incomplete: a worker
     died and cells are short of their budget, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--plugins", type=_names, default=None)
-    pre.add_argument("-v", "--verbose", action="store_true")
     try:
-        early, _ = pre.parse_known_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    logging.basicConfig(level=logging.INFO if early.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        from harness.registry import load_registry
-
-        registry = load_registry(early.plugins)
-        parser = build_parser(registry)
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exc:
-            return int(exc.code or 0)
-        if args.command in (None, "list"):
-            if args.command is None:
-                parser.print_help()
-                return 0
-            _print_list(registry, sys.stdout)
-            return 0
-        if args.command == "report":
-            run_dirs = [Path(r) if Path(r).is_dir() else Path(args.results) / r for r in args.run]
-            out = Path(args.out) if args.out else None
-            if out is None and len(run_dirs) > 1:
-                out = Path(args.results) / ("merged-" + "+".join(d.name for d in run_dirs))[:120]
-            first = run_dirs[0] / "run.json"
-            stored = json.loads(first.read_text())["config"].get("reporters") if first.exists() else None
-            extra = ["compare"] if "compare" in registry.names("reporter") else []  # older runs: add the comparison
-            reporters = args.reporters or list(dict.fromkeys([*(stored or DEFAULTS["reporter"]), *extra]))
-            overrides = {k: v for k, v in vars(args).items() if k in registry.option_owners}
-            print(_report(registry, run_dirs, reporters, out, overrides, args.match))
-            return 0
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        config = config_from_args(args, registry)
-        from harness.runner import RunIncomplete, run_bench, run_worker
-
-        if args.command == "worker":
-            run_worker(config, registry)
-            return 0
-        incomplete = None
-        try:
-            run_bench(config, registry)
-        except RunIncomplete as exc:
-            incomplete = exc
-        print(f"run {config.run_id}: results in {config.run_dir}")
-        print(_report(registry, config.run_dir, config.reporters))
-        if incomplete is not None:
-            print(f"harness: {incomplete}", file=sys.stderr)
-            return 3
-        return 0
+        return _main(argv)
     except UsageError as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split("\n")[0].split()) if str(exc).strip() else type(exc).__name__
+        print(f"harness: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("harness: interrupted; completed trials are stored, rerun the same command to resume",
               file=sys.stderr)
         return 130
+    finally:
+        from harness.logs import unroute_library_logs
 
+        unroute_library_logs()
+
+
+def _main(argv: list[str]) -> int:
+    pre = Parser(add_help=False)
+    pre.add_argument("--plugins", type=_names, default=None)
+    pre.add_argument("-v", "--verbose", action="store_true")
+    early, _ = pre.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO if early.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from harness.registry import load_registry
+
+    registry = load_registry(early.plugins)
+    parser = build_parser(registry)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0)
+    if args.command in (None, "list"):
+        if args.command is None:
+            parser.print_help()
+            return 0
+        _print_list(registry, sys.stdout)
+        return 0
+    if args.command == "report":
+        run_dirs = [_run_dir(run, args.results) for run in args.run]
+        out = Path(args.out) if args.out else None
+        if out is None and len(run_dirs) > 1:
+            out = Path(args.results) / ("merged-" + "+".join(d.name for d in run_dirs))[:120]
+        first = run_dirs[0] / "run.json"
+        stored = json.loads(first.read_text())["config"].get("reporters") if first.exists() else None
+        extra = ["compare"] if "compare" in registry.names("reporter") else []  # older runs: add the comparison
+        reporters = args.reporters or list(dict.fromkeys([*(stored or DEFAULTS["reporter"]), *extra]))
+        overrides = {k: v for k, v in vars(args).items() if k in registry.option_owners}
+        print(_report(registry, run_dirs, reporters, overrides, args.accept_loss, out, args.match, args.from_tables))
+        return 0
+    if args.command == "repair":
+        print(_repair(args.run, args.results))
+        return 0
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config = config_from_args(args, registry)
+    from harness.logs import route_library_logs
+    from harness.runner import RunIncomplete, run_bench, run_worker
+
+    route_library_logs(config.run_dir)
+    if args.command == "worker":
+        run_worker(config, registry)
+        return 0
+    incomplete = None
+    try:
+        run_bench(config, registry)
+    except RunIncomplete as exc:
+        incomplete = exc
+    print(f"run {config.run_id}: results in {config.run_dir}")
+    print(_report(registry, config.run_dir, config.reporters))
+    if incomplete is not None:
+        print(f"harness: {incomplete}", file=sys.stderr)
+        return 3
+    return 0

@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
+from harness.runfiles import check_run_id
+from harness.storage import check_storage_url
 
 __all__ = ["EXECUTION_ONLY", "RunConfig", "absolute_storage_url", "execution_only", "is_execution_only"]
 
@@ -101,6 +104,10 @@ class RunConfig:
     counted_options: list[str] | None = None
 
     def __post_init__(self) -> None:
+        if self.trials < 0:
+            raise UsageError(f"--trials {self.trials}: must be at least 0 (0: until --timeout)")
+        if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise UsageError(f"--timeout {self.timeout}: must be a positive number of seconds")
         if self.trials < 1 and self.timeout is None:
             raise UsageError("--trials must be at least 1 (or give --timeout)")
         if self.epochs < 1:
@@ -118,9 +125,17 @@ class RunConfig:
             raise UsageError("--max-per-class must be at least 1")
         if self.threads is not None and self.threads < 1:
             raise UsageError("--threads must be at least 1")
+        if not 0 <= self.split_seed < 2**32:
+            raise UsageError(f"--split-seed {self.split_seed}: must lie in 0..{2**32 - 1}")
+        bad_seeds = [s for s in self.seeds if not 0 <= s < 2**32]
+        if bad_seeds:
+            raise UsageError(f"--seeds: seed {bad_seeds[0]} must lie in 0..{2**32 - 1}")
+        if self.storage is not None:
+            check_storage_url(self.storage)
         self.storage = absolute_storage_url(self.storage)
         if self.run_id is None:
             self.run_id = self.default_run_id()
+        check_run_id(self.run_id)
 
     def identity(self) -> dict[str, Any]:
         """The part of the config that defines what the run computes."""

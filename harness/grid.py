@@ -26,7 +26,8 @@ from harness.config import RunConfig
 from harness.errors import UsageError
 from harness.registry import Registry
 
-__all__ = ["AXES", "Cell", "Components", "PlannedCell", "caveat", "expand_grid", "incompatibility"]
+__all__ = ["AXES", "Cell", "Components", "PlannedCell", "caveat", "check_options", "expand_grid", "fixed_space",
+           "incompatibility", "sampler_decides"]
 
 AXES = ("dataset", "generator", "space", "algorithm", "sampler", "pruner", "seed")
 
@@ -65,20 +66,24 @@ class PlannedCell:
     cell: Cell
     na: str | None = None
     note: str | None = None
+    #: the sampler fixes its search space to the first trial's parameters (Optuna's QMC): the
+    #: export counts the values it drew at random instead (``results.fixed_space_note``)
+    fixed_space: bool = False
 
     @property
     def key(self) -> str:
         return self.cell.key
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.cell.as_row(), "key": self.cell.key, "na": self.na, "note": self.note}
+        return {**self.cell.as_row(), "key": self.cell.key, "na": self.na, "note": self.note,
+                "fixed_space": self.fixed_space}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "PlannedCell":
         """Read a plan entry; entries of runs made before the generator axis existed are
         ``manual``."""
         values: dict[str, Any] = {axis: data.get(axis, "manual" if axis == "generator" else None) for axis in AXES}
-        return cls(Cell(**values), data.get("na"), data.get("note"))
+        return cls(Cell(**values), data.get("na"), data.get("note"), bool(data.get("fixed_space")))
 
 
 @dataclass
@@ -144,7 +149,19 @@ def incompatibility(cell: Cell, parts: Components, config: RunConfig, registry: 
         # the space does not exist before generation: algorithms see what it will offer
         searched = types.SimpleNamespace(capabilities=parts.generator.capabilities(parts.space))
     reason = parts.algorithm.incompatible(searched, parts.dataset)
-    return f"algorithm {cell.algorithm}: {reason}" if reason else None
+    if reason:
+        return f"algorithm {cell.algorithm}: {reason}"
+    if tabular and not sampler_decides(cell, parts) and cell.sampler != config.samplers[0]:
+        return (f"on table {cell.dataset} algorithm {cell.algorithm} decides the whole trial and there are no "
+                f"training hyperparameters: sampler {cell.sampler} would decide nothing (see the "
+                f"{config.samplers[0]} cell)")
+    return None
+
+
+def sampler_decides(cell: Cell, parts: Components) -> bool:
+    """Whether the Optuna sampler decides anything in ``cell``: the training hyperparameters (not on
+    a table) or, with algorithm ``sampler``, the architecture."""
+    return cell.algorithm == "sampler" or not isinstance(parts.dataset, TabularBenchmark)
 
 
 def expand_grid(config: RunConfig, registry: Registry) -> list[Cell]:
@@ -162,11 +179,37 @@ def expand_grid(config: RunConfig, registry: Registry) -> list[Cell]:
         config.seeds)]
 
 
+def check_options(cell: Cell, config: RunConfig, registry: Registry) -> Any:
+    """Build the cell's sampler and pruner once before anything runs, so a bad option value of
+    theirs (a :class:`UsageError`) stops the run with its one line; returns the sampler (or
+    ``None`` when a plugin raised something else: the cell then fails with it when it runs)."""
+    from harness.components import SamplerRequest
+
+    try:
+        sampler = registry.get("sampler", cell.sampler).spec.factory(SamplerRequest(cell.seed, config.options))
+        registry.get("pruner", cell.pruner).spec.factory(PrunerRequest(config.epochs, config.options))
+    except UsageError:
+        raise
+    except Exception:  # noqa: BLE001 - a plugin bug fails its cell, with the traceback, when it runs
+        return None
+    return sampler
+
+
+def fixed_space(cell: Cell, config: RunConfig, registry: Registry) -> bool:
+    """Whether the cell's sampler fixes its search space to the first trial's parameters (Optuna's
+    QMC), drawing parameters absent there at random (``cells.csv`` notes how many)."""
+    import optuna
+
+    return isinstance(check_options(cell, config, registry), optuna.samplers.QMCSampler)
+
+
 def caveat(cell: Cell, config: RunConfig, registry: Registry) -> str | None:
     """A warning a reader of the cell's results needs, or ``None`` (kept in ``cells.csv``)."""
     spec = registry.get("sampler", cell.sampler).spec
     try:
         startup = spec.startup_trials(config.options) if isinstance(spec, SamplerSpec) and spec.startup_trials else 0
+    except UsageError:
+        raise
     except Exception:
         return None
     if config.trials >= 1 and startup and config.trials <= startup:

@@ -7,6 +7,7 @@ hyperparameter (``--epochs``), so pruners compare like with like.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -62,6 +63,9 @@ _CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 _LOWER_BOUNDS = {"lr": (1e-300, "positive"), "batch_size": (1, "at least 1"), "weight_decay": (0.0, "at least 0"),
                  "label_smoothing": (0.0, "at least 0"), "momentum": (0.0, "at least 0")}
 
+_UPPER_BOUNDS = {"label_smoothing": (0.99, "below 1"), "momentum": (1.0, "at most 1"),
+                 "batch_size": (1 << 20, "at most 1048576")}
+
 
 def parse_fixed(items: list[str] | None) -> dict[str, Any]:
     """Parse ``--fix name=value`` items; an unknown name or bad value is a one-line UsageError."""
@@ -74,6 +78,14 @@ def parse_fixed(items: list[str] | None) -> dict[str, Any]:
             value = _TYPES[name](raw)
         except ValueError:
             raise UsageError(f"--fix {item!r}: {raw!r} is not a valid {name}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"--fix {item!r}: {name} must be a finite number")
+        if name == "nesterov" and raw.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise UsageError(f"--fix {item!r}: nesterov must be true or false")
+        if name in _UPPER_BOUNDS and not value <= _UPPER_BOUNDS[name][0]:
+            raise UsageError(f"--fix {item!r}: {name} must be {_UPPER_BOUNDS[name][1]}")
+        if name in fixed:
+            raise UsageError(f"--fix {item!r}: {name} is pinned twice")
         if name in _LOWER_BOUNDS and not value >= _LOWER_BOUNDS[name][0]:
             raise UsageError(f"--fix {item!r}: {name} must be {_LOWER_BOUNDS[name][1]}")
         if name in _CHOICES and value not in _CHOICES[name]:

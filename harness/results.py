@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from harness import schema
 from harness.components import RunResults
 from harness.config import RunConfig
+from harness.errors import UsageError
 from harness.grid import AXES, PlannedCell
 
 __all__ = ["NOT_APPLICABLE", "TRIAL_COLUMNS", "CELL_COLUMNS", "cell_row", "cell_state", "export_run", "load_results",
@@ -123,11 +124,15 @@ def write_atomic(frame: pd.DataFrame, path: Path) -> None:
 
 
 def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
-               planned: list[PlannedCell], config: RunConfig | None = None) -> RunResults:
+               planned: list[PlannedCell], config: RunConfig | None = None, accept_loss: bool = False
+               ) -> RunResults:
     """Rewrite ``trials.csv``, ``cells.csv`` and ``generations.csv`` from the storage.
 
     ``planned`` lists every cell of the grid; cells without a study yet are ``pending``. ``config``
-    gives the budgets a cell's state is judged by.
+    gives the budgets a cell's state is judged by. A storage that lacks trials the existing
+    ``trials.csv`` holds (an empty or truncated storage, another storage than the run's) is
+    refused with a one-line :class:`UsageError`, so an export never wipes results; with
+    ``accept_loss`` (after ``harness repair`` listed what was lost) it is written anyway.
     """
     studies = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     trial_rows: list[dict[str, Any]] = []
@@ -147,7 +152,9 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
         trial_rows.extend(trial_row(run_id, cell, t) for t in trials)
         attrs = study.user_attrs
         state = cell_state(trials, attrs, config)
-        cell_rows.append(cell_row(run_id, cell, state, attrs.get(schema.ERROR), trials, attrs))
+        row = cell_row(run_id, cell, state, attrs.get(schema.ERROR), trials, attrs)
+        row["note"] = join_notes(row["note"], fixed_space_note(cell, trials))
+        cell_rows.append(row)
         if attrs.get(schema.GENERATION):
             generations[attrs[schema.GENERATION]["key"]] = attrs[schema.GENERATION]
     trials_frame = pd.DataFrame(trial_rows)
@@ -156,6 +163,8 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
                            key=lambda c: ({"hp": 0, "arch": 1, "algo": 2}.get(c.split(".")[0], 3), c))
     trials_frame = trials_frame.reindex(columns=[*TRIAL_COLUMNS, *extra_columns])
     cells_frame = pd.DataFrame(cell_rows, columns=CELL_COLUMNS)
+    if not accept_loss:
+        _refuse_loss(run_dir / "trials.csv", trials_frame, storage)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(trials_frame, run_dir / "trials.csv")
     write_atomic(cells_frame, run_dir / "cells.csv")
@@ -163,6 +172,53 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
         write_atomic(_generations_frame(storage, run_id, generations), run_dir / "generations.csv")
     metadata = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     return RunResults(run_dir, trials_frame, cells_frame, metadata)
+
+
+def _refuse_loss(path: Path, new: pd.DataFrame, storage: optuna.storages.BaseStorage) -> None:
+    """Raise if the export would drop trials that ``path`` (the last export) holds."""
+    if not path.exists():
+        return
+    try:
+        old = pd.read_csv(path, usecols=["cell", "trial", "state"])
+    except (ValueError, pd.errors.EmptyDataError, pd.errors.ParserError):
+        return  # an unreadable old export holds nothing to protect
+    if old.empty:
+        return
+    kept = set(zip(new["cell"], new["trial"])) if len(new) else set()
+    lost = [(c, t) for c, t in zip(old["cell"], old["trial"]) if (c, int(t)) not in kept]
+    if lost:
+        where = getattr(getattr(storage, "_backend", None), "_file_path", None) or getattr(storage, "url", "")
+        raise UsageError(f"the storage {where} lacks {len(lost)} of the {len(old)} trials in {path} (first: "
+                         f"{lost[0][0]} #{lost[0][1]}); refusing to overwrite it (restore the storage, or pass "
+                         f"--accept-loss to `harness report`)")
+
+
+def join_notes(*notes: str | None) -> str | None:
+    """Notes of one cell, joined with ``; `` (``None`` when there is none)."""
+    kept = [n for n in notes if isinstance(n, str) and n]
+    return "; ".join(kept) if kept else None
+
+
+def fixed_space_note(cell: dict[str, Any], trials: list[optuna.trial.FrozenTrial]) -> str | None:
+    """For a sampler that fixes its joint search space to the first trial's parameters (Optuna's
+    QMC; ``cell["fixed_space"]``), how many parameter values it drew independently at random
+    because they were absent from that first trial (conditional parameters): the cell is then
+    partly random search, and says so."""
+    if not cell.get("fixed_space"):
+        return None
+    finished = sorted((t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)),
+                      key=lambda t: t.number)
+    if not finished:
+        return None
+    first = set(finished[0].distributions)
+    fallback = {name for t in trials if t.number > finished[0].number for name in t.distributions
+                if name not in first}
+    count = sum(1 for t in trials if t.number > finished[0].number for name in t.distributions if name not in first)
+    if not count:
+        return None
+    names = ", ".join(sorted(fallback)[:4]) + (", ..." if len(fallback) > 4 else "")
+    return (f"sampler {cell.get('sampler')} drew {count} value(s) of conditional parameters ({names}) at random: "
+            f"its space is fixed by the first trial (details in harness.log)")
 
 
 GENERATION_COLUMNS = ["run_id", "generation_key", "generator", "space", "data", "seed", "seconds", "worker", "details"]

@@ -18,7 +18,6 @@ import signal
 import sys
 import time
 import traceback
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -45,10 +44,21 @@ from harness.components import (
 from harness.config import RunConfig
 from harness.device import resolve_device
 from harness.errors import UsageError
-from harness.grid import Cell, Components, PlannedCell, build_components, caveat, expand_grid, incompatibility
+from harness.grid import (
+    Cell,
+    Components,
+    PlannedCell,
+    build_components,
+    caveat,
+    expand_grid,
+    fixed_space,
+    incompatibility,
+)
+from harness.logs import route_library_logs
 from harness.metadata import run_metadata
 from harness.registry import Registry, load_registry
 from harness.results import cell_row, export_run, trial_row
+from harness.runfiles import read_run_json, write_json_atomic
 from harness.storage import close_storage, open_storage, storage_url
 from harness.workers import fail_dead_trials, register_worker
 
@@ -75,7 +85,7 @@ def plan_grid(config: RunConfig, registry: Registry) -> list[PlannedCell]:
     for cell in expand_grid(config, registry):
         parts = build_components(cell, config, registry)
         na = incompatibility(cell, parts, config, registry)
-        planned.append(PlannedCell(cell, na, caveat(cell, config, registry)))
+        planned.append(PlannedCell(cell, na, caveat(cell, config, registry), fixed_space(cell, config, registry)))
     return planned
 
 
@@ -282,6 +292,7 @@ def _worker_process(config_json: dict[str, Any], planned: list[dict[str, Any]]) 
         config = RunConfig.from_json(config_json)
         _set_threads(config)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        route_library_logs(config.run_dir)
         registry = load_registry(config.plugins)
         storage = open_storage(storage_url(config.storage, config.run_dir), config.heartbeat)
         try:
@@ -301,7 +312,7 @@ def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[Planne
     run_dir = config.run_dir
     run_file = run_dir / "run.json"
     if run_file.exists():
-        previous = json.loads(run_file.read_text())
+        previous = read_run_json(run_file)
         old = RunConfig.from_json(previous["config"]).identity()
         if old != config.identity():
             changed = sorted(k for k in set(old) | set(config.identity()) if old.get(k) != config.identity().get(k))
@@ -314,9 +325,7 @@ def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[Planne
         raise UsageError(f"--results {config.results!r}: cannot create {run_dir}: {exc.strerror}") from None
     metadata = run_metadata(config, registry)
     metadata["cells"] = [p.to_json() for p in planned]
-    tmp = run_file.with_name(f".run.json.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(metadata, indent=2, default=str))
-    os.replace(tmp, run_file)
+    write_json_atomic(metadata, run_file)
 
 
 def run_bench(config: RunConfig, registry: Registry) -> RunResults:
@@ -330,8 +339,11 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults:
                                   *([config.generator_data] if config.generator_data and runnable else [])]):
         worker.load(dataset)  # corrupt or missing data fails here, before anything is written
     url = storage_url(config.storage, config.run_dir)
-    storage = open_storage(url, config.heartbeat)  # an unreachable server fails here, before anything is written
+    # a bad or unreachable storage fails here, before anything is written; the default journal
+    # lives in the run folder, so it is opened once _prepare_run_dir made that folder
+    storage = open_storage(url, config.heartbeat) if config.storage else None
     _prepare_run_dir(config, registry, planned)
+    storage = storage or open_storage(url, config.heartbeat)
     worker.attach(storage)  # ordinal 0 for a fresh run's first process, before the other processes start
     progress = _progress(config, storage, runnable)
     processes = _start_jobs(config, planned)
@@ -386,8 +398,10 @@ def run_worker(config: RunConfig, registry: Registry) -> None:
     """Join an existing run (same config, shared storage) as one more worker."""
     _set_threads(config)
     planned = plan_grid(config, registry)
-    storage = open_storage(storage_url(config.storage, config.run_dir), config.heartbeat)
+    url = storage_url(config.storage, config.run_dir)
+    storage = open_storage(url, config.heartbeat) if config.storage else None
     _prepare_run_dir(config, registry, planned)
+    storage = storage or open_storage(url, config.heartbeat)
     try:
         worker = Worker(config, registry)
         worker.attach(storage)

@@ -158,12 +158,29 @@ def fail_dead_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:
     return dead
 
 
-def ask(study: optuna.Study) -> optuna.Trial:
+def ask(study: optuna.Study, user_attrs: dict[str, Any] | None = None) -> optuna.Trial:
     """``study.ask()``, without Optuna's warning that heartbeats are meant for ``Study.optimize``:
-    the harness records the beats itself (:class:`Heartbeat`) around its ask/tell loop."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-        return study.ask()
+    the harness records the beats itself (:class:`Heartbeat`) around its ask/tell loop.
+
+    With ``user_attrs`` (the worker's identity) the trial is created RUNNING *with* them in one
+    storage write, and its first heartbeat follows at once: a worker killed between ``ask`` and
+    a later ``set_user_attr`` would otherwise leave a RUNNING trial no one can attribute, holding a
+    budget slot forever (the kill -9 fault suite found such trials)."""
+    if not user_attrs:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+            return study.ask()
+    import datetime
+
+    study._thread_local.cached_all_trials = None  # what Study.ask does: sync the storage once per trial
+    template = optuna.trial.FrozenTrial(
+        number=-1, state=TrialState.RUNNING, value=None, values=None,
+        datetime_start=datetime.datetime.now(), datetime_complete=None, params={}, distributions={},
+        user_attrs=dict(user_attrs), system_attrs={}, intermediate_values={}, trial_id=-1)
+    trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+    if has_heartbeat(study._storage):
+        study._storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+    return optuna.Trial(study, trial_id)
 
 
 def register_worker(storage: BaseStorage, run_id: str) -> int:

@@ -14,13 +14,19 @@ import optuna
 
 from harness import hookimpl
 from harness.components import Options, SamplerRequest, SamplerSpec
+from harness.errors import UsageError
 
 TPE_STARTUP_TRIALS = 10
 NSGA_POPULATION = 50
 
 
 def _population(options: Options) -> int:
-    return int(options.get("nsga_population") or NSGA_POPULATION)
+    """NSGA-II/III's population; Optuna needs at least 2 (a bad value is a one-line error)."""
+    value = options.get("nsga_population")
+    population = NSGA_POPULATION if value is None else value
+    if not isinstance(population, int) or isinstance(population, bool) or population < 2:
+        raise UsageError(f"--nsga-population {value!r}: must be a whole number of at least 2")
+    return population
 
 
 def _startup(options: Options) -> int:

@@ -35,7 +35,10 @@ class SearchSpace(ABC):
     - ``"graph"``: :meth:`graph` gives (adjacency, one-hot node features) for graph predictors;
     - ``"supernet"``: :meth:`supernet` builds a weight-sharing supernet for one-shot methods;
     - ``"decisions"``: :meth:`decisions` lists the space as a sequence of categorical decisions
-      (for controllers that emit one token per decision).
+      (for controllers that emit one token per decision);
+    - ``"cells"``: the space is a backbone with cell positions and describes them to cell-level
+      generators (AutoSpace) with ``cell_template()`` and ``cell_backbone(shape)``
+      (:mod:`harness_plugins.spaces._cells`).
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset()

@@ -18,7 +18,8 @@ from harness.testing._base import ContractBase
 __all__ = ["OPTIONAL_CAPABILITIES", "SpaceContract"]
 
 #: The optional capabilities a space may announce (see :class:`harness.components.SearchSpace`).
-OPTIONAL_CAPABILITIES = frozenset({"sample", "mutate", "enumerate", "encode", "graph", "decisions", "supernet"})
+OPTIONAL_CAPABILITIES = frozenset(
+    {"sample", "mutate", "enumerate", "encode", "graph", "decisions", "supernet", "cells"})
 
 
 class SpaceContract(ContractBase):

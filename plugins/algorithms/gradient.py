@@ -18,6 +18,7 @@ was).
 from __future__ import annotations
 
 import argparse
+import math
 from typing import TYPE_CHECKING, Any
 
 from harness import hookimpl
@@ -99,6 +100,11 @@ def _factory(options: Options) -> GradientAlgorithm:
         weight_lr=options.get("gradient_weight_lr", 0.025),
         arch_lr=options.get("gradient_arch_lr", 3e-4),
     )
+    for option, value in (("--gradient-weight-lr", config.weight_lr), ("--gradient-arch-lr", config.arch_lr)):
+        if not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{option} {value}: must be a positive number")
+    if not math.isfinite(config.madds_lambda):
+        raise UsageError(f"--gradient-lambda {config.madds_lambda}: must be a finite number >= 0")
     if config.epochs < 1 or config.batch_size < 2 or config.madds_lambda < 0:
         raise UsageError("gradient: --gradient-epochs must be >= 1, --gradient-batch-size >= 2, "
                          "--gradient-lambda >= 0")

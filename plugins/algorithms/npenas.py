@@ -82,8 +82,9 @@ class NPENAS(SearchAlgorithm):
                  candidates: int = CANDIDATES) -> None:
         if variant not in ("np", "bo"):
             raise ValueError(f"NPENAS variant must be 'np' or 'bo', got {variant!r}")
-        if min(epochs, init, batch, candidates) < 1:
-            raise ValueError("NPENAS epochs, init, batch and candidates must be >= 1")
+        for name, value in (("epochs", epochs), ("init", init), ("batch", batch), ("candidates", candidates)):
+            if value < 1:
+                raise ValueError(f"NPENAS {name} must be >= 1, got {value}")
         self.variant, self.epochs, self.init, self.batch, self.candidates = variant, epochs, init, batch, candidates
         self._rounds: dict[tuple[str, int, tuple[int, ...]], list[Architecture]] = {}
 
@@ -157,10 +158,11 @@ def _options(options: Options) -> dict[str, Any]:
 
 
 def _checked(variant: str, epochs: int, options: Options) -> NPENAS:
-    try:
-        return NPENAS(variant, epochs, **_options(options))
-    except ValueError as exc:
-        raise UsageError(f"--npenas-* options: {exc}") from None
+    values = {f"--npenas-{variant}-epochs": epochs, **{f"--npenas-{k}": v for k, v in _options(options).items()}}
+    for option, value in values.items():
+        if value < 1:
+            raise UsageError(f"{option} {value}: must be at least 1")
+    return NPENAS(variant, epochs, **_options(options))
 
 
 def _np(options: Options) -> NPENAS:

@@ -163,6 +163,8 @@ def _factory(options: Options) -> RLAlgorithm:
         weight_lr=options.get("rl_weight_lr", 0.05),
         derive_samples=options.get("rl_derive_samples", 16),
     )
+    if not (math.isfinite(config.weight_lr) and config.weight_lr > 0):
+        raise UsageError(f"--rl-weight-lr {config.weight_lr}: must be a positive number")
     if config.epochs < 1 or config.batch_size < 2 or config.controller_steps < 0 or config.derive_samples < 0:
         raise UsageError("rl: --rl-epochs must be >= 1, --rl-batch-size >= 2, "
                          "--rl-controller-steps and --rl-derive-samples >= 0")

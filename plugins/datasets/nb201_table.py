@@ -18,7 +18,8 @@ where MMAdds is the architecture's MAdds (millions) in NAS-Bench-201's official 
 N=5, the dataset's input size): a monotone cost model of our own, between ~50 min (cells of
 ``none``/``skip``/``pool`` only) and ~2 h (all 3x3 convs) on CIFAR. The figure goes to
 ``TrialOutcome.train_seconds`` and ``extra["simulated_cost"]``; the real lookup time goes to
-``eval_seconds``. Each trial reports once, at step ``EPOCHS`` = 200.
+``eval_seconds``. Each trial of a single-objective study reports once, at step ``EPOCHS`` = 200
+(a multi-objective study, e.g. NSGA-II's accuracy vs MAdds, takes no intermediate values).
 """
 from __future__ import annotations
 
@@ -156,19 +157,31 @@ class NB201TableEvaluator(Evaluator):
     def evaluate(self, trial: optuna.Trial, arch: Architecture, hparams: dict[str, Any],
                  cell: CellContext) -> TrialOutcome:
         import optuna
-        from harness_plugins.spaces.nb201 import arch_to_string, count_madds
+        from harness_plugins.spaces.nb201 import (
+            arch_to_string,
+            count_madds,
+            parse_arch_string,
+        )
 
         start = time.perf_counter()
         try:
             key = arch_to_string(arch)
         except KeyError:
-            raise DataError(f"NAS-Bench-201 table {self.path} covers only nb201 architectures, got {arch!r}") from None
+            # A space over NAS-Bench-201 cells with its own decisions (e.g. AutoSpace's shared-cell
+            # space, ``{"cell": "|op~0|+..."}``) identifies each architecture by its NB201 string.
+            try:
+                arch = parse_arch_string(cell.space.arch_id(arch))
+            except (KeyError, ValueError):
+                raise DataError(f"NAS-Bench-201 table {self.path} covers only nb201 architectures, "
+                                f"got {arch!r}") from None
+            key = arch_to_string(arch)
         if key not in self.accuracies:
             raise DataError(f"NAS-Bench-201 table {self.path} has no row for {key}")
         accuracy = self.accuracies[key] / 100.0
-        trial.report(accuracy, EPOCHS)
-        if trial.should_prune():
-            raise optuna.TrialPruned()
+        if len(trial.study.directions) == 1:  # Optuna refuses intermediate values in multi-objective studies
+            trial.report(accuracy, EPOCHS)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
         cost = simulated_cost(arch, self.shape)
         return TrialOutcome(
             val_accuracy=accuracy,

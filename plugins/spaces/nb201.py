@@ -21,6 +21,7 @@ import itertools
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
+from harness_plugins.spaces._cells import CellTemplate
 
 from harness import hookimpl
 from harness.components import Architecture, InputShape, Options, SearchSpace, SpaceSpec
@@ -28,6 +29,7 @@ from harness.errors import UsageError
 
 if TYPE_CHECKING:
     import optuna
+    from harness_plugins.spaces._cell_nets import CellBackbone
     from torch import nn
 
 __all__ = [
@@ -35,8 +37,9 @@ __all__ = [
     "DEFAULT_CHANNELS",
     "EDGES",
     "GRAPH_LABELS",
-    "NB201Space",
     "OPS",
+    "RESNET",
+    "NB201Space",
     "arch_to_string",
     "count_madds",
     "op_madds",
@@ -57,6 +60,10 @@ _GRAPH_WIRING = ((0, 1), (0, 2), (0, 3), (1, 4), (1, 5), (2, 6), (4, 6), (3, 7),
 
 
 _CONV_KERNEL = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
+#: NAS-Bench-201's ResNet cell ``|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|``
+#: (two 3x3 convs plus the identity): the reference cell for generators.
+RESNET: Architecture = {"1<-0": "nor_conv_3x3", "2<-0": "none", "2<-1": "nor_conv_3x3",
+                        "3<-0": "skip_connect", "3<-1": "none", "3<-2": "skip_connect"}
 
 
 def op_madds(op: str, channels: int, height: int, width: int) -> int:
@@ -129,7 +136,7 @@ class NB201Space(SearchSpace):
     """The NAS-Bench-201 cell in its macro skeleton (see the module docstring)."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"sample", "mutate", "enumerate", "encode", "graph", "decisions", "supernet"})
+        {"sample", "mutate", "enumerate", "encode", "graph", "decisions", "supernet", "cells"})
 
     def __init__(self, channels: int = DEFAULT_CHANNELS, cells: int = DEFAULT_CELLS) -> None:
         if channels < 1 or cells < 1:
@@ -200,6 +207,17 @@ class NB201Space(SearchSpace):
 
     def decisions(self) -> Sequence[tuple[str, Sequence[Any]]]:
         return [(e, OPS) for e in EDGES]
+
+    def cell_template(self) -> CellTemplate:
+        """The cell protocol (:mod:`harness_plugins.spaces._cells`): 4 nodes, the five ops
+        (``none`` = no edge), 3N positions; the reference cell is NAS-Bench-201's ResNet cell
+        (:data:`RESNET`)."""
+        return CellTemplate(nodes=4, ops=OPS, positions=3 * self.cells, reference=tuple(RESNET[e] for e in EDGES))
+
+    def cell_backbone(self, shape: InputShape) -> CellBackbone:
+        from harness_plugins.spaces._cell_nets import nb201_backbone
+
+        return nb201_backbone(self.cell_template(), shape, self.channels, self.cells)
 
     def supernet(self, shape: InputShape) -> nn.Module:
         from harness_plugins.spaces._nb201_ops import NB201Supernet

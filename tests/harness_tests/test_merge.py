@@ -88,8 +88,9 @@ def test_harness_report_merges_runs_into_out(tmp_path: Path, capsys: pytest.Capt
     long = synthetic_run(tmp_path / "long", STRATEGIES[2:], seeds=range(6), trials=20, rng_seed=1)
     out = tmp_path / "merged"
     assert main(["report", str(short), str(long), "--out", str(out), "--reporters", "compare",
-                 "--baseline", "random/none"]) == 0
+                 "--baseline", "random/none", "--from-tables"]) == 0
     text = capsys.readouterr().out
     assert "matched budget of 10 trials" in text and "Baseline: random/none" in text
     assert (out / "report.html").exists() and not (short / "report.html").exists()
     assert main(["report", str(tmp_path / "nowhere")]) == 2
+    assert main(["report", str(tmp_path), "--from-tables"]) == 2  # a folder without tables

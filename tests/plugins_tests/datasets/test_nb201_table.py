@@ -184,6 +184,18 @@ def test_header_with_spaces_after_commas_loads(table_path: Path, tmp_path: Path)
     assert evaluator is not None
 
 
+def test_multi_objective_study_is_answered_without_intermediate_values(table_path: Path) -> None:
+    """NSGA-II/III cells are multi-objective: Optuna refuses ``trial.report`` there, which failed
+    every trial; the lookup still answers, with the MAdds the second objective needs."""
+    evaluator = specs()["nb201-cifar10"].factory({"table": str(table_path)}).open(REQUEST)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.NSGAIISampler(seed=0))
+    trial = study.ask()
+    outcome = evaluator.evaluate(trial, parse_arch_string(OPTIMUM), {}, cell=None)
+    study.tell(trial, [outcome.val_accuracy, outcome.madds])
+    assert study.trials[0].state == optuna.trial.TrialState.COMPLETE and study.trials[0].intermediate_values == {}
+    assert study.trials[0].values == [pytest.approx(0.9437), pytest.approx(outcome.madds)]
+
+
 def test_timeout_counts_the_tables_simulated_seconds(table_path: Path, tmp_path: Path) -> None:
     """``--trials 0 --timeout T`` on a table ends once the simulated cost reaches T (it would never
     end if the budget counted the milliseconds a lookup really takes)."""

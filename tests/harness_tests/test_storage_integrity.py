@@ -1,0 +1,286 @@
+"""The journal's lock, integrity checks and repair; SQLite's creation race; exports that never
+wipe results; ``run.json`` written through unique temporary names."""
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from harness.errors import DataError, UsageError
+from harness.grid import Cell, PlannedCell
+from harness.journal import OwnerFileLock, check_journal, repair_journal
+from harness.results import export_run
+from harness.runfiles import check_run_id, read_run_json, write_json_atomic
+from harness.storage import check_storage_url, open_storage
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def fill(path: Path, n_trials: int = 4, study: str = "s") -> None:
+    storage = open_storage(f"journal:{path}")
+    optuna.create_study(storage=storage, study_name=study, load_if_exists=True).optimize(
+        lambda t: t.suggest_float("x", 0, 1), n_trials=n_trials)
+
+
+def n_trials(path: Path, study: str = "s") -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=study, storage=open_storage(f"journal:{path}")).get_trials()
+
+
+# --- the lock -------------------------------------------------------------------------------
+
+def test_lock_held_by_a_killed_process_is_recovered_at_once_and_said_in_one_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    journal = tmp_path / "optuna.journal"
+    fill(journal)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from harness.journal import OwnerFileLock\n"
+        f"OwnerFileLock({str(journal)!r}).acquire(); print('held', flush=True); time.sleep(600)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert (tmp_path / "optuna.journal.lock").read_text()  # the holder's name is in the file
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    finally:
+        holder.kill()
+        holder.communicate()
+    caplog.set_level(logging.WARNING, logger="harness.journal")
+    started = time.monotonic()
+    fill(journal, n_trials=1)  # Optuna's own file lock would wait out a 30 s grace period here
+    assert time.monotonic() - started < 10
+    recovered = [r.getMessage() for r in caplog.records if "which is gone" in r.getMessage()]
+    assert len(recovered) == 1 and f"pid {holder.pid}" in recovered[0] and "\n" not in recovered[0]
+    assert len(n_trials(journal)) == 5
+
+
+def test_lock_excludes_other_holders_and_is_released(tmp_path: Path) -> None:
+    path = str(tmp_path / "j")
+    first, second = OwnerFileLock(path), OwnerFileLock(path)
+    first.acquire()
+    probe = subprocess.run([sys.executable, "-c", (
+        "import fcntl, os, sys\n"
+        f"fd = os.open({path + '.lock'!r}, os.O_RDWR)\n"
+        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)\n")],
+        check=False)
+    assert probe.returncode == 3  # another process cannot take it
+    first.release()
+    second.acquire()
+    second.release()
+    assert Path(path + ".lock").read_text() == ""  # a clean release leaves no owner behind
+    assert second.recovered is None
+
+
+# --- torn tails and corrupt lines -----------------------------------------------------------
+
+def test_a_torn_tail_is_one_line_and_never_appended_to(tmp_path: Path) -> None:
+    journal = tmp_path / "optuna.journal"
+    fill(journal)
+    lines = journal.read_bytes().count(b"\n")
+    journal.write_bytes(journal.read_bytes()[:-9])
+    with pytest.raises(DataError, match=rf"journal {journal} line {lines}: incomplete last record") as info:
+        open_storage(f"journal:{journal}")
+    assert "\n" not in str(info.value) and "harness repair" in str(info.value)
+    before = journal.read_bytes()
+    storage = optuna.storages.JournalStorage.__new__(optuna.storages.JournalStorage)  # not replayed
+    from harness.journal import SafeJournalBackend
+
+    with pytest.raises(DataError, match="incomplete last record"):
+        SafeJournalBackend(str(journal)).append_logs([{"op_code": 2, "worker_id": "w"}])
+    assert journal.read_bytes() == before and storage is not None
+
+
+def test_a_corrupt_line_names_file_and_line(tmp_path: Path) -> None:
+    journal = tmp_path / "optuna.journal"
+    fill(journal)
+    lines = journal.read_bytes().split(b"\n")
+    lines[2] = b'{"op_code": 5, "trial_id": 0, garbage'
+    journal.write_bytes(b"\n".join(lines))
+    with pytest.raises(DataError, match=rf"journal {journal} line 3: not a complete JSON journal record"):
+        open_storage(f"journal:{journal}")
+    check = check_journal(journal)
+    assert [n for n, _ in check.problems] == [3] and not check.torn_tail
+
+
+def test_repair_keeps_every_complete_record_and_backs_up_the_original(tmp_path: Path) -> None:
+    journal = tmp_path / "optuna.journal"
+    fill(journal, n_trials=6)
+    original = journal.read_bytes()
+    complete = original.count(b"\n")
+    journal.write_bytes(original + b'{"op_code":6,"worker_id":"w","trial_id":3,"st')  # torn tail
+    report = repair_journal(journal)
+    assert report.kept == complete and [n for n, _ in report.dropped] == [complete + 1]
+    assert report.trial_ids == [3]
+    assert journal.read_bytes() == original
+    assert report.backup is not None and report.backup.read_bytes().startswith(original)
+    assert len(n_trials(journal)) == 6
+
+
+def test_repair_drops_a_lost_value_record_only_and_cuts_after_a_lost_trial(tmp_path: Path) -> None:
+    journal = tmp_path / "optuna.journal"
+    fill(journal, n_trials=5)
+    lines = journal.read_bytes().split(b"\n")[:-1]
+    ops = [json.loads(line)["op_code"] for line in lines]
+    # a corrupt value record (set_trial_state_values of the last trial): only that line goes
+    value_line = max(i for i, op in enumerate(ops) if op == 6)
+    damaged = list(lines)
+    damaged[value_line] = damaged[value_line][:20] + b"#"
+    journal.write_bytes(b"\n".join(damaged) + b"\n")
+    report = repair_journal(journal)
+    assert len(report.dropped) == 1 and report.kept == len(lines) - 1
+    trials = n_trials(journal)
+    assert [t.state.name for t in trials].count("COMPLETE") == 4 and len(trials) == 5
+    # a corrupt create_trial: later records could attach to the wrong trials, so they go too
+    lines = journal.read_bytes().split(b"\n")[:-1]
+    create = [i for i, line in enumerate(lines) if json.loads(line)["op_code"] == 4][2]
+    lines[create] = b'{"op_code":4,"worker_id":"w" #'
+    journal.write_bytes(b"\n".join(lines) + b"\n")
+    report = repair_journal(journal)
+    assert report.kept == create and len(report.dropped) == len(lines) - create
+    assert len(n_trials(journal)) == 2
+
+
+def test_repair_command_names_the_trials_touched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    journal = tmp_path / "optuna.journal"
+    fill(journal, n_trials=3)
+    journal.write_bytes(journal.read_bytes()[:-5])
+    assert main(["repair", str(journal)]) == 0
+    out = capsys.readouterr().out
+    assert "dropped 1" in out and "s #2 (running)" in out and ".bak-" in out
+    assert main(["repair", str(journal)]) == 0
+    assert "nothing to repair" in capsys.readouterr().out
+
+
+# --- exports never wipe results -------------------------------------------------------------
+
+def test_export_refuses_a_storage_that_lacks_exported_trials(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    storage = open_storage(f"journal:{tmp_path / 'full.journal'}")
+    cell = PlannedCell(Cell(dataset="d", generator="manual", space="s", algorithm="a", sampler="x", pruner="p",
+                            seed=0))
+    study = optuna.create_study(storage=storage, study_name=cell.cell.study_name("r"), load_if_exists=True)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    export_run(run_dir, "r", storage, [cell])
+    before = (run_dir / "trials.csv").read_bytes()
+    assert len(pd.read_csv(run_dir / "trials.csv")) == 3
+    empty = open_storage(f"journal:{tmp_path / 'empty.journal'}")
+    with pytest.raises(UsageError, match=r"lacks 3 of the 3 trials .* refusing to overwrite"):
+        export_run(run_dir, "r", empty, [cell])
+    assert (run_dir / "trials.csv").read_bytes() == before
+    export_run(run_dir, "r", empty, [cell], accept_loss=True)
+    assert pd.read_csv(run_dir / "cells.csv")["state"].tolist() == ["pending"]
+
+
+def test_report_refuses_a_missing_journal_and_keeps_the_tables(tmp_path: Path, capsys) -> None:
+    from harness.cli import main
+
+    run_dir = tmp_path / "results" / "r1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"run_id": "r1", "config": {"storage": None}, "cells": []}))
+    (run_dir / "trials.csv").write_text("cell,trial,state\nc,0,complete\n")
+    assert main(["report", "r1", "--results", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(run_dir / "optuna.journal") in err and "missing" in err
+    assert not (run_dir / "optuna.journal").exists()
+    assert (run_dir / "trials.csv").read_text() == "cell,trial,state\nc,0,complete\n"
+
+
+# --- SQLite's schema race -------------------------------------------------------------------
+
+def _open_at(url: str, start: float, out: multiprocessing.Queue) -> None:
+    while time.time() < start:
+        time.sleep(0.001)
+    try:
+        open_storage(url).get_all_studies()
+        out.put("ok")
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        out.put(repr(exc))
+
+
+def test_processes_creating_one_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    for round_ in range(3):
+        url = f"sqlite:///{tmp_path / f'fresh{round_}.db'}"
+        out: multiprocessing.Queue = context.Queue()
+        start = time.time() + 4.0
+        procs = [context.Process(target=_open_at, args=(url, start, out)) for _ in range(4)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(120)
+        assert sorted(out.get(timeout=5) for _ in procs) == ["ok"] * 4
+
+
+def test_the_schema_race_is_retried(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls = []
+    real = optuna.storages.RDBStorage
+
+    def flaky(url: str) -> object:
+        calls.append(url)
+        if len(calls) == 1:
+            raise RuntimeError('(sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version.version_num')
+        return real(url)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", flaky)
+    open_storage(f"sqlite:///{tmp_path / 'x.db'}")
+    assert len(calls) == 2
+    monkeypatch.setattr(optuna.storages, "RDBStorage",
+                        lambda url: (_ for _ in ()).throw(RuntimeError("password authentication failed")))
+    with pytest.raises(UsageError, match="password authentication failed"):
+        open_storage("postgresql://u:p@localhost/db")
+
+
+# --- run folder files -----------------------------------------------------------------------
+
+def test_run_json_is_written_through_unique_temporary_names(tmp_path: Path, monkeypatch) -> None:
+    sources = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (sources.append(Path(src).name), real_replace(src, dst)))
+    for value in range(3):
+        write_json_atomic({"run_id": "x", "config": {"v": value}}, tmp_path / "run.json")
+    assert len(set(sources)) == 3 and read_run_json(tmp_path / "run.json")["config"] == {"v": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"run_id": "x"}', "\x00\x01"])
+def test_a_corrupt_run_json_is_one_line(tmp_path: Path, text: str) -> None:
+    (tmp_path / "run.json").write_text(text)
+    with pytest.raises(UsageError, match="run.json is corrupt") as info:
+        read_run_json(tmp_path / "run.json")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("run_id", ["digits-0123456789", "nb201-cifar10+digits-abc", "my_run.2", "A=1"])
+def test_safe_run_ids_are_accepted(run_id: str) -> None:
+    assert check_run_id(run_id) == run_id
+
+
+@pytest.mark.parametrize("url", ["journal:/tmp/x.journal", "sqlite:////tmp/x.db", "sqlite:///rel.db",
+                                 "postgresql://u:p@h/db", "postgresql+psycopg://u@h:5/db", "mysql+pymysql://u@h/d"])
+def test_good_storage_urls_pass_the_check(url: str) -> None:
+    check_storage_url(url)
+
+
+def test_a_symlink_lock_left_by_optuna_never_truncates_the_journal(tmp_path: Path) -> None:
+    """Optuna's default journal lock is a symbolic link to the journal under the same name;
+    opening it as our lock file and clearing it would empty the journal."""
+    journal = tmp_path / "optuna.journal"
+    fill(journal, n_trials=3)
+    size = journal.stat().st_size
+    lock = tmp_path / "optuna.journal.lock"
+    lock.unlink()
+    lock.symlink_to(journal)
+    fill(journal, n_trials=1)
+    assert journal.stat().st_size > size and not lock.is_symlink()
+    assert len(n_trials(journal)) == 4
