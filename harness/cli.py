@@ -24,7 +24,7 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: a bad type, choice or unknown option raises
     :class:`UsageError` (``harness: error: ...``, exit 2) instead of printing the usage block."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         raise UsageError(message)
 
 #: Each axis's default when not given; names a ``--plugins`` selection did not load are dropped,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TextIO
 
 __all__ = ["LOG_NAME", "RunLogHandler", "route_library_logs", "unroute_library_logs"]
 
@@ -28,7 +29,7 @@ class RunLogHandler(logging.Handler):
     def __init__(self, run_dir: Path) -> None:
         super().__init__(logging.DEBUG)
         self.run_dir = Path(run_dir)
-        self._stream = None
+        self._stream: TextIO | None = None
         self._buffer: list[str] = []
         self.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
 
