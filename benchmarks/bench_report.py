@@ -8,8 +8,9 @@ Two runs in the documented CSV formats (``harness.testing.synthetic``), written 
 
 Each is reported with the whole command (``python -m harness report RUN --from-tables``: imports,
 reading the tables, summary, importance, compare; synthetic folders have no storage), *cold*
-(caches deleted first: every fANOVA forest fitted, every figure drawn) and *warm* (re-reporting unchanged results, the common case), and, as the
-baseline in the same session, with ``--reporters summary``. Prints best and median of ``--repeats``
+(caches deleted first: every fANOVA forest fitted, every figure drawn) and *warm* (re-reporting
+unchanged results, the common case), and, as the baseline in the same session, with
+``--reporters summary``. Prints best and median of ``--repeats``
 runs and the ratios to the baseline.
 
     python benchmarks/bench_report.py [--repeats 3]
