@@ -418,8 +418,10 @@ def _main(argv: list[str]) -> int:
         out = Path(args.out) if args.out else None
         if out is None and len(run_dirs) > 1:
             out = Path(args.results) / ("merged-" + "+".join(d.name for d in run_dirs))[:120]
-        first = run_dirs[0] / "run.json"
-        stored = json.loads(first.read_text())["config"].get("reporters") if first.exists() else None
+        from harness.runfiles import read_run_json
+
+        first = run_dirs[0] / "run.json"  # a corrupt one is a one-line error naming it
+        stored = read_run_json(first)["config"].get("reporters") if first.exists() else None
         extra = ["compare"] if "compare" in registry.names("reporter") else []  # older runs: add the comparison
         reporters = args.reporters or list(dict.fromkeys([*(stored or DEFAULTS["reporter"]), *extra]))
         overrides = {k: v for k, v in vars(args).items() if k in registry.option_owners}
