@@ -36,7 +36,7 @@ DEFAULTS = {
     "algorithm": ["sampler"],
     "sampler": ["tpe", "random", "qmc", "nsga2"],
     "pruner": ["none", "median", "sha"],
-    "reporter": ["summary", "importance"],
+    "reporter": ["summary", "importance", "compare"],
 }
 DEFAULT_SEEDS = "0,1"
 DEFAULT_TRIALS = 16  # more than TPE's 10 start-up trials, so TPE differs from random search
@@ -139,10 +139,17 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
                    help="join a run started elsewhere (same options, shared --storage)")
     sub.add_parser("list", parents=[common], help="list every component with its plugin and version")
     report = sub.add_parser("report", parents=[common, report_options],
-                            help="re-export and re-render a stored run (plugin options override the run's)")
-    report.add_argument("run", help="a run id (under --results) or a run folder")
+                            help="re-export and re-render stored runs (plugin options override the run's)")
+    report.add_argument("run", nargs="+", help="run ids (under --results) or run folders; several are merged")
     report.add_argument("--results", default="results")
     report.add_argument("--reporters", type=_names, default=None)
+    report.add_argument("--out", default=None,
+                        help="output folder (default: the run's folder; for several runs, results/merged-<ids>)")
+    report.add_argument("--match", default="trials", choices=["trials", "epochs", "cost"],
+                        help="budget unit for merged runs with different budgets (default: trials)")
+    report.add_argument("--from-tables", action="store_true",
+                        help="report the exported trials.csv and cells.csv as they are, without the storage "
+                             "(a run folder copied without it)")
     report.add_argument("--accept-loss", action="store_true",
                         help="re-export even if trials in trials.csv are missing from the storage")
     repair = sub.add_parser("repair", parents=[common],
@@ -242,11 +249,9 @@ def _run_dir(run: str, results: str) -> Path:
     return Path(results) / run
 
 
-def _report(registry: Any, run_dir: Path, reporters: Iterable[str] | None, overrides: dict[str, Any] | None = None,
-            accept_loss: bool = False) -> str:
-    """Re-export the run's tables from its storage and run ``reporters`` (default: the run's). Their
-    factories get the defaults, then the options stored with the run, then ``overrides`` (given to
-    ``harness report``). A missing storage file, or one that lacks exported trials, is refused."""
+def _export(run_dir: Path, accept_loss: bool = False) -> Any:
+    """Re-export a run's tables from its storage. A missing storage file, or one that lacks
+    exported trials, is refused; an unreachable server falls back to the exported tables."""
     from harness.results import export_run, load_results
     from harness.runfiles import read_run_json
     from harness.storage import close_storage, open_storage, storage_path, storage_url
@@ -268,19 +273,40 @@ def _report(registry: Any, run_dir: Path, reporters: Iterable[str] | None, overr
         if path is not None:
             raise
         logging.getLogger(__name__).warning("%s; reporting the last exported tables", exc)
-        results = load_results(run_dir)
-    else:
-        try:
-            results = export_run(run_dir, metadata["run_id"], storage, planned, RunConfig.from_json(config),
-                                 accept_loss=accept_loss)
-        finally:
-            close_storage(storage)
+        return load_results(run_dir)
+    try:
+        return export_run(run_dir, metadata["run_id"], storage, planned, RunConfig.from_json(config),
+                          accept_loss=accept_loss)
+    finally:
+        close_storage(storage)
+
+
+def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[str] | None,
+            overrides: dict[str, Any] | None = None, accept_loss: bool = False, out_dir: Path | None = None,
+            match: str = "trials", from_tables: bool = False) -> str:
+    """Re-export the runs' tables from their storage (or, ``from_tables``, read them as exported) and
+    run ``reporters`` (default: the first run's) on one run, or on several merged (see
+    ``harness.merge``), into ``out_dir`` (default: the run's folder). Their factories get the
+    defaults, then the options stored with the (first) run, then ``overrides`` (given to
+    ``harness report``)."""
+    from harness.merge import merge_runs
+    from harness.results import load_results
+
+    run_dirs = [run_dirs] if isinstance(run_dirs, Path) else list(run_dirs)
+    for folder in run_dirs if from_tables else ():
+        if not (folder / "trials.csv").exists() or not (folder / "cells.csv").exists():
+            raise UsageError(f"{folder}: no trials.csv and cells.csv here to report from")
+    runs = [load_results(d) if from_tables else _export(d, accept_loss) for d in run_dirs]
+    out_dir = out_dir or run_dirs[0]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = runs[0] if len(runs) == 1 and out_dir == run_dirs[0] else merge_runs(runs, out_dir, match)
+    config = runs[0].metadata.get("config", {})
     options = {**default_options(registry), **config.get("options", {}),
                **json.loads(json.dumps(overrides or {}, default=str))}
     texts = []
     for name in reporters or config.get("reporters") or DEFAULTS["reporter"]:
         reporter = registry.get("reporter", name).spec.factory(options)
-        texts.append(reporter.report(results, run_dir))
+        texts.append(reporter.report(results, out_dir))
     return "\n".join(t for t in texts if t)
 
 
@@ -388,8 +414,18 @@ def _main(argv: list[str]) -> int:
         _print_list(registry, sys.stdout)
         return 0
     if args.command == "report":
+        run_dirs = [_run_dir(run, args.results) for run in args.run]
+        out = Path(args.out) if args.out else None
+        if out is None and len(run_dirs) > 1:
+            out = Path(args.results) / ("merged-" + "+".join(d.name for d in run_dirs))[:120]
+        from harness.runfiles import read_run_json
+
+        first = run_dirs[0] / "run.json"  # a corrupt one is a one-line error naming it
+        stored = read_run_json(first)["config"].get("reporters") if first.exists() else None
+        extra = ["compare"] if "compare" in registry.names("reporter") else []  # older runs: add the comparison
+        reporters = args.reporters or list(dict.fromkeys([*(stored or DEFAULTS["reporter"]), *extra]))
         overrides = {k: v for k, v in vars(args).items() if k in registry.option_owners}
-        print(_report(registry, _run_dir(args.run, args.results), args.reporters, overrides, args.accept_loss))
+        print(_report(registry, run_dirs, reporters, overrides, args.accept_loss, out, args.match, args.from_tables))
         return 0
     if args.command == "repair":
         print(_repair(args.run, args.results))

@@ -9,9 +9,15 @@ distribution spans the values observed (categorical for text and booleans, log-s
 learning rate and weight decay). Parameters that are pinned (a single value) or conditional (absent
 from some trials, like the third conv layer's filters) cannot be ranked by fANOVA and are left out;
 cells with fewer than ``MIN_TRIALS`` complete trials are skipped (too few to fit a forest).
+
+fANOVA fits a random forest per cell (about a second each), so results are cached in
+``.importance-cache.json`` next to the output, keyed by a fingerprint of the cell's complete trials
+and the Optuna version: re-reporting a run recomputes only the cells whose trials changed.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -21,7 +27,7 @@ import pandas as pd
 from harness import hookimpl
 from harness.components import Options, Reporter, ReporterSpec, RunResults
 
-__all__ = ["ImportanceReporter", "MIN_TRIALS", "cell_importances"]
+__all__ = ["MIN_TRIALS", "ImportanceReporter", "cell_importances"]
 
 MIN_TRIALS = 8
 GROUP = ["dataset", "space", "algorithm", "sampler", "pruner"]
@@ -46,7 +52,7 @@ def cell_importances(trials: pd.DataFrame) -> dict[str, float]:
     done = trials[trials["state"] == "complete"]
     if len(done) < MIN_TRIALS:
         return {}
-    columns = [c for c in done.columns if (c.startswith("hp.") or c.startswith("arch."))
+    columns = [c for c in done.columns if c.startswith(("hp.", "arch."))
                and done[c].notna().all() and done[c].nunique() > 1]
     if not columns:
         return {}
@@ -63,6 +69,36 @@ def cell_importances(trials: pd.DataFrame) -> dict[str, float]:
     return {name: float(value) for name, value in scores.items() if math.isfinite(value)}
 
 
+def _fingerprint(trials: pd.DataFrame) -> str:
+    """What a cell's importances depend on: its complete trials' values and parameters."""
+    import optuna
+
+    done = trials[trials["state"] == "complete"]
+    columns = sorted(c for c in done.columns if c in ("trial", "val_accuracy") or c.startswith(("hp.", "arch.")))
+    digest = hashlib.sha256(f"{optuna.__version__}|{MIN_TRIALS}|{columns}".encode())
+    digest.update(pd.util.hash_pandas_object(done[columns].astype(str), index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _cached_importances(trials: pd.DataFrame, cache_path: Path) -> dict[str, dict[str, float]]:
+    """Per cell importances, recomputing only cells whose fingerprint is not in the cache."""
+    try:
+        cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    except (OSError, ValueError):  # a damaged cache is only a lost speed-up
+        cache = {}
+    fresh, out = {}, {}
+    for cell, group in trials.groupby("cell", sort=False):
+        key = _fingerprint(group)
+        hit = cache.get(str(cell))
+        out[cell] = hit["importances"] if hit and hit.get("fingerprint") == key else cell_importances(group)
+        fresh[str(cell)] = {"fingerprint": key, "importances": out[cell]}
+    try:
+        cache_path.write_text(json.dumps(fresh))
+    except OSError:
+        pass
+    return out
+
+
 class ImportanceReporter(Reporter):
     def report(self, results: RunResults, out_dir: Path) -> str:
         import optuna
@@ -71,8 +107,9 @@ class ImportanceReporter(Reporter):
         rows = []
         trials = results.trials
         if len(trials):
+            importances = _cached_importances(trials, out_dir / ".importance-cache.json")
             for cell, group in trials.groupby("cell", sort=False):
-                for param, share in cell_importances(group).items():
+                for param, share in importances[cell].items():
                     rows.append({**{axis: group[axis].iloc[0] for axis in [*GROUP, "seed"]}, "cell": cell,
                                  "param": param, "importance": share})
         table = pd.DataFrame(rows, columns=[*GROUP, "seed", "cell", "param", "importance"])

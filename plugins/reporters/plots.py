@@ -6,8 +6,10 @@
 - ``best_so_far_trials.png`` and ``best_so_far_time.png``: the best validation accuracy of a
   complete trial found so far against the trial number and against cumulative wall time (trial wall time, or a tabular
   benchmark's simulated cost, plus one-shot search time), mean over seeds with a ± std band;
-- ``report.html``: those pictures (embedded as data URIs) and the summary table, in one file that
-  opens anywhere.
+- ``plots.html``: those pictures (embedded as data URIs) and the summary table (computed from the
+  results, not read from ``summary.csv``), in one file that opens anywhere.
+
+Each strategy keeps one colour in every plot, its Pareto line included, however many there are.
 
 One figure set per dataset. Selection is on validation accuracy throughout.
 """
@@ -83,14 +85,20 @@ class PlotsReporter(Reporter):
             done["strategy"] = done.apply(_strategy, axis=1)
             if len(done) and pd.to_numeric(done["madds"], errors="coerce").notna().any():
                 fig, ax = plt.subplots(figsize=(10, 5))
-                sns.scatterplot(data=done, x="madds", y="val_accuracy", hue="strategy", alpha=0.6, ax=ax)
-                palette = dict(zip(done["strategy"].unique(), sns.color_palette(n_colors=done["strategy"].nunique())))
+                names = sorted(done["strategy"].unique())
+                palette = dict(zip(names, sns.color_palette("tab10" if len(names) <= 10 else "husl", len(names))))
+                sns.scatterplot(data=done, x="madds", y="val_accuracy", hue="strategy", hue_order=names,
+                                palette=palette, alpha=0.6, ax=ax)
                 for strategy, group in done.groupby("strategy"):
                     acc, madds = group["val_accuracy"].to_numpy(float), group["madds"].to_numpy(float)
                     front = pareto_front(acc, madds)
                     ax.step(madds[front], acc[front], where="post", color=palette[strategy], lw=1.5)
                 ax.set(xscale="log", xlabel="MAdds (one forward pass)", ylabel="validation accuracy",
                        title=f"{dataset}: accuracy vs MAdds (lines: Pareto fronts)")
+                from matplotlib.ticker import EngFormatter, NullFormatter
+
+                ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 10M, not overlapping 10^7 minor labels
+                ax.xaxis.set_minor_formatter(NullFormatter())
                 images.append(_save(fig, out_dir / f"accuracy_vs_madds_{tag}.png"))
             here = curves[curves["dataset"] == dataset]
             for x, label, name in (("n", "trials", "trials"), ("seconds", "cumulative cost (s)", "time")):
@@ -102,9 +110,9 @@ class PlotsReporter(Reporter):
                 ax.set(xlabel=label, ylabel="best validation accuracy so far",
                        title=f"{dataset}: best so far vs {label}" + (" (mean ± std over seeds)" if x == "n" else ""))
                 if x == "seconds":
-                    ax.set_xscale("symlog")
+                    ax.set_xscale("log")  # costs are positive: no symlog, no negative ticks
                 images.append(_save(fig, out_dir / f"best_so_far_{name}_{tag}.png"))
-        page = out_dir / "report.html"
+        page = out_dir / "plots.html"
         page.write_text(_html(results, images))
         return f"plots: {len(images)} figures and {page}\n"
 
@@ -122,9 +130,14 @@ def _save(fig: object, path: Path) -> Path:
 
 
 def _html(results: RunResults, images: list[Path]) -> str:
-    summary = results.run_dir / "summary.csv"
-    table = pd.read_csv(summary).to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.4g}") \
-        if summary.exists() else "<p>(run the summary reporter for the table)</p>"
+    from harness_plugins.reporters.summary import summarise, to_markdown
+
+    # the summary reporter's formatted table (percent, mean ± std), computed from the results
+    lines = [line.strip().strip("|").split(" | ") for line in to_markdown(summarise(results)).splitlines()
+             if line.startswith("|") and not line.startswith("|---")]
+    head = "".join(f"<th>{html.escape(h.strip())}</th>" for h in lines[0]) if lines else ""
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in row) + "</tr>" for row in lines[1:])
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     figures = "\n".join(
         f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,'
         f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{html.escape(p.stem)}</figcaption></figure>'
@@ -133,7 +146,7 @@ def _html(results: RunResults, images: list[Path]) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
             "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
             "td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style></head><body>"
-            f"<h1>{title}</h1><h2>Summary</h2>{table}<h2>Figures</h2>{figures}</body></html>\n")
+            f"<h1>{title}</h1><h2>Summary (mean ± std over seeds)</h2>{table}<h2>Figures</h2>{figures}</body></html>\n")
 
 
 def _factory(options: Options) -> PlotsReporter:

@@ -105,6 +105,14 @@ class TestImportance(ReporterContract):
     reporter_name = "importance"
 
 
+class TestCompare(ReporterContract):
+    reporter_name = "compare"
+
+
+class TestPlots(ReporterContract):
+    reporter_name = "plots"
+
+
 class TestManualGenerator(GeneratorContract):
     generator_name = "manual"
 

@@ -40,3 +40,21 @@ def test_report_ranks_overall_and_per_strategy(tmp_path: Path) -> None:
     assert "| 1 | hp.lr |" in text
     table = pd.read_csv(tmp_path / "importance.csv")
     assert set(table["seed"]) == {0, 1} and (tmp_path / "importance.md").exists()
+
+
+def test_importances_are_cached_per_cell_until_its_trials_change(tmp_path: Path, monkeypatch) -> None:
+    import harness_plugins.reporters.importance as importance
+    from harness.testing.synthetic import synthetic_run
+    from harness.results import load_results
+
+    run = synthetic_run(tmp_path / "r", [dict(space="s", algorithm="a", sampler="t", pruner="none", skill=0.0)],
+                        seeds=[0, 1], trials=10)
+    results = load_results(run)
+    first = importance.ImportanceReporter().report(results, run)
+    calls = []
+    real = importance.cell_importances
+    monkeypatch.setattr(importance, "cell_importances", lambda group: calls.append(1) or real(group))
+    assert importance.ImportanceReporter().report(results, run) == first and calls == []
+    results.trials.loc[results.trials.index[0], "val_accuracy"] = 0.0  # one cell changes
+    importance.ImportanceReporter().report(results, run)
+    assert len(calls) == 1

@@ -41,8 +41,38 @@ def test_best_so_far_is_the_running_maximum_of_complete_trials() -> None:
 
 
 def test_report_writes_figures_and_one_html_page(tmp_path: Path) -> None:
-    text = PlotsReporter().report(RunResults(tmp_path, _trials(), pd.DataFrame(), {}), tmp_path)
+    cells = pd.DataFrame({"cell": ["c0", "c1"], "dataset": "d", "space": "s", "algorithm": "a", "sampler": "t",
+                          "pruner": "p", "seed": [0, 1], "state": "done", "reason": None, "note": None,
+                          "search_seconds": 0.0})
+    trials = _trials().assign(test_accuracy=0.5, params=1000, epochs=2)
+    text = PlotsReporter().report(RunResults(tmp_path, trials, cells, {}), tmp_path)
     assert "3 figures" in text
-    page = (tmp_path / "report.html").read_text()
+    page = (tmp_path / "plots.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "<img" in page
     assert (tmp_path / "accuracy_vs_madds_d.png").stat().st_size > 1000
+    # the table comes from the results (no summary.csv was written), formatted for people
+    assert not (tmp_path / "summary.csv").exists() and "<td>80.5 ± 0.7</td>" in page and "_std" not in page
+
+
+def test_pareto_lines_keep_their_strategy_colour_beyond_ten_strategies(tmp_path: Path, monkeypatch) -> None:
+    from matplotlib.colors import to_rgb
+
+    import harness_plugins.reporters.plots as plots
+
+    rng = np.random.default_rng(0)
+    rows = [{"dataset": "d", "space": "s", "algorithm": f"a{k:02d}", "sampler": "t", "pruner": "p", "seed": 0,
+             "cell": f"c{k}", "trial": n, "state": "complete", "val_accuracy": rng.random(),
+             "madds": 1e5 * (n + 1) * (k + 1), "wall_seconds": 1.0} for k in range(14) for n in range(4)]
+    figures = []
+    def keep(fig: object, path: Path) -> Path:
+        figures.append(fig)
+        path.write_bytes(b"")
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep)
+    plots.PlotsReporter().report(RunResults(tmp_path, pd.DataFrame(rows), pd.DataFrame(), {}), tmp_path)
+    ax = figures[0].axes[0]
+    points = {tuple(np.round(to_rgb(colour), 3)) for c in ax.collections for colour in c.get_facecolors()}
+    lines = [tuple(np.round(to_rgb(line.get_color()), 3)) for line in ax.get_lines()
+             if line.get_drawstyle().startswith("steps")]
+    assert len(points) == 14 and len(lines) == 14 and set(lines) == points
