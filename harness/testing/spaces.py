@@ -19,7 +19,8 @@ __all__ = ["OPTIONAL_CAPABILITIES", "SpaceContract"]
 
 #: The optional capabilities a space may announce (see :class:`harness.components.SearchSpace`).
 OPTIONAL_CAPABILITIES = frozenset(
-    {"sample", "mutate", "enumerate", "encode", "graph", "decisions", "supernet", "cells"})
+    {"sample", "mutate", "enumerate", "encode", "graph", "decisions", "supernet", "cells"}
+)
 
 
 class SpaceContract(ContractBase):
