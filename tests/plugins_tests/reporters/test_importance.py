@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from harness_plugins.reporters.importance import MIN_TRIALS, ImportanceReporter, cell_importances
 
 from harness.components import RunResults
@@ -23,8 +24,9 @@ def _trials(n: int, seed: int = 0) -> pd.DataFrame:
                          "arch.conv2_filters": [np.nan] + [16.0] * (n - 1)})
 
 
-def test_the_parameter_that_matters_ranks_first() -> None:
-    scores = cell_importances(_trials(40))
+@pytest.mark.parametrize("evaluator", ["ped-anova", "fanova"])
+def test_the_parameter_that_matters_ranks_first(evaluator: str) -> None:
+    scores = cell_importances(_trials(40), evaluator)
     assert max(scores, key=scores.get) == "hp.lr" and scores["hp.lr"] > 0.8
     assert set(scores) == {"hp.lr", "hp.batch_size", "hp.optimizer"}  # pinned and conditional left out
     assert abs(sum(scores.values()) - 1) < 1e-6
@@ -53,8 +55,11 @@ def test_importances_are_cached_per_cell_until_its_trials_change(tmp_path: Path,
     first = importance.ImportanceReporter().report(results, run)
     calls = []
     real = importance.cell_importances
-    monkeypatch.setattr(importance, "cell_importances", lambda group: calls.append(1) or real(group))
+    monkeypatch.setattr(importance, "cell_importances",
+                        lambda group, evaluator: calls.append(evaluator) or real(group, evaluator))
     assert importance.ImportanceReporter().report(results, run) == first and calls == []
     results.trials.loc[results.trials.index[0], "val_accuracy"] = 0.0  # one cell changes
     importance.ImportanceReporter().report(results, run)
-    assert len(calls) == 1
+    assert calls == ["ped-anova"]
+    importance.ImportanceReporter("fanova").report(results, run)  # another evaluator: every cell again
+    assert calls == ["ped-anova", "fanova", "fanova"]
