@@ -51,13 +51,23 @@ def _host_id() -> str:
     return f"{socket.gethostname()}/{machine}" if machine else socket.gethostname()
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (Linux), or ``[]``."""
+    stat = _read(f"/proc/{pid}/stat")
+    # the command name (field 2) may hold spaces and parentheses: fields after the last ')'
+    return stat.rsplit(")", 1)[1].split() if stat else []
+
+
 def _start_time(pid: int) -> str:
     """The start time of process ``pid`` in clock ticks since boot (Linux), or ``""``."""
-    stat = _read(f"/proc/{pid}/stat")
-    if not stat:
-        return ""
-    # the command name (field 2) may hold spaces and parentheses: fields after the last ')'
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = _stat_fields(pid)
+    return fields[19] if fields else ""
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits to be reaped by its parent (it still answers signals)."""
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] in ("Z", "X")
 
 
 class ProcessIdentity(dict):  # a dict, so it is stored as JSON as it is
@@ -83,6 +93,8 @@ class ProcessIdentity(dict):  # a dict, so it is stored as JSON as it is
             return False
         except PermissionError:
             pass
+        if _zombie(pid):  # killed, not yet reaped (a --jobs child its parent has not joined yet)
+            return False
         return not self.get("started") or _start_time(pid) in ("", self["started"])
 
 

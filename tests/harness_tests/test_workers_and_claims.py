@@ -38,6 +38,18 @@ def test_this_process_is_alive_and_a_finished_one_is_not() -> None:
     assert not identity.alive()
 
 
+def test_a_killed_child_not_yet_reaped_is_dead() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    identity = ProcessIdentity.of(proc.pid)
+    assert identity.alive()
+    os.kill(proc.pid, signal.SIGKILL)
+    deadline = time.time() + 10
+    while identity.alive() and time.time() < deadline:  # a zombie until reaped below
+        time.sleep(0.05)
+    assert not identity.alive()
+    proc.wait()
+
+
 def test_a_reused_pid_or_a_reboot_is_not_mistaken_for_the_dead_worker() -> None:
     me = this_process()
     assert not ProcessIdentity({**me, "started": str(int(me["started"]) + 1)}).alive()  # pid now held by another
