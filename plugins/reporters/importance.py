@@ -6,8 +6,8 @@ much each parameter's distribution differs between the top 10 % of trials and al
 what matters for reaching the best accuracy; milliseconds per cell), or with
 ``--importance-evaluator fanova`` fANOVA (``FanovaImportanceEvaluator``, seed 0; Hutter et al.,
 ICML 2014: the share of validation-accuracy variance each parameter explains, from a random
-forest, about a second per cell); then the shares are averaged over seeds per (dataset, space, algorithm, sampler, pruner),
-and over every cell for an overall ranking. It reads only ``trials.csv``, so ``harness report``
+forest, about a second per cell); then the shares are averaged over seeds per (dataset, space,
+algorithm, sampler, pruner), and over every cell for an overall ranking. It reads only ``trials.csv``, so ``harness report``
 works without the storage: each ``hp.*`` and ``arch.*`` column becomes a parameter whose
 distribution spans the values observed (categorical for text and booleans, log-scaled for the
 learning rate and weight decay). Parameters that are pinned (a single value) or conditional (absent
@@ -173,5 +173,5 @@ def harness_addoption(parser: Any) -> None:
 
 @hookimpl
 def harness_reporters() -> list[ReporterSpec]:
-    return [ReporterSpec(name="importance", description="hyperparameter importance (PED-ANOVA or fANOVA) per cell and overall",
-                         factory=_factory)]
+    return [ReporterSpec(name="importance", factory=_factory,
+                         description="hyperparameter importance (PED-ANOVA or fANOVA) per cell and overall")]
