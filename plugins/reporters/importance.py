@@ -1,23 +1,22 @@
 """``importance``: which hyperparameters matter most, answered with data (the brief's last question).
 
 Per cell (one Optuna study), an Optuna importance evaluator ranks the parameters of its complete
-trials: by default PED-ANOVA (``PedAnovaImportanceEvaluator``; Watanabe et al., IJCAI 2023: how
-much each parameter's distribution differs between the top 10 % of trials and all of them, i.e.
-what matters for reaching the best accuracy; milliseconds per cell), or with
-``--importance-evaluator fanova`` fANOVA (``FanovaImportanceEvaluator``, seed 0; Hutter et al.,
-ICML 2014: the share of validation-accuracy variance each parameter explains, from a random
-forest, about a second per cell); then the shares are averaged over seeds per (dataset, space,
-algorithm, sampler, pruner), and over every cell for an overall ranking. It reads only
-``trials.csv``, so ``harness report`` works without the storage: each ``hp.*`` and ``arch.*`` column becomes a parameter whose
-distribution spans the values observed (categorical for text and booleans, log-scaled for the
-learning rate and weight decay). Parameters that are pinned (a single value) or conditional (absent
-from some trials, like the third conv layer's filters) cannot be ranked and are left out;
-cells with fewer than ``MIN_TRIALS`` complete trials are skipped (too few to fit a forest).
+trials: by default PED-ANOVA (``PedAnovaImportanceEvaluator``; Watanabe et al., IJCAI 2023: how much
+each parameter's distribution differs between the top 10 % of trials and all of them, i.e. what
+matters for reaching the best accuracy; milliseconds per cell), or with ``--importance-evaluator
+fanova`` fANOVA (``FanovaImportanceEvaluator``, seed 0; Hutter et al., ICML 2014: the share of
+validation-accuracy variance each parameter explains, from a random forest, about a second per
+cell); then the shares are averaged over seeds per (dataset, space, algorithm, sampler, pruner), and
+over every cell for an overall ranking. It reads only ``trials.csv``, so ``harness report`` works
+without the storage: each ``hp.*`` and ``arch.*`` column becomes a parameter whose distribution
+spans the values observed (categorical for text and booleans, log-scaled for the learning rate and
+weight decay). Parameters that are pinned (a single value) or conditional (absent from some trials,
+like the third conv layer's filters) cannot be ranked and are left out; cells with fewer than
+``MIN_TRIALS`` complete trials are skipped (too few to fit a forest).
 
 Results are cached in ``.importance-cache.json`` next to the output, keyed by a fingerprint of the
-cell's complete trials, the evaluator and the Optuna version: re-reporting a run recomputes only
-the cells whose trials changed. The evaluator changes only the report, so it is not part of the
-run id.
+cell's complete trials, the evaluator and the Optuna version: re-reporting a run recomputes only the
+cells whose trials changed. The evaluator changes only the report, so it is not part of the run id.
 """
 from __future__ import annotations
 
