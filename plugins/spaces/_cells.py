@@ -16,9 +16,11 @@ node count: for the nb201 space a cell id is the table key itself.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Cell", "CellTemplate", "cell_id", "edges", "parse_cell"]
+__all__ = ["Cell", "CellTemplate", "cell_id", "edges", "one_hot_edges", "parse_cell"]
 
 #: One op name per edge, in :func:`edges` order.
 Cell = tuple[str, ...]
@@ -86,3 +88,14 @@ def parse_cell(text: str, template: CellTemplate) -> Cell:
                 raise ValueError(f"bad edge {part!r} in {text!r} (ops: {', '.join(template.ops)})")
             ops[(to, frm)] = op
     return tuple(ops[e] for e in template.edges)
+
+
+def one_hot_edges(arch: dict[str, Any], edge_names: Sequence[str], ops: Sequence[str]) -> Any:
+    """One op per edge as a flat one-hot vector (edges in ``edge_names`` order): the fixed-length
+    encoding of a cell space whose architecture dict maps edge name -> op."""
+    import numpy as np
+
+    vec = np.zeros((len(edge_names), len(ops)), dtype=np.float32)
+    for i, e in enumerate(edge_names):
+        vec[i, list(ops).index(arch[e])] = 1.0
+    return vec.ravel()

@@ -25,7 +25,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from harness_plugins.spaces._cells import CellTemplate, edges
+from harness_plugins.spaces._cells import CellTemplate, edges, one_hot_edges
 
 from harness import hookimpl
 from harness.components import Architecture, InputShape, Options, SearchSpace, SpaceSpec
@@ -91,13 +91,8 @@ class MBCellSpace(SearchSpace):
         return {**arch, edge: others[int(rng.integers(len(others)))]}
 
     def encode(self, arch: Architecture) -> np.ndarray:
-        import numpy as np
-
         self._check(arch)
-        vec = np.zeros((len(EDGES), len(OPS)), dtype=np.float32)
-        for i, e in enumerate(EDGES):
-            vec[i, OPS.index(arch[e])] = 1.0
-        return vec.ravel()
+        return one_hot_edges(arch, EDGES, OPS)
 
     def build(self, arch: Architecture, shape: InputShape) -> nn.Module:
         from harness_plugins.spaces._cell_nets import FixedCellNetwork

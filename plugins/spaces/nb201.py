@@ -21,7 +21,7 @@ import itertools
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
-from harness_plugins.spaces._cells import CellTemplate
+from harness_plugins.spaces._cells import CellTemplate, one_hot_edges
 
 from harness import hookimpl
 from harness.components import Architecture, InputShape, Options, SearchSpace, SpaceSpec
@@ -183,10 +183,7 @@ class NB201Space(SearchSpace):
     def encode(self, arch: Architecture) -> np.ndarray:
         """One-hot op per edge, edges in :data:`EDGES` order (30 values)."""
         self._check(arch)
-        vec = np.zeros((len(EDGES), len(OPS)), dtype=np.float32)
-        for i, e in enumerate(EDGES):
-            vec[i, OPS.index(arch[e])] = 1.0
-        return vec.ravel()
+        return one_hot_edges(arch, EDGES, OPS)
 
     def graph(self, arch: Architecture) -> tuple[np.ndarray, np.ndarray]:
         """NPENAS's graph: an 8x8 ``int8`` adjacency (row -> column) and 8x8 one-hot features."""
