@@ -42,6 +42,7 @@ from harness_plugins.datasets.nb201_table import NB201Table
 from harness_plugins.spaces.nb201 import NB201Space
 
 from harness.components import DatasetRequest
+from harness.registry import load_registry
 from harness.testing import run_trials
 
 
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             "npenas-bo-autograd": lambda: AutogradNPENAS("bo", args.bo_epochs),
         }
         space = NB201Space()
+        registry = load_registry()  # once per process, as in ``harness bench``: not a per-seed cost
         warm_up(space)
         print(f"{args.budget} queries, {args.seeds} seeds, {args.dataset}, table {args.table or 'synthetic'}, "
               f"optimum {max(evaluator.accuracies.values()):.2f}")
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             times, best, predictor, steps = [], [], [], 0
             for seed in range(args.seeds):
                 start = time.perf_counter()
-                cell = run_trials(factories[name](), space, args.budget, evaluator, seed=seed)
+                cell = run_trials(factories[name](), space, args.budget, evaluator, seed=seed, registry=registry)
                 times.append(time.perf_counter() - start)
                 costs = cell.search_costs()
                 predictor.append(sum(c["seconds"] for c in costs))

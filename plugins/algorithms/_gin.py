@@ -213,7 +213,7 @@ Trainer = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, int, to
 def _train(model_cls: type[nn.Module], train: Sequence[tuple[np.ndarray, np.ndarray]],
            errors: np.ndarray, epochs: int, seed: int, trainer: Trainer | None) -> nn.Module:
     if trainer is None:
-        from harness_plugins.algorithms._gin_train import fit_fast as trainer
+        from harness_plugins.algorithms._gin_kernel import fit_compiled as trainer
     adj_t, x = graphs_to_tensors(train)
     with torch.random.fork_rng(devices=[]):  # init and dropout draw from the global generator
         torch.manual_seed(seed)

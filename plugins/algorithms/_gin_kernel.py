@@ -1,0 +1,467 @@
+"""Compiled training of NPENAS's GIN predictors: the whole training loop (forward, backward, Adam,
+BatchNorm statistics) as one machine-code function, built by Numba on first use and cached on disk.
+
+Why: a training step on a batch of 16 eight-node graphs is ~4 MFLOP, a few microseconds of
+arithmetic per layer, but every PyTorch operation costs 3-15 microseconds of dispatch however small
+its tensors are. Even written by hand with ~70 operations a step (:mod:`._gin_train`), a step cost
+~0.9 ms, and NPENAS-NP at the paper's settings runs ~9,600 steps per search (NPENAS-BO ~32,000), so
+the predictor was nearly all of a tabular search's time. Here a step is loops over preallocated
+buffers with no dispatch and no allocation: about 0.1 ms.
+
+What is the same as the autograd loop :func:`._gin.fit`, exactly:
+
+- the model, loss (MSE / Gaussian NLL), optimizer (Adam, betas (0, 0.9), the two parameter groups
+  with 2x learning rate and no decay for biases), per-step cosine schedule, batch size, epochs,
+  BatchNorm in training mode with its running statistics, dropout 0.1 on the head;
+- the random streams: every epoch's shuffle is the same ``torch.randperm`` call on the same
+  generator, and the dropout masks are drawn from the global generator with the same ``bernoulli_``
+  calls, in the same order and sizes, as ``F.dropout`` makes; initial weights come from the model.
+
+What differs is floating-point rounding: sums are accumulated in another order (and fused
+multiply-adds are allowed), so the trained weights agree with autograd's to float tolerance over a
+few epochs, then drift apart the way two BLAS libraries would (Adam with beta1 = 0 turns rounding
+noise in near-zero gradients into full-size steps). The tests check the tolerance on short runs and
+that searches are statistically the same over 20 seeds; ``benchmarks/bench_tabular_search.py
+--equivalence`` measures it at the paper's settings.
+
+Parameters travel as one flat float32 vector, weights group first (each ``Linear`` weight stored
+transposed, ``in x out``, so the inner loops run over contiguous memory), then the biases group;
+:func:`_layout` is the single definition of that order.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+from harness_plugins.algorithms import _gin
+from torch import nn
+
+__all__ = ["fit_compiled"]
+
+_H = _gin.HIDDEN
+_E = _gin.HEAD
+_LAYERS = 3
+_BN_MOMENTUM = 0.1
+_BN_EPS = 1e-5
+_ADAM_EPS = 1e-8
+# fast-math without "no NaNs / no infinities": a NaN loss must stay a NaN, not undefined behaviour
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+_jit = numba.njit(cache=True, fastmath=_FASTMATH, nogil=True, error_model="numpy")
+
+
+def _layout(model: nn.Module) -> list[tuple[str, bool]]:
+    """(parameter name, stored transposed) in the flat vector's order: the weights group (Linear
+    weights, BatchNorm weights) then the biases group, as :func:`._gin.parameter_groups` splits them."""
+    weights: list[tuple[str, bool]] = []
+    biases: list[tuple[str, bool]] = []
+    for i in range(_LAYERS):
+        weights += [(f"backbone.mlps.{i}.0.weight", True), (f"backbone.mlps.{i}.2.weight", True),
+                    (f"backbone.norms.{i}.weight", False)]
+        biases += [(f"backbone.mlps.{i}.0.bias", False), (f"backbone.mlps.{i}.2.bias", False),
+                   (f"backbone.norms.{i}.bias", False)]
+    heads = ("before_mean", "before_std", "mean", "std") if isinstance(model, _gin.GINGaussianPredictor) \
+        else ("before", "out")
+    weights += [(f"{head}.weight", True) for head in heads]
+    biases += [(f"{head}.bias", False) for head in heads]
+    return weights + biases
+
+
+# -- building blocks: dense layers on the first ``rows`` rows of preallocated buffers -------------
+
+@_jit
+def _linear(x, rows, wt, b, out):  # type: ignore[no-untyped-def]
+    """out = x @ wt + b (wt is in x out) on the first ``rows`` rows."""
+    o = out[:rows]
+    np.dot(x[:rows], wt, o)
+    for r in range(rows):
+        for k in range(o.shape[1]):
+            o[r, k] += b[k]
+
+
+@_jit
+def _linear_grads(x, g, rows, gwt, gb):  # type: ignore[no-untyped-def]
+    """gwt = x^T g, gb = column sums of g."""
+    np.dot(x[:rows].T, g[:rows], gwt)
+    gb[:] = 0.0
+    for r in range(rows):
+        for o in range(gb.shape[0]):
+            gb[o] += g[r, o]
+
+
+@_jit
+def _input_grad(g, rows, wt, out):  # type: ignore[no-untyped-def]
+    """out = g @ wt^T."""
+    np.dot(g[:rows], wt.T, out[:rows])
+
+
+@_jit
+def _aggregate(h, adj_t, idx, n, graphs, out):  # type: ignore[no-untyped-def]
+    """GIN's eps = 0 sum: node i gets its own features plus its predecessors' (A^T h + h)."""
+    width = h.shape[1]
+    for g in range(graphs):
+        a, base = adj_t[idx[g]], g * n
+        for i in range(n):
+            for k in range(width):
+                out[base + i, k] = h[base + i, k]
+            for j in range(n):
+                w = a[i, j]
+                if w != 0.0:
+                    for k in range(width):
+                        out[base + i, k] += w * h[base + j, k]
+
+
+@_jit
+def _aggregate_backward(ga, adj_t, idx, n, graphs, out):  # type: ignore[no-untyped-def]
+    width = ga.shape[1]
+    for g in range(graphs):
+        a, base = adj_t[idx[g]], g * n
+        for j in range(n):
+            for k in range(width):
+                out[base + j, k] = ga[base + j, k]
+        for i in range(n):
+            for j in range(n):
+                w = a[i, j]
+                if w != 0.0:
+                    for k in range(width):
+                        out[base + j, k] += w * ga[base + i, k]
+
+
+@_jit
+def _batch_norm(v, rows, gamma, beta, run_mean, run_var, xhat, invstd, out):  # type: ignore[no-untyped-def]
+    """Training-mode BatchNorm1d over ``rows`` rows: batch statistics, running-statistics update
+    (unbiased variance, momentum 0.1), normalised values kept for the backward."""
+    width = v.shape[1]
+    mean = np.zeros(width, dtype=v.dtype)
+    var = np.zeros(width, dtype=v.dtype)
+    for r in range(rows):
+        for k in range(width):
+            mean[k] += v[r, k]
+    for k in range(width):
+        mean[k] /= rows
+    for r in range(rows):
+        for k in range(width):
+            d = v[r, k] - mean[k]
+            var[k] += d * d
+    for k in range(width):
+        var[k] /= rows
+        invstd[k] = 1.0 / math.sqrt(var[k] + _BN_EPS)
+        run_mean[k] = (1 - _BN_MOMENTUM) * run_mean[k] + _BN_MOMENTUM * mean[k]
+        run_var[k] = (1 - _BN_MOMENTUM) * run_var[k] + _BN_MOMENTUM * var[k] * rows / (rows - 1)
+    for r in range(rows):
+        for k in range(width):
+            xh = (v[r, k] - mean[k]) * invstd[k]
+            xhat[r, k] = xh
+            out[r, k] = xh * gamma[k] + beta[k]
+
+
+@_jit
+def _batch_norm_backward(gy, rows, xhat, invstd, gamma, ggamma, gbeta, out):  # type: ignore[no-untyped-def]
+    width = gy.shape[1]
+    ggamma[:] = 0.0
+    gbeta[:] = 0.0
+    for r in range(rows):
+        for k in range(width):
+            gbeta[k] += gy[r, k]
+            ggamma[k] += gy[r, k] * xhat[r, k]
+    for r in range(rows):
+        for k in range(width):
+            out[r, k] = gamma[k] * invstd[k] / rows * (rows * gy[r, k] - gbeta[k] - xhat[r, k] * ggamma[k])
+
+
+@_jit
+def _exp_nonpositive(z):  # type: ignore[no-untyped-def]
+    """exp(z) for z <= 0 with no library call, so that loops over it vectorize (a libm call per
+    element was a third of NPENAS-BO's training time): the Taylor series of exp(z / 256), then 8
+    squarings. z is clamped at -40, where exp(z) - 1 is -1 to float64 precision; for
+    |z / 256| <= 0.16 the series' truncation error is < 2e-13 relative."""
+    x = max(z, -40.0) / 256.0
+    p = 1.0 + x * (1.0 + x * (1 / 2 + x * (1 / 6 + x * (1 / 24 + x * (1 / 120 + x * (
+        1 / 720 + x * (1 / 5040 + x * (1 / 40320 + x / 362880))))))))
+    for _ in range(8):
+        p = p * p
+    return p
+
+
+@_jit
+def _celu(z):  # type: ignore[no-untyped-def]
+    """CELU with alpha = 1: z for z > 0, else exp(z) - 1."""
+    e = _exp_nonpositive(min(z, 0.0)) - 1.0
+    return z if z > 0.0 else e
+
+
+@_jit
+def _celu_slope(z, value):  # type: ignore[no-untyped-def]
+    """d celu / dz from the input and the output: 1 for z > 0, else exp(z) = value + 1."""
+    return 1.0 if z > 0.0 else value + 1.0
+
+
+# -- the flat parameter vector ---------------------------------------------------------------------
+
+@_jit
+def _views(flat, d, gaussian):  # type: ignore[no-untyped-def]
+    """Per-tensor views of a flat vector laid out as :func:`_layout` says."""
+    w1 = []
+    w2 = []
+    gamma = []
+    b1 = []
+    b2 = []
+    beta = []
+    o = 0
+    for layer in range(_LAYERS):
+        width = d if layer == 0 else _H
+        w1.append(flat[o:o + width * _H].reshape((width, _H)))
+        o += width * _H
+        w2.append(flat[o:o + _H * _H].reshape((_H, _H)))
+        o += _H * _H
+        gamma.append(flat[o:o + _H])
+        o += _H
+    head_w = []
+    head_b = []
+    shapes = [(_H, _E), (_H, _E), (_E, 1), (_E, 1)] if gaussian else [(_H, _E), (_E, 1)]
+    for rows, cols in shapes:
+        head_w.append(flat[o:o + rows * cols].reshape((rows, cols)))
+        o += rows * cols
+    for _ in range(_LAYERS):
+        b1.append(flat[o:o + _H])
+        o += _H
+        b2.append(flat[o:o + _H])
+        o += _H
+        beta.append(flat[o:o + _H])
+        o += _H
+    for _, cols in shapes:
+        head_b.append(flat[o:o + cols])
+        o += cols
+    return w1, w2, gamma, b1, b2, beta, head_w, head_b
+
+
+@_jit
+def _train(adj_t, x, target, order, sizes, masks, factors, theta, n_weights, running, gaussian,  # type: ignore[no-untyped-def]
+           lr, decay, beta2, rate):
+    """Every step of a training run; returns the last step's loss. ``order`` is the concatenated
+    shuffles, ``sizes`` the batch size of every step, ``masks`` the scaled dropout keep-masks of
+    every sample of every step (rows in the same order), ``factors`` the cosine schedule."""
+    _, n, d = x.shape
+    rows_max = sizes.max() * n
+    w1, w2, gamma, b1, b2, beta, head_w, head_b = _views(theta, d, gaussian)
+    grad = np.zeros_like(theta)
+    g_w1, g_w2, g_gamma, g_b1, g_b2, g_beta, g_head_w, g_head_b = _views(grad, d, gaussian)
+    exp_avg_sq = np.zeros_like(theta)
+    run_mean = [running[2 * i] for i in range(_LAYERS)]
+    run_var = [running[2 * i + 1] for i in range(_LAYERS)]
+
+    f32 = theta.dtype
+    h0 = np.empty((rows_max, d), f32)
+    a0 = np.empty((rows_max, d), f32)
+    agg = np.empty((_LAYERS, rows_max, _H), f32)  # layers 1.. : aggregated inputs
+    r1 = np.empty((_LAYERS, rows_max, _H), f32)
+    z2 = np.empty((_LAYERS, rows_max, _H), f32)
+    r2 = np.empty((_LAYERS, rows_max, _H), f32)
+    xhat = np.empty((_LAYERS, rows_max, _H), f32)
+    out = np.empty((_LAYERS, rows_max, _H), f32)
+    invstd = np.empty((_LAYERS, _H), f32)
+    g_rows = np.empty((rows_max, _H), f32)
+    g_act = np.empty((rows_max, _H), f32)
+    g_hidden = np.empty((rows_max, _H), f32)
+    g_agg = np.empty((rows_max, _H), f32)
+    batch_max = sizes.max()
+    emb = np.empty((batch_max, _H), f32)
+    g_emb = np.empty((batch_max, _H), f32)
+    g_emb_b = np.empty((batch_max, _H), f32)
+    z_a = np.empty((batch_max, _E), f32)  # NP: before; BO: before_mean
+    z_b = np.empty((batch_max, _E), f32)  # BO: before_std
+    d_a = np.empty((batch_max, _E), f32)  # dropped activations into the last layer
+    c_a = np.empty((batch_max, _E), f32)
+    c_b = np.empty((batch_max, _E), f32)
+    g_za = np.empty((batch_max, _E), f32)
+    g_zb = np.empty((batch_max, _E), f32)
+    head_out = np.empty((batch_max, 1), f32)
+    std_out = np.empty((batch_max, 1), f32)
+    g_out = np.empty((batch_max, 1), f32)
+    g_std = np.empty((batch_max, 1), f32)
+
+    loss = 0.0
+    start = 0
+    for step in range(len(sizes)):
+        bs = sizes[step]
+        rows = bs * n
+        idx = order[start:start + bs]
+        mask = masks[start:start + bs]
+        start += bs
+        # ---- forward
+        for g in range(bs):
+            for i in range(n):
+                for k in range(d):
+                    h0[g * n + i, k] = x[idx[g], i, k]
+        for layer in range(_LAYERS):
+            a = a0 if layer == 0 else agg[layer]
+            _aggregate(h0 if layer == 0 else out[layer - 1], adj_t, idx, n, bs, a)
+            _linear(a, rows, w1[layer], b1[layer], r1[layer])
+            for r in range(rows):
+                for k in range(_H):
+                    r1[layer, r, k] = max(r1[layer, r, k], 0.0)
+            _linear(r1[layer], rows, w2[layer], b2[layer], z2[layer])
+            for r in range(rows):
+                for k in range(_H):
+                    z = z2[layer, r, k]
+                    r2[layer, r, k] = _celu(z) if gaussian else max(z, 0.0)
+            _batch_norm(r2[layer], rows, gamma[layer], beta[layer], run_mean[layer], run_var[layer],
+                        xhat[layer], invstd[layer], out[layer])
+        last = out[_LAYERS - 1]
+        for g in range(bs):
+            for k in range(_H):
+                s = 0.0
+                for i in range(n):
+                    s += last[g * n + i, k]
+                emb[g, k] = s / n
+        # ---- head, loss and its gradient
+        _linear(emb, bs, head_w[0], head_b[0], z_a)
+        loss = 0.0
+        if gaussian:
+            for g in range(bs):
+                for k in range(_E):
+                    c_a[g, k] = _celu(z_a[g, k])
+                    d_a[g, k] = c_a[g, k] * mask[g, k]
+            _linear(d_a, bs, head_w[2], head_b[2], head_out)  # mu
+            _linear(emb, bs, head_w[1], head_b[1], z_b)
+            for g in range(bs):
+                for k in range(_E):
+                    c_b[g, k] = _celu(z_b[g, k])
+            _linear(c_b, bs, head_w[3], head_b[3], std_out)
+            for g in range(bs):
+                zo = std_out[g, 0]
+                c_o = _celu(zo)
+                sigma = math.exp(c_o / 2)
+                diff = target[idx[g]] - head_out[g, 0]
+                ratio = diff * diff / (sigma * sigma)
+                loss += 0.5 * ratio + math.log(math.sqrt(2 * math.pi) * sigma)
+                g_out[g, 0] = -diff / (sigma * sigma) / bs
+                g_std[g, 0] = (1.0 - ratio) / (2 * bs) * _celu_slope(zo, c_o)
+            _linear_grads(d_a, g_out, bs, g_head_w[2], g_head_b[2])
+            _linear_grads(c_b, g_std, bs, g_head_w[3], g_head_b[3])
+            for g in range(bs):
+                for k in range(_E):
+                    g_za[g, k] = g_out[g, 0] * head_w[2][k, 0] * mask[g, k] * _celu_slope(z_a[g, k], c_a[g, k])
+                    g_zb[g, k] = g_std[g, 0] * head_w[3][k, 0] * _celu_slope(z_b[g, k], c_b[g, k])
+            _linear_grads(emb, g_za, bs, g_head_w[0], g_head_b[0])
+            _linear_grads(emb, g_zb, bs, g_head_w[1], g_head_b[1])
+            _input_grad(g_za, bs, head_w[0], g_emb)
+            _input_grad(g_zb, bs, head_w[1], g_emb_b)
+            for g in range(bs):
+                for k in range(_H):
+                    g_emb[g, k] += g_emb_b[g, k]
+        else:
+            for g in range(bs):
+                for k in range(_E):
+                    d_a[g, k] = max(z_a[g, k], 0.0) * mask[g, k]
+            _linear(d_a, bs, head_w[1], head_b[1], head_out)
+            for g in range(bs):
+                s = 1.0 / (1.0 + math.exp(-head_out[g, 0]))
+                diff = s * rate - target[idx[g]]
+                loss += diff * diff
+                g_out[g, 0] = 2.0 * diff / bs * rate * s * (1.0 - s)
+            _linear_grads(d_a, g_out, bs, g_head_w[1], g_head_b[1])
+            for g in range(bs):
+                for k in range(_E):
+                    keep = z_a[g, k] > 0.0 and mask[g, k] != 0.0
+                    g_za[g, k] = g_out[g, 0] * head_w[1][k, 0] * mask[g, k] if keep else 0.0
+            _linear_grads(emb, g_za, bs, g_head_w[0], g_head_b[0])
+            _input_grad(g_za, bs, head_w[0], g_emb)
+        loss /= bs
+        # ---- backbone backward
+        for g in range(bs):
+            for i in range(n):
+                for k in range(_H):
+                    g_rows[g * n + i, k] = g_emb[g, k] / n
+        for layer in range(_LAYERS - 1, -1, -1):
+            _batch_norm_backward(g_rows, rows, xhat[layer], invstd[layer], gamma[layer], g_gamma[layer],
+                                 g_beta[layer], g_act)
+            for r in range(rows):
+                for k in range(_H):
+                    if gaussian:
+                        g_act[r, k] *= _celu_slope(z2[layer, r, k], r2[layer, r, k])
+                    elif r2[layer, r, k] <= 0.0:
+                        g_act[r, k] = 0.0
+            _linear_grads(r1[layer], g_act, rows, g_w2[layer], g_b2[layer])
+            _input_grad(g_act, rows, w2[layer], g_hidden)
+            for r in range(rows):
+                for k in range(_H):
+                    if r1[layer, r, k] <= 0.0:
+                        g_hidden[r, k] = 0.0
+            a = a0 if layer == 0 else agg[layer]
+            _linear_grads(a, g_hidden, rows, g_w1[layer], g_b1[layer])
+            if layer:
+                _input_grad(g_hidden, rows, w1[layer], g_agg)
+                _aggregate_backward(g_agg, adj_t, idx, n, bs, g_rows)
+        # ---- Adam (L2 weight decay on the weights group; beta1 = 0, so the first moment is the gradient)
+        t = step + 1
+        correction = math.sqrt(1.0 - beta2**t)
+        step_lr = lr * factors[step]
+        for p in range(n_weights):
+            grad_p = grad[p] + decay * theta[p]
+            v = beta2 * exp_avg_sq[p] + (1 - beta2) * grad_p * grad_p
+            exp_avg_sq[p] = v
+            theta[p] -= step_lr * grad_p / (math.sqrt(v) / correction + _ADAM_EPS)
+        for p in range(n_weights, len(theta)):  # biases: twice the learning rate, no decay
+            grad_p = grad[p]
+            v = beta2 * exp_avg_sq[p] + (1 - beta2) * grad_p * grad_p
+            exp_avg_sq[p] = v
+            theta[p] -= 2 * step_lr * grad_p / (math.sqrt(v) / correction + _ADAM_EPS)
+    return loss
+
+
+def _dropout_masks(sizes: list[int], dtype: torch.dtype) -> np.ndarray:
+    """``F.dropout``'s scaled keep-masks, drawn from the global generator exactly as it draws them
+    during training on the CPU (``empty_like(input).bernoulli_(1 - p)``, one call per step, then
+    ``/ (1 - p)``), stacked row after row."""
+    keep = 1 - _gin.DROPOUT
+    masks = [torch.empty(size, _E, dtype=dtype).bernoulli_(keep) for size in sizes]
+    return torch.cat(masks).div_(keep).numpy()
+
+
+def fit_compiled(model: nn.Module, adj_t: torch.Tensor, x: torch.Tensor, target: torch.Tensor, epochs: int,
+                 generator: torch.Generator) -> float:
+    """Train ``model`` in place as :func:`._gin.fit` does (same batches, dropout masks, optimizer,
+    schedule and BatchNorm statistics; float rounding aside), in compiled code; returns the last
+    batch's loss. Works in the model's dtype (float32 normally; float64 lets tests compare formulas
+    without rounding noise). The first call in a fresh installation compiles (~10 s, then cached
+    on disk)."""
+    if not isinstance(model, (_gin.GINPredictor, _gin.GINGaussianPredictor)):
+        raise TypeError(f"fit_compiled trains GINPredictor or GINGaussianPredictor, not {type(model).__name__}")
+    gaussian = isinstance(model, _gin.GINGaussianPredictor)
+    n = len(target)
+    batch = 10 if n <= 10 else 16
+    sizes = [min(batch, n - start) for start in range(0, n, batch)] * epochs
+    steps = len(sizes)
+    factors = np.array([0.5 * (1 + math.cos(math.pi * step / steps)) for step in range(1, steps + 1)])
+    model.train()
+    params = dict(model.named_parameters())
+    dtype = params["backbone.mlps.0.0.weight"].dtype
+    np_dtype = torch.empty((), dtype=dtype).numpy().dtype
+    with torch.no_grad():
+        order = torch.cat([torch.randperm(n, generator=generator) for _ in range(epochs)]).numpy()
+        masks = _dropout_masks(sizes, dtype)
+        layout = _layout(model)
+        theta = np.concatenate([(params[name].t() if transposed else params[name]).reshape(-1).numpy()
+                                for name, transposed in layout]).astype(np_dtype)
+        n_weights = sum(params[name].numel() for name, _ in layout[:len(layout) // 2])
+        norms = list(model.backbone.norms)
+        running = np.stack([np.stack([norm.running_mean.numpy(), norm.running_var.numpy()]) for norm in norms]
+                           ).reshape(2 * len(norms), -1).astype(np_dtype)
+        loss = _train(np.ascontiguousarray(adj_t.numpy(), dtype=np_dtype),
+                      np.ascontiguousarray(x.numpy(), dtype=np_dtype), target.numpy().astype(np_dtype), order,
+                      np.array(sizes, dtype=np.int64), masks, factors, theta, n_weights, running, gaussian,
+                      _gin.LR, _gin.WEIGHT_DECAY, _gin.BETAS[1], _gin.RATE)
+        offset = 0
+        for name, transposed in layout:
+            p = params[name]
+            shape = p.t().shape if transposed else p.shape
+            value = torch.from_numpy(theta[offset:offset + p.numel()].reshape(shape).copy())
+            p.copy_(value.t() if transposed else value)
+            offset += p.numel()
+        for i, norm in enumerate(norms):
+            norm.running_mean.copy_(torch.from_numpy(running[2 * i]))
+            norm.running_var.copy_(torch.from_numpy(running[2 * i + 1]))
+            norm.num_batches_tracked += steps
+    return float(loss)
