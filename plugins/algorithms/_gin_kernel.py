@@ -97,58 +97,88 @@ def _input_grad(g, rows, wt, out):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _aggregate(h, adj_t, idx, n, graphs, out):  # type: ignore[no-untyped-def]
-    """GIN's eps = 0 sum: node i gets its own features plus its predecessors' (A^T h + h)."""
+def _edges(adj_t):  # type: ignore[no-untyped-def]
+    """Every graph's edges as lists: ``(ptr, dst, src, weight)``, graph G's edges being
+    ``ptr[G]:ptr[G + 1]`` (``adj_t[G, dst, src] != 0``: dst sums src). Graphs have a handful of
+    edges among n^2 slots, so the sums loop over edges, not over the adjacency matrix."""
+    graphs, n, _ = adj_t.shape
+    ptr = np.zeros(graphs + 1, dtype=np.int64)
+    for g in range(graphs):
+        count = 0
+        for i in range(n):
+            for j in range(n):
+                if adj_t[g, i, j] != 0:
+                    count += 1
+        ptr[g + 1] = ptr[g] + count
+    dst = np.empty(ptr[graphs], dtype=np.int64)
+    src = np.empty(ptr[graphs], dtype=np.int64)
+    weight = np.empty(ptr[graphs], dtype=adj_t.dtype)
+    e = 0
+    for g in range(graphs):
+        for i in range(n):
+            for j in range(n):
+                if adj_t[g, i, j] != 0:
+                    dst[e], src[e], weight[e] = i, j, adj_t[g, i, j]
+                    e += 1
+    return ptr, dst, src, weight
+
+
+@_jit
+def _aggregate(h, idx, n, graphs, edges, out):  # type: ignore[no-untyped-def]
+    """GIN's eps = 0 sum: node i gets its own features plus its predecessors' (h + A^T h)."""
+    ptr, dst, src, weight = edges
     width = h.shape[1]
+    for r in range(graphs * n):
+        for k in range(width):
+            out[r, k] = h[r, k]
     for g in range(graphs):
-        a, base = adj_t[idx[g]], g * n
-        for i in range(n):
+        base = g * n
+        for e in range(ptr[idx[g]], ptr[idx[g] + 1]):
+            i, j, w = base + dst[e], base + src[e], weight[e]
             for k in range(width):
-                out[base + i, k] = h[base + i, k]
-            for j in range(n):
-                w = a[i, j]
-                if w != 0.0:
-                    for k in range(width):
-                        out[base + i, k] += w * h[base + j, k]
+                out[i, k] += w * h[j, k]
 
 
 @_jit
-def _aggregate_backward(ga, adj_t, idx, n, graphs, out):  # type: ignore[no-untyped-def]
+def _aggregate_backward(ga, idx, n, graphs, edges, out):  # type: ignore[no-untyped-def]
+    ptr, dst, src, weight = edges
     width = ga.shape[1]
+    for r in range(graphs * n):
+        for k in range(width):
+            out[r, k] = ga[r, k]
     for g in range(graphs):
-        a, base = adj_t[idx[g]], g * n
-        for j in range(n):
+        base = g * n
+        for e in range(ptr[idx[g]], ptr[idx[g] + 1]):
+            i, j, w = base + dst[e], base + src[e], weight[e]
             for k in range(width):
-                out[base + j, k] = ga[base + j, k]
-        for i in range(n):
-            for j in range(n):
-                w = a[i, j]
-                if w != 0.0:
-                    for k in range(width):
-                        out[base + j, k] += w * ga[base + i, k]
+                out[j, k] += w * ga[i, k]
 
 
 @_jit
-def _batch_norm(v, rows, gamma, beta, run_mean, run_var, xhat, invstd, out):  # type: ignore[no-untyped-def]
-    """Training-mode BatchNorm1d over ``rows`` rows: batch statistics, running-statistics update
-    (unbiased variance, momentum 0.1), normalised values kept for the backward."""
+def _batch_norm(v, rows, gamma, beta, run_mean, run_var, xhat, invstd, out, mean, var):  # type: ignore[no-untyped-def]
+    """Training-mode BatchNorm1d over ``rows`` rows: batch statistics (two passes, as PyTorch, not
+    E[x^2] - E[x]^2), running-statistics update (unbiased variance, momentum 0.1), normalised values
+    kept for the backward. ``mean`` and ``var`` are scratch."""
+    t = v.dtype.type
     width = v.shape[1]
-    mean = np.zeros(width, dtype=v.dtype)
-    var = np.zeros(width, dtype=v.dtype)
+    inv_rows, momentum, eps = t(1.0 / rows), t(_BN_MOMENTUM), t(_BN_EPS)
+    mean[:] = 0
+    var[:] = 0
     for r in range(rows):
         for k in range(width):
             mean[k] += v[r, k]
     for k in range(width):
-        mean[k] /= rows
+        mean[k] *= inv_rows
     for r in range(rows):
         for k in range(width):
             d = v[r, k] - mean[k]
             var[k] += d * d
+    unbiased = t(rows / (rows - 1))
     for k in range(width):
-        var[k] /= rows
-        invstd[k] = 1.0 / math.sqrt(var[k] + _BN_EPS)
-        run_mean[k] = (1 - _BN_MOMENTUM) * run_mean[k] + _BN_MOMENTUM * mean[k]
-        run_var[k] = (1 - _BN_MOMENTUM) * run_var[k] + _BN_MOMENTUM * var[k] * rows / (rows - 1)
+        var[k] *= inv_rows
+        invstd[k] = t(1) / np.sqrt(var[k] + eps)
+        run_mean[k] = (t(1) - momentum) * run_mean[k] + momentum * mean[k]
+        run_var[k] = (t(1) - momentum) * run_var[k] + momentum * var[k] * unbiased
     for r in range(rows):
         for k in range(width):
             xh = (v[r, k] - mean[k]) * invstd[k]
@@ -157,17 +187,58 @@ def _batch_norm(v, rows, gamma, beta, run_mean, run_var, xhat, invstd, out):  # 
 
 
 @_jit
-def _batch_norm_backward(gy, rows, xhat, invstd, gamma, ggamma, gbeta, out):  # type: ignore[no-untyped-def]
+def _batch_norm_backward(gy, rows, xhat, invstd, gamma, ggamma, gbeta, out, scale):  # type: ignore[no-untyped-def]
+    """``scale`` is scratch."""
+    t = gy.dtype.type
     width = gy.shape[1]
-    ggamma[:] = 0.0
-    gbeta[:] = 0.0
+    ggamma[:] = 0
+    gbeta[:] = 0
     for r in range(rows):
         for k in range(width):
             gbeta[k] += gy[r, k]
             ggamma[k] += gy[r, k] * xhat[r, k]
+    n = t(rows)
+    for k in range(width):
+        scale[k] = gamma[k] * invstd[k] / n
     for r in range(rows):
         for k in range(width):
-            out[r, k] = gamma[k] * invstd[k] / rows * (rows * gy[r, k] - gbeta[k] - xhat[r, k] * ggamma[k])
+            out[r, k] = scale[k] * (n * gy[r, k] - gbeta[k] - xhat[r, k] * ggamma[k])
+
+
+@_jit
+def _relu(v, rows, out):  # type: ignore[no-untyped-def]
+    zero = v.dtype.type(0)
+    for r in range(rows):
+        for k in range(v.shape[1]):
+            x = v[r, k]
+            out[r, k] = x if x > zero else zero
+
+
+@_jit
+def _celu_rows(v, rows, out):  # type: ignore[no-untyped-def]
+    for r in range(rows):
+        for k in range(v.shape[1]):
+            out[r, k] = _celu(v[r, k])
+
+
+@_jit
+def _relu_backward(g, rows, result):  # type: ignore[no-untyped-def]
+    """g = 0 where the ReLU's output is 0 (as autograd's ``threshold_backward``)."""
+    zero = g.dtype.type(0)
+    for r in range(rows):
+        for k in range(g.shape[1]):
+            if result[r, k] <= zero:
+                g[r, k] = zero
+
+
+@_jit
+def _celu_backward(g, rows, z, result):  # type: ignore[no-untyped-def]
+    """g *= d celu / dz: 1 for z > 0, else exp(z) = celu(z) + 1."""
+    t = g.dtype.type
+    for r in range(rows):
+        for k in range(g.shape[1]):
+            slope = t(1) if z[r, k] > t(0) else result[r, k] + t(1)
+            g[r, k] *= slope
 
 
 @_jit
@@ -191,10 +262,6 @@ def _celu(z):  # type: ignore[no-untyped-def]
     return z if z > 0.0 else e
 
 
-@_jit
-def _celu_slope(z, value):  # type: ignore[no-untyped-def]
-    """d celu / dz from the input and the output: 1 for z > 0, else exp(z) = value + 1."""
-    return 1.0 if z > 0.0 else value + 1.0
 
 
 # -- the flat parameter vector ---------------------------------------------------------------------
@@ -241,46 +308,52 @@ def _train(adj_t, x, target, order, sizes, masks, factors, theta, n_weights, run
            lr, decay, beta2, rate):
     """Every step of a training run; returns the last step's loss. ``order`` is the concatenated
     shuffles, ``sizes`` the batch size of every step, ``masks`` the scaled dropout keep-masks of
-    every sample of every step (rows in the same order), ``factors`` the cosine schedule."""
+    every sample of every step (rows in the same order), ``factors`` the cosine schedule. Arithmetic
+    is in ``theta``'s dtype (constants are cast to it: a float64 constant would turn float32 loops
+    into float64 ones, several times slower)."""
+    t = theta.dtype.type
     _, n, d = x.shape
-    rows_max = sizes.max() * n
+    batch_max = sizes.max()
+    rows_max = batch_max * n
+    edges = _edges(adj_t)
     w1, w2, gamma, b1, b2, beta, head_w, head_b = _views(theta, d, gaussian)
     grad = np.zeros_like(theta)
     g_w1, g_w2, g_gamma, g_b1, g_b2, g_beta, g_head_w, g_head_b = _views(grad, d, gaussian)
     exp_avg_sq = np.zeros_like(theta)
-    run_mean = [running[2 * i] for i in range(_LAYERS)]
-    run_var = [running[2 * i + 1] for i in range(_LAYERS)]
 
-    f32 = theta.dtype
-    h0 = np.empty((rows_max, d), f32)
-    a0 = np.empty((rows_max, d), f32)
-    agg = np.empty((_LAYERS, rows_max, _H), f32)  # layers 1.. : aggregated inputs
-    r1 = np.empty((_LAYERS, rows_max, _H), f32)
-    z2 = np.empty((_LAYERS, rows_max, _H), f32)
-    r2 = np.empty((_LAYERS, rows_max, _H), f32)
-    xhat = np.empty((_LAYERS, rows_max, _H), f32)
-    out = np.empty((_LAYERS, rows_max, _H), f32)
-    invstd = np.empty((_LAYERS, _H), f32)
-    g_rows = np.empty((rows_max, _H), f32)
-    g_act = np.empty((rows_max, _H), f32)
-    g_hidden = np.empty((rows_max, _H), f32)
-    g_agg = np.empty((rows_max, _H), f32)
-    batch_max = sizes.max()
-    emb = np.empty((batch_max, _H), f32)
-    g_emb = np.empty((batch_max, _H), f32)
-    g_emb_b = np.empty((batch_max, _H), f32)
-    z_a = np.empty((batch_max, _E), f32)  # NP: before; BO: before_mean
-    z_b = np.empty((batch_max, _E), f32)  # BO: before_std
-    d_a = np.empty((batch_max, _E), f32)  # dropped activations into the last layer
-    c_a = np.empty((batch_max, _E), f32)
-    c_b = np.empty((batch_max, _E), f32)
-    g_za = np.empty((batch_max, _E), f32)
-    g_zb = np.empty((batch_max, _E), f32)
-    head_out = np.empty((batch_max, 1), f32)
-    std_out = np.empty((batch_max, 1), f32)
-    g_out = np.empty((batch_max, 1), f32)
-    g_std = np.empty((batch_max, 1), f32)
+    dtype = theta.dtype
+    h0 = np.empty((rows_max, d), dtype)
+    a0 = np.empty((rows_max, d), dtype)
+    agg = np.empty((_LAYERS, rows_max, _H), dtype)  # layers 1.. : aggregated inputs
+    r1 = np.empty((_LAYERS, rows_max, _H), dtype)
+    z2 = np.empty((_LAYERS, rows_max, _H), dtype)
+    r2 = np.empty((_LAYERS, rows_max, _H), dtype)
+    xhat = np.empty((_LAYERS, rows_max, _H), dtype)
+    out = np.empty((_LAYERS, rows_max, _H), dtype)
+    invstd = np.empty((_LAYERS, _H), dtype)
+    scratch_a = np.empty(_H, dtype)
+    scratch_b = np.empty(_H, dtype)
+    g_rows = np.empty((rows_max, _H), dtype)
+    g_act = np.empty((rows_max, _H), dtype)
+    g_hidden = np.empty((rows_max, _H), dtype)
+    g_agg = np.empty((rows_max, _H), dtype)
+    emb = np.empty((batch_max, _H), dtype)
+    g_emb = np.empty((batch_max, _H), dtype)
+    g_emb_b = np.empty((batch_max, _H), dtype)
+    z_a = np.empty((batch_max, _E), dtype)  # NP: before; BO: before_mean
+    z_b = np.empty((batch_max, _E), dtype)  # BO: before_std
+    c_a = np.empty((batch_max, _E), dtype)  # activations of z_a, z_b
+    c_b = np.empty((batch_max, _E), dtype)
+    d_a = np.empty((batch_max, _E), dtype)  # c_a after dropout: the last layer's input
+    g_za = np.empty((batch_max, _E), dtype)
+    g_zb = np.empty((batch_max, _E), dtype)
+    head_out = np.empty((batch_max, 1), dtype)
+    std_out = np.empty((batch_max, 1), dtype)
+    g_out = np.empty((batch_max, 1), dtype)
+    g_std = np.empty((batch_max, 1), dtype)
 
+    zero, inv_n = t(0), t(1.0 / n)
+    beta2_t, one_minus_b2, eps, decay_t = t(beta2), t(1.0 - beta2), t(_ADAM_EPS), t(decay)
     loss = 0.0
     start = 0
     for step in range(len(sizes)):
@@ -296,38 +369,37 @@ def _train(adj_t, x, target, order, sizes, masks, factors, theta, n_weights, run
                     h0[g * n + i, k] = x[idx[g], i, k]
         for layer in range(_LAYERS):
             a = a0 if layer == 0 else agg[layer]
-            _aggregate(h0 if layer == 0 else out[layer - 1], adj_t, idx, n, bs, a)
-            _linear(a, rows, w1[layer], b1[layer], r1[layer])
-            for r in range(rows):
-                for k in range(_H):
-                    r1[layer, r, k] = max(r1[layer, r, k], 0.0)
-            _linear(r1[layer], rows, w2[layer], b2[layer], z2[layer])
-            for r in range(rows):
-                for k in range(_H):
-                    z = z2[layer, r, k]
-                    r2[layer, r, k] = _celu(z) if gaussian else max(z, 0.0)
-            _batch_norm(r2[layer], rows, gamma[layer], beta[layer], run_mean[layer], run_var[layer],
-                        xhat[layer], invstd[layer], out[layer])
+            r1_l, z2_l, r2_l = r1[layer], z2[layer], r2[layer]
+            _aggregate(h0 if layer == 0 else out[layer - 1], idx, n, bs, edges, a)
+            _linear(a, rows, w1[layer], b1[layer], r1_l)
+            _relu(r1_l, rows, r1_l)
+            _linear(r1_l, rows, w2[layer], b2[layer], z2_l)
+            if gaussian:
+                _celu_rows(z2_l, rows, r2_l)
+            else:
+                _relu(z2_l, rows, r2_l)
+            _batch_norm(r2_l, rows, gamma[layer], beta[layer], running[2 * layer], running[2 * layer + 1],
+                        xhat[layer], invstd[layer], out[layer], scratch_a, scratch_b)
         last = out[_LAYERS - 1]
         for g in range(bs):
             for k in range(_H):
-                s = 0.0
-                for i in range(n):
-                    s += last[g * n + i, k]
-                emb[g, k] = s / n
+                emb[g, k] = zero
+            for i in range(n):
+                for k in range(_H):
+                    emb[g, k] += last[g * n + i, k]
+            for k in range(_H):
+                emb[g, k] *= inv_n
         # ---- head, loss and its gradient
         _linear(emb, bs, head_w[0], head_b[0], z_a)
         loss = 0.0
         if gaussian:
+            _celu_rows(z_a, bs, c_a)
             for g in range(bs):
                 for k in range(_E):
-                    c_a[g, k] = _celu(z_a[g, k])
                     d_a[g, k] = c_a[g, k] * mask[g, k]
             _linear(d_a, bs, head_w[2], head_b[2], head_out)  # mu
             _linear(emb, bs, head_w[1], head_b[1], z_b)
-            for g in range(bs):
-                for k in range(_E):
-                    c_b[g, k] = _celu(z_b[g, k])
+            _celu_rows(z_b, bs, c_b)
             _linear(c_b, bs, head_w[3], head_b[3], std_out)
             for g in range(bs):
                 zo = std_out[g, 0]
@@ -337,13 +409,15 @@ def _train(adj_t, x, target, order, sizes, masks, factors, theta, n_weights, run
                 ratio = diff * diff / (sigma * sigma)
                 loss += 0.5 * ratio + math.log(math.sqrt(2 * math.pi) * sigma)
                 g_out[g, 0] = -diff / (sigma * sigma) / bs
-                g_std[g, 0] = (1.0 - ratio) / (2 * bs) * _celu_slope(zo, c_o)
+                g_std[g, 0] = (1.0 - ratio) / (2 * bs) * (1.0 if zo > 0 else c_o + 1.0)
             _linear_grads(d_a, g_out, bs, g_head_w[2], g_head_b[2])
             _linear_grads(c_b, g_std, bs, g_head_w[3], g_head_b[3])
             for g in range(bs):
                 for k in range(_E):
-                    g_za[g, k] = g_out[g, 0] * head_w[2][k, 0] * mask[g, k] * _celu_slope(z_a[g, k], c_a[g, k])
-                    g_zb[g, k] = g_std[g, 0] * head_w[3][k, 0] * _celu_slope(z_b[g, k], c_b[g, k])
+                    g_za[g, k] = g_out[g, 0] * head_w[2][k, 0] * mask[g, k]
+                    g_zb[g, k] = g_std[g, 0] * head_w[3][k, 0]
+            _celu_backward(g_za, bs, z_a, c_a)
+            _celu_backward(g_zb, bs, z_b, c_b)
             _linear_grads(emb, g_za, bs, g_head_w[0], g_head_b[0])
             _linear_grads(emb, g_zb, bs, g_head_w[1], g_head_b[1])
             _input_grad(g_za, bs, head_w[0], g_emb)
@@ -352,9 +426,10 @@ def _train(adj_t, x, target, order, sizes, masks, factors, theta, n_weights, run
                 for k in range(_H):
                     g_emb[g, k] += g_emb_b[g, k]
         else:
+            _relu(z_a, bs, c_a)
             for g in range(bs):
                 for k in range(_E):
-                    d_a[g, k] = max(z_a[g, k], 0.0) * mask[g, k]
+                    d_a[g, k] = c_a[g, k] * mask[g, k]
             _linear(d_a, bs, head_w[1], head_b[1], head_out)
             for g in range(bs):
                 s = 1.0 / (1.0 + math.exp(-head_out[g, 0]))
@@ -364,8 +439,8 @@ def _train(adj_t, x, target, order, sizes, masks, factors, theta, n_weights, run
             _linear_grads(d_a, g_out, bs, g_head_w[1], g_head_b[1])
             for g in range(bs):
                 for k in range(_E):
-                    keep = z_a[g, k] > 0.0 and mask[g, k] != 0.0
-                    g_za[g, k] = g_out[g, 0] * head_w[1][k, 0] * mask[g, k] if keep else 0.0
+                    g_za[g, k] = g_out[g, 0] * head_w[1][k, 0] * mask[g, k]
+            _relu_backward(g_za, bs, c_a)
             _linear_grads(emb, g_za, bs, g_head_w[0], g_head_b[0])
             _input_grad(g_za, bs, head_w[0], g_emb)
         loss /= bs
@@ -373,41 +448,37 @@ def _train(adj_t, x, target, order, sizes, masks, factors, theta, n_weights, run
         for g in range(bs):
             for i in range(n):
                 for k in range(_H):
-                    g_rows[g * n + i, k] = g_emb[g, k] / n
+                    g_rows[g * n + i, k] = g_emb[g, k] * inv_n
         for layer in range(_LAYERS - 1, -1, -1):
+            r1_l = r1[layer]
             _batch_norm_backward(g_rows, rows, xhat[layer], invstd[layer], gamma[layer], g_gamma[layer],
-                                 g_beta[layer], g_act)
-            for r in range(rows):
-                for k in range(_H):
-                    if gaussian:
-                        g_act[r, k] *= _celu_slope(z2[layer, r, k], r2[layer, r, k])
-                    elif r2[layer, r, k] <= 0.0:
-                        g_act[r, k] = 0.0
-            _linear_grads(r1[layer], g_act, rows, g_w2[layer], g_b2[layer])
+                                 g_beta[layer], g_act, scratch_a)
+            if gaussian:
+                _celu_backward(g_act, rows, z2[layer], r2[layer])
+            else:
+                _relu_backward(g_act, rows, r2[layer])
+            _linear_grads(r1_l, g_act, rows, g_w2[layer], g_b2[layer])
             _input_grad(g_act, rows, w2[layer], g_hidden)
-            for r in range(rows):
-                for k in range(_H):
-                    if r1[layer, r, k] <= 0.0:
-                        g_hidden[r, k] = 0.0
+            _relu_backward(g_hidden, rows, r1_l)
             a = a0 if layer == 0 else agg[layer]
             _linear_grads(a, g_hidden, rows, g_w1[layer], g_b1[layer])
             if layer:
                 _input_grad(g_hidden, rows, w1[layer], g_agg)
-                _aggregate_backward(g_agg, adj_t, idx, n, bs, g_rows)
+                _aggregate_backward(g_agg, idx, n, bs, edges, g_rows)
         # ---- Adam (L2 weight decay on the weights group; beta1 = 0, so the first moment is the gradient)
-        t = step + 1
-        correction = math.sqrt(1.0 - beta2**t)
-        step_lr = lr * factors[step]
+        inv_correction = t(1.0 / math.sqrt(1.0 - beta2 ** (step + 1)))
+        step_lr = t(lr * factors[step])
         for p in range(n_weights):
-            grad_p = grad[p] + decay * theta[p]
-            v = beta2 * exp_avg_sq[p] + (1 - beta2) * grad_p * grad_p
+            grad_p = grad[p] + decay_t * theta[p]
+            v = beta2_t * exp_avg_sq[p] + one_minus_b2 * grad_p * grad_p
             exp_avg_sq[p] = v
-            theta[p] -= step_lr * grad_p / (math.sqrt(v) / correction + _ADAM_EPS)
-        for p in range(n_weights, len(theta)):  # biases: twice the learning rate, no decay
+            theta[p] -= step_lr * grad_p / (np.sqrt(v) * inv_correction + eps)
+        step_lr = t(2 * lr * factors[step])  # biases: twice the learning rate, no decay
+        for p in range(n_weights, len(theta)):
             grad_p = grad[p]
-            v = beta2 * exp_avg_sq[p] + (1 - beta2) * grad_p * grad_p
+            v = beta2_t * exp_avg_sq[p] + one_minus_b2 * grad_p * grad_p
             exp_avg_sq[p] = v
-            theta[p] -= 2 * step_lr * grad_p / (math.sqrt(v) / correction + _ADAM_EPS)
+            theta[p] -= step_lr * grad_p / (np.sqrt(v) * inv_correction + eps)
     return loss
 
 
