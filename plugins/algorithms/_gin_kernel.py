@@ -46,9 +46,12 @@ _LAYERS = 3
 _BN_MOMENTUM = 0.1
 _BN_EPS = 1e-5
 _ADAM_EPS = 1e-8
-# fast-math without "no NaNs / no infinities": a NaN loss must stay a NaN, not undefined behaviour
-_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
-_jit = numba.njit(cache=True, fastmath=_FASTMATH, nogil=True, error_model="numpy")
+# No fast-math: it bought nothing measurable here (BLAS does the heavy arithmetic), and reassociated
+# sums changed the training *systematically*, not just by noise: some BatchNorm-fed biases get
+# gradients that are zero up to rounding, and whether that rounding noise is above or below Adam's
+# eps decides whether they random-walk. Measured over 30 seeds: Kendall tau of NP's predictions
+# +0.022 +- 0.014 against autograd with fast-math, +0.005 +- 0.017 without.
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 def _layout(model: nn.Module) -> list[tuple[str, bool]]:
