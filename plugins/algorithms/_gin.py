@@ -18,12 +18,23 @@ Training as in the official trainers: Adam with betas (0, 0.9), lr 0.005, weight
 official ``make_agent_optimizer`` doubles the lr of biases and exempts them from decay: kept), a
 per-step cosine schedule, batch 10 for <= 10 graphs else 16, shuffled each epoch.
 
-Training and prediction run on the CPU, one thread, whatever ``--device`` says: a step on 8-node
-graphs is ~70 tiny operations whose cost is per-op overhead, not arithmetic (~5 MFLOP), and on a
-GPU each would still be one kernel launch of several microseconds (plus a synchronisation to read
-the predictions), so no faster; no GPU was at hand to measure it, so the CPU stays the choice
-until a measurement says otherwise. The default trainer is :func:`._gin_train.fit_fast`, a hand-written forward/backward
-equal bit for bit to :func:`fit` (autograd + ``torch.optim``), which is kept as the reference.
+Training and prediction run on the CPU, one thread, whatever ``--device`` says. Three trainers
+compute the same training (same model, loss, optimizer, schedule, batches, shuffles and dropout
+masks):
+
+- :func:`fit`, autograd + ``torch.optim``: the definition, kept as the reference (~1.2 ms per step);
+- :func:`._gin_train.fit_fast`, the same PyTorch kernels called by hand, equal to :func:`fit` bit
+  for bit (~0.85 ms per step);
+- :func:`._gin_kernel.fit_compiled`, the default: the whole loop compiled (Numba) around BLAS
+  matrix products (~0.14 ms per step for NP, ~0.16 ms for BO). It rounds differently, which this
+  training amplifies (a 1e-7 change of the initial weights moves the predictions as much after a
+  few dozen steps), so its equality with :func:`fit` is tested in float64 and, in float32, by the
+  predictors' ranking quality over paired seeds.
+
+Why not a GPU: a step on 8-node graphs is ~4 MFLOP spread over ~70 operations; on a GPU each
+would be one kernel launch of several microseconds, ~0.3-0.7 ms per step before any
+synchronisation, slower than the compiled CPU loop. ``benchmarks/bench_tabular_search.py``
+measures the trainers.
 
 Two documented choices of ours:
 
@@ -166,8 +177,8 @@ def fit(model: nn.Module, adj_t: torch.Tensor, x: torch.Tensor, target: torch.Te
     """Train ``model`` in place (MSE for :class:`GINPredictor`, Gaussian NLL for
     :class:`GINGaussianPredictor`) with autograd and ``torch.optim``; returns the last batch's loss.
 
-    The plain reference: predictions are trained by :func:`._gin_train.fit_fast`, the same
-    computation by hand at a fraction of the per-step cost, tested against this loop."""
+    The plain reference: predictions are trained by :func:`._gin_kernel.fit_compiled`, tested
+    against this loop."""
     n = len(target)
     batch = 10 if n <= 10 else 16
     steps = epochs * math.ceil(n / batch)
@@ -232,8 +243,8 @@ def predict_np(train: Sequence[tuple[np.ndarray, np.ndarray]], errors: np.ndarra
                trainer: Trainer | None = None) -> np.ndarray:
     """Train a fresh NP predictor on (graph, error %) and return the candidates' predicted errors.
 
-    ``trainer`` defaults to :func:`._gin_train.fit_fast`; :func:`fit` (autograd) gives the same
-    predictions, slower (benchmarks and tests compare the two)."""
+    ``trainer`` defaults to :func:`._gin_kernel.fit_compiled`; :func:`fit` (autograd) and
+    :func:`._gin_train.fit_fast` compute the same training, slower (benchmarks and tests compare them)."""
     with _one_thread():
         model = _train(GINPredictor, train, errors, epochs, seed, trainer)
         with torch.no_grad():

@@ -332,3 +332,20 @@ def test_a_round_recomputed_by_another_process_is_billed_once() -> None:
         cell.run(1, algorithm=NPENAS("np", 2, init=10, batch=10, candidates=20))
     assert len(cell.history()) == 12
     assert len(cell.search_costs()) == 1
+
+
+def test_kernel_compiles_where_no_cache_folder_is_writable(monkeypatch) -> None:
+    """A read-only installation and home: Numba cannot cache, and the kernel compiles per process
+    instead of failing at import."""
+    import numba
+
+    njit = numba.njit
+
+    def no_cache_njit(*args, cache: bool = False, **kwargs):
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
+        return njit(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", no_cache_njit)
+    add_one = _gin_kernel._jit(lambda v: v + 1)
+    assert add_one(41) == 42 and not add_one._cache.__class__.__name__ == "FunctionCache"
