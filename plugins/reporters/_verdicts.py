@@ -10,6 +10,8 @@ six problems that differ the signed-rank test cannot reach p < 0.05 whatever the
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from harness_plugins.reporters import _stats
@@ -60,7 +62,9 @@ def verdict(a: str, b: str, result: _stats.PairedResult, p_adjusted: float, unit
         return f"{a} vs {b}: no problem where both have a score"
     if result.nonzero == 0:
         return f"{a} and {b} tie: identical scores on all {n}"
-    ci = f"[{_points(result.ci[0])}, {_points(result.ci[1])}]"
+    # one problem has no interval (no spread to estimate): say nothing rather than "[nan, nan]"
+    ci = (f"[{_points(result.ci[0])}, {_points(result.ci[1])}]" if all(map(math.isfinite, result.ci))
+          else "(no interval from one problem)")
     if _stats.min_wilcoxon_p(result.nonzero) > _stats.ALPHA:
         return (f"{a} vs {b}: not enough seeds to tell ({result.nonzero} of {n} differ; the signed-rank "
                 f"test needs 6 to reach p < 0.05); difference {_points(result.mean_diff)} points {ci}")

@@ -255,6 +255,24 @@ def _overhead_section(ctx: _Context) -> Section | None:
                "(a tabular benchmark's simulated seconds), and the rest of each trial's wall time.")])
 
 
+def _left_out_reasons(left_out: pd.DataFrame, shown: int = 3) -> list[str]:
+    """Per state, how many cells and the most common reasons (``cells.csv`` has each cell's): a grid
+    over samplers and pruners on a tabular benchmark leaves dozens of cells not applicable for a
+    few reasons, which read better counted than listed cell by cell."""
+    entries = []
+    why = left_out["reason"].map(lambda r: str(r).splitlines()[0] if isinstance(r, str) and r else "")
+    for state, group in left_out.assign(why=why).groupby("state", sort=True):
+        counts = group.loc[group["why"] != "", "why"].value_counts()
+        reasons = [f"{count} x {reason}" for reason, count in counts.iloc[:shown].items()]
+        if len(counts) > shown:
+            reasons.append(f"{int(counts.iloc[shown:].sum())} for {len(counts) - shown} other reasons")
+        strategies = sorted(set(group["strategy"].astype(str)))
+        who = f" ({', '.join(strategies)})" if len(strategies) <= shown else ""
+        entries.append(f"{len(group)} cell{'s' if len(group) > 1 else ''} {state}{who}"
+                       + (f": {'; '.join(reasons)}" if reasons else ""))
+    return entries + ["each cell's reason is in cells.csv"]
+
+
 def build_sections(results: RunResults, out_dir: Path, baseline: str | None = None) -> list[Section]:
     """Compute the report's sections (writing figures and ``compare_*.csv`` under ``out_dir``)."""
     ctx = _Context(results, out_dir, baseline)
@@ -272,12 +290,7 @@ def build_sections(results: RunResults, out_dir: Path, baseline: str | None = No
                           f"Baseline: {ctx.baseline or 'none (no random search here; use --baseline)'}.")
     left_out = cells[cells["score"].isna()]
     if len(left_out):
-        reasons = []
-        for (strategy, state), group in left_out.groupby(["strategy", "state"], sort=True):
-            why = next((str(r).splitlines()[0][:100] for r in group["reason"] if isinstance(r, str) and r), "")
-            reasons.append(f"{strategy}: {state} on {len(group)} cell{'s' if len(group) > 1 else ''}"
-                           + (f" ({why})" if why else ""))
-        paragraphs.append("Not compared (no score): " + "; ".join(reasons) + ".")
+        paragraphs.append("Not compared (no score): " + "; ".join(_left_out_reasons(left_out)) + ".")
     sections = [Section("Verdict", paragraphs=paragraphs, bullets=lines, anchor="verdict")]
     datasets = list(dict.fromkeys(cells["dataset"].astype(str)))
     if len(datasets) > 1:

@@ -108,8 +108,8 @@ def test_report_with_na_and_failed_cells_still_reports(tmp_path: Path) -> None:
     run = synthetic_run(tmp_path / "r", strategies, seeds=range(6), trials=12, generator=True,
                         datasets=("a", "b"))
     text = CompareReporter().report(load_results(run), run)
-    assert "rl/sha: not_applicable on 12 cells (rl cannot be pruned)" in text
-    assert "rea/median: failed on 12 cells (boom)" in text
+    assert "12 cells not_applicable (rl/sha): 12 x rl cannot be pruned" in text
+    assert "12 cells failed (rea/median): 12 x boom" in text
     page = (run / "report.html").read_text()
     md = (run / "report.md").read_text()
     assert 'id="verdict"' in page and "## Verdict" in md
@@ -150,3 +150,23 @@ def test_unchanged_results_reuse_the_last_report(tmp_path: Path, monkeypatch: py
     results.trials.loc[results.trials.index[0], "test_accuracy"] = 0.0  # changed data: rebuilt
     compare.CompareReporter(baseline="rea").report(results, run)
     assert len(built) == 2
+
+
+def test_one_problem_gives_no_interval_rather_than_nan() -> None:
+    from harness_plugins.reporters._stats import paired_comparison
+    from harness_plugins.reporters._verdicts import verdict
+
+    sentence = verdict("a", "b", paired_comparison(np.array([0.9]), np.array([0.8])), float("nan"), "seeds")
+    assert "nan" not in sentence and "no interval from one problem" in sentence and "10.0 points" in sentence
+
+
+def test_cells_left_out_are_counted_by_reason() -> None:
+    from harness_plugins.reporters.compare import _left_out_reasons
+
+    rows = ([("s/a", "not_applicable", "no pruner on a table")] * 5 + [("s/b", "not_applicable", "multi-objective")] * 2
+            + [(f"s/{i}", "not_applicable", f"reason {i}") for i in range(3)] + [("t/x", "failed", "boom\ntrace")])
+    left_out = pd.DataFrame(rows, columns=["strategy", "state", "reason"])
+    failed, not_applicable, tail = _left_out_reasons(left_out)
+    assert failed == "1 cell failed (t/x): 1 x boom"
+    assert not_applicable.startswith("10 cells not_applicable: 5 x no pruner on a table; 2 x multi-objective; 1 x ")
+    assert not_applicable.endswith("; 2 for 2 other reasons") and "cells.csv" in tail
