@@ -7,6 +7,11 @@ run loses nothing that was told to Optuna, and a resumed one repeats nothing tha
 A trial runs in the order of Optuna's own ``_run_trial``: ask (and check the budget), propose
 and claim the architecture, evaluate, then exactly one ``tell`` in a ``finally`` block, whatever
 happened in between.
+
+A cell ends when its budget is spent, when it fails (trials failing in a row), or when its
+algorithm finds the space exhausted (:class:`~harness.components.SpaceExhausted`, checked by
+:mod:`harness.exhaustion`): then it is finished short of its budget, recorded on the study, and
+no worker asks for more trials, now or on resume.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import hashlib
 import json
 import logging
 import math
+import random
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -23,7 +29,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from harness import schema
+from harness import exhaustion, schema
 from harness.claims import ClaimFailed, run_once
 from harness.components import (
     Architecture,
@@ -37,6 +43,7 @@ from harness.components import (
     SamplerRequest,
     SearchAlgorithm,
     SearchSpace,
+    SpaceExhausted,
     TrialOutcome,
     TrialStopped,
 )
@@ -56,6 +63,18 @@ MAX_CONSECUTIVE_FAILURES = 5
 #: How many times an algorithm that promises unique architectures may propose one that another
 #: worker claimed at the same moment before the trial fails.
 MAX_PROPOSALS = 20
+
+#: How long a trial whose algorithm found nothing left waits (on average; jittered so that two
+#: waiting workers do not ask again in step) before asking again, while other trials hold claims.
+EXHAUSTION_POLL_SECONDS = 1.0
+
+
+class _CellExhausted(Exception):
+    """The cell's space is exhausted for good; ``verdict`` is the study's ``exhausted`` attribute."""
+
+    def __init__(self, verdict: dict[str, Any]) -> None:
+        super().__init__(verdict["reason"])
+        self.verdict = verdict
 
 
 class StudyCell(CellContext):
@@ -162,6 +181,8 @@ class _Attempt:
     reason: str | None = None
     error: str | None = None
     interrupted: bool = False
+    #: the cell's verdict when this trial found the space exhausted (it evaluates nothing)
+    exhausted: dict[str, Any] | None = None
 
 
 class CellRun:
@@ -206,7 +227,13 @@ class CellRun:
     def budget(self) -> schema.Budget:
         return schema.budget_used(self.study.get_trials(deepcopy=False), self.study.user_attrs)
 
+    def exhausted(self) -> bool:
+        """Whether a worker found the cell's space exhausted: it is finished, whatever its budget."""
+        return bool(self.study.user_attrs.get(schema.EXHAUSTED))
+
     def budget_left(self) -> bool:
+        if self.exhausted():
+            return False
         used = self.budget()
         if self.config.timeout is not None and used.seconds >= self.config.timeout:
             return False
@@ -221,14 +248,15 @@ class CellRun:
         return len(earlier) >= self.config.trials
 
     def run(self, progress: Callable[[int], None] = lambda n: None) -> str:
-        """Work on the cell; returns ``"done"``, ``"partial"`` (stopped by a dead worker's trial that
-        another process must retry) or ``"failed"`` (the error is stored on the study)."""
+        """Work on the cell; returns ``"done"``, ``"exhausted"`` (finished short of its budget: the
+        algorithm found nothing left to propose), or ``"failed"`` (the error is stored on the
+        study)."""
         fail_dead_trials(self.study, self.storage)
         if self.study.user_attrs.get(schema.FAILED):  # an earlier failure: this run tries again
             self.study.set_user_attr(schema.FAILED, False)
             self.study.set_user_attr(schema.ERROR, None)
         if not self.budget_left():
-            return "done"
+            return self._finished()
         try:
             self._prepare()
         except ClaimFailed as exc:
@@ -240,11 +268,14 @@ class CellRun:
             state = self.run_trial()
             progress(1)
             failures = failures + 1 if state == "failed" else 0
-            if state == "surplus":
+            if state in ("surplus", "exhausted"):
                 break
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 return self._fail(f"{failures} consecutive trials failed; last error in trials.csv")
-        return "done"
+        return self._finished()
+
+    def _finished(self) -> str:
+        return "exhausted" if self.exhausted() else "done"
 
     def _fail(self, error: str) -> str:
         self.study.set_user_attr(schema.ERROR, error)
@@ -290,29 +321,64 @@ class CellRun:
             raise
         finally:
             final = self._tell(trial, attempt)
-        if final != "killed":
+        if final not in ("killed", "exhausted"):  # an exhausted trial is a placeholder, as a surplus one
             self.on_trial(self.study, trial.number)
         return final
 
     def _propose(self, trial: optuna.Trial, attempt: _Attempt) -> Architecture:
         """The algorithm's architecture, claimed for this trial. For an algorithm that promises
         unique architectures the claim is checked after it is stored: if any other trial holds
-        the same architecture (finished, failed or running), the algorithm proposes again (it now
-        sees that claim in ``taken_arch_ids``). Every worker stores before it checks, so of two
-        simultaneous claims the later check always sees the earlier claim: at least one of them
-        gives way, and no architecture is evaluated twice."""
-        algorithm, space = self.setup.algorithm, self.setup.space
-        for _ in range(MAX_PROPOSALS):
-            arch = algorithm.propose(trial, self.context)
-            attempt.start.update(arch=arch, arch_id=space.arch_id(arch))
-            trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start)))
-            arch_id = attempt.start["arch_id"]
-            if not algorithm.unique_architectures or not self._claimed_elsewhere(trial.number, arch_id):
-                return arch
-        raise RuntimeError(f"algorithm {self.cell.algorithm} proposed {MAX_PROPOSALS} architectures in a row "
-                           f"that other trials had claimed")
+        the same architecture (finished, failed or running), the trial gives its claim up and the
+        algorithm proposes again (it now sees the other claim in ``taken_arch_ids``). Every worker
+        stores before it checks, so of two simultaneous claims the later check always sees the
+        earlier claim: at least one of them gives way, and no architecture is evaluated twice.
 
-    def _claimed_elsewhere(self, number: int, arch_id: str) -> bool:
+        :class:`SpaceExhausted` from the algorithm (or, for an enumerable space, every
+        architecture held by other trials after :data:`MAX_PROPOSALS` collisions) ends the cell
+        when the verdict is final (:func:`harness.exhaustion.settled`); until then the trial holds
+        no claim, waits for the other trials and asks again."""
+        algorithm, space = self.setup.algorithm, self.setup.space
+        collisions = 0
+        while True:
+            # what the others hold before the algorithm looks (only claims of unique algorithms matter)
+            before = (exhaustion.claims(self.study.get_trials(deepcopy=False), trial.number)
+                      if algorithm.unique_architectures else None)
+            try:
+                arch = algorithm.propose(trial, self.context)
+                self._claim(trial, attempt, arch, space.arch_id(arch))
+                if not algorithm.unique_architectures or not self._claimed_elsewhere(trial.number, attempt):
+                    return arch
+                self._claim(trial, attempt, None, None)  # give way: held by no one, it may be proposed again
+                collisions += 1
+                if collisions >= MAX_PROPOSALS:
+                    size = exhaustion.all_claimed(space, self.study.get_trials(deepcopy=False), trial.number)
+                    if size is None:
+                        raise RuntimeError(f"algorithm {self.cell.algorithm} proposed {MAX_PROPOSALS} architectures "
+                                           f"in a row that other trials had claimed")
+                    raise SpaceExhausted(f"every architecture of the space is held by a trial (the algorithm "
+                                         f"proposed {MAX_PROPOSALS} taken ones)", size)
+            except SpaceExhausted as exc:
+                if "arch_id" in attempt.start:
+                    self._claim(trial, attempt, None, None)
+                trials = self.study.get_trials(deepcopy=False)
+                now = exhaustion.claims(trials, trial.number)
+                if exhaustion.settled(now if before is None else before, now):
+                    raise _CellExhausted(exhaustion.verdict(exc, space, trials, self.config.trials, trial.number,
+                                                            WORKER_ID)) from None
+                collisions = 0
+                time.sleep(EXHAUSTION_POLL_SECONDS * random.uniform(0.5, 1.5))
+                fail_dead_trials(self.study, self.storage)
+
+    def _claim(self, trial: optuna.Trial, attempt: _Attempt, arch: Architecture | None, arch_id: str | None) -> None:
+        """Store ``arch`` as this trial's claim (``None``: hold none)."""
+        attempt.start.pop("arch", None)
+        attempt.start.pop("arch_id", None)
+        if arch is not None:
+            attempt.start.update(arch=arch, arch_id=arch_id)
+        trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start)))
+
+    def _claimed_elsewhere(self, number: int, attempt: _Attempt) -> bool:
+        arch_id = attempt.start["arch_id"]
         return any(t.number != number and schema.is_counted(t) and schema.trial_start(t).get("arch_id") == arch_id
                    for t in self.study.get_trials(deepcopy=False))
 
@@ -326,6 +392,8 @@ class CellRun:
             if not math.isfinite(attempt.outcome.val_accuracy):
                 raise ValueError(f"validation accuracy is {attempt.outcome.val_accuracy}")
             attempt.state = TrialState.COMPLETE
+        except _CellExhausted as exhausted:
+            attempt.exhausted = exhausted.verdict
         except TrialStopped as stop:
             attempt.state, attempt.reason, attempt.outcome = TrialState.PRUNED, stop.reason, stop.outcome
         except optuna.TrialPruned as stop:
@@ -340,6 +408,8 @@ class CellRun:
                 trial.set_user_attr(schema.KILLED, f"worker {WORKER_ID} was interrupted mid-trial; retried")
                 self.study.tell(trial, state=TrialState.FAIL)
                 return "killed"
+            if attempt.exhausted is not None:
+                return self._tell_exhausted(trial, attempt.exhausted)
             if schema.START not in trial.user_attrs:
                 trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start, default=str)))
             record: dict[str, Any] = {"device": self.setup.device, "reason": attempt.reason, "error": attempt.error,
@@ -365,3 +435,14 @@ class CellRun:
                         trial.number, self.cell.key)
             return "killed"
         return {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}.get(state, "failed")
+
+    def _tell_exhausted(self, trial: optuna.Trial, verdict: dict[str, Any]) -> str:
+        """Record the verdict on the study first (so other workers stop asking), then end this
+        trial as an ``exhausted`` placeholder that uses no budget; one line on the console."""
+        if not self.study.user_attrs.get(schema.EXHAUSTED):
+            self.study.set_user_attr(schema.EXHAUSTED, verdict)
+        trial.set_user_attr(schema.START, {"worker": WORKER_ID})
+        trial.set_user_attr(schema.EXHAUSTED, verdict["reason"])
+        self.study.tell(trial, state=TrialState.FAIL)
+        log.warning("cell %s: %s; the cell is finished", self.cell.key, verdict["reason"])
+        return "exhausted"

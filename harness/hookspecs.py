@@ -181,7 +181,8 @@ def harness_trial_finished(record: Mapping[str, Any]) -> None:
 
 @hookspec
 def harness_cell_finished(cell: Mapping[str, Any]) -> None:
-    """Called in the worker process when a cell reaches its budget, fails or is ``n/a``.
+    """Called in the worker process when a cell reaches its budget, exhausts its space (state
+    ``exhausted``), fails or is ``n/a``.
 
     ``cell`` is the cell's row as it will appear in ``cells.csv``. Exceptions are logged and ignored.
     """

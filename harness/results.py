@@ -19,12 +19,16 @@ from harness.config import RunConfig
 from harness.errors import UsageError
 from harness.grid import AXES, PlannedCell
 
-__all__ = ["NOT_APPLICABLE", "TRIAL_COLUMNS", "CELL_COLUMNS", "cell_row", "cell_state", "export_run", "load_results",
-           "trial_row", "write_atomic"]
+__all__ = ["NOT_APPLICABLE", "TRIAL_COLUMNS", "CELL_COLUMNS", "FINISHED_CELL_STATES", "cell_reason", "cell_row",
+           "cell_state", "export_run", "load_results", "trial_row", "write_atomic"]
 
 #: The ``cells.csv`` state of a combination that cannot work (shown as ``n/a`` in reports). Not the
 #: string "n/a" itself: pandas reads that as a missing value.
 NOT_APPLICABLE = "not_applicable"
+
+#: ``cells.csv`` states of a cell that did all it could: its budget is spent (``done``), or its
+#: algorithm found the space exhausted before that (``exhausted``, with the reason).
+FINISHED_CELL_STATES = ("done", "exhausted")
 
 TRIAL_COLUMNS = [
     "run_id", "cell", *AXES, "trial", "state", "val_accuracy", "test_accuracy", "madds", "params", "epochs",
@@ -44,10 +48,10 @@ def trial_row(run_id: str, cell: dict[str, Any], t: optuna.trial.FrozenTrial) ->
     """The ``trials.csv`` row of one frozen trial (``cell``: the study's ``cell`` user attribute)."""
     start = schema.trial_start(t)
     record = schema.trial_record(t)
-    state = ("surplus" if t.user_attrs.get(schema.SURPLUS) else "killed" if schema.is_killed(t)
-             else _STATE_NAMES.get(t.state, t.state.name.lower()))
-    killed = t.user_attrs.get(schema.KILLED) or ("its worker stopped sending heartbeats; retried"
-                                                 if state == "killed" else None)
+    state = ("surplus" if t.user_attrs.get(schema.SURPLUS) else "exhausted" if t.user_attrs.get(schema.EXHAUSTED)
+             else "killed" if schema.is_killed(t) else _STATE_NAMES.get(t.state, t.state.name.lower()))
+    killed = t.user_attrs.get(schema.KILLED) or t.user_attrs.get(schema.EXHAUSTED) or (
+        "its worker stopped sending heartbeats; retried" if state == "killed" else None)
     val = record.get("val_accuracy")
     if t.state == TrialState.COMPLETE and t.values:
         val = t.values[0]
@@ -101,19 +105,30 @@ def cell_row(run_id: str, cell: dict[str, Any], state: str, reason: str | None,
 
 
 def cell_state(trials: list[optuna.trial.FrozenTrial], attrs: dict[str, Any], config: RunConfig | None) -> str:
-    """``failed`` (its error is on the study), ``done`` (budget spent), ``running`` (trials in
-    progress) or ``partial`` (stopped short of its budget: rerun to finish)."""
+    """``failed`` (its error is on the study), ``done`` (budget spent), ``exhausted`` (its algorithm
+    found no architecture left, and no trial is still running), ``running`` (trials in progress)
+    or ``partial`` (stopped short of its budget: rerun to finish)."""
     if attrs.get(schema.FAILED) or (schema.FAILED not in attrs and attrs.get("cell_state") == "failed"):
         return "failed"
     used = schema.budget_used(trials, attrs)
     if config is not None and ((config.trials >= 1 and used.finished >= config.trials)
                                or (config.timeout is not None and used.seconds >= config.timeout)):
         return "done"
+    running = any(t.state == TrialState.RUNNING and schema.is_counted(t) for t in trials)
+    if attrs.get(schema.EXHAUSTED) and not running:
+        return "exhausted"
     if config is None and attrs.get("cell_state") == "done":
         return "done"
-    if any(t.state == TrialState.RUNNING and schema.is_counted(t) for t in trials):
+    if running:
         return "running"
     return "partial"
+
+
+def cell_reason(state: str, attrs: dict[str, Any]) -> str | None:
+    """The ``cells.csv`` reason: why a cell failed, or why it is finished short of its budget."""
+    if state == "exhausted":
+        return str((attrs.get(schema.EXHAUSTED) or {}).get("reason") or "search space exhausted")
+    return attrs.get(schema.ERROR)
 
 
 def write_atomic(frame: pd.DataFrame, path: Path) -> None:
@@ -152,7 +167,7 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
         trial_rows.extend(trial_row(run_id, cell, t) for t in trials)
         attrs = study.user_attrs
         state = cell_state(trials, attrs, config)
-        row = cell_row(run_id, cell, state, attrs.get(schema.ERROR), trials, attrs)
+        row = cell_row(run_id, cell, state, cell_reason(state, attrs), trials, attrs)
         row["note"] = join_notes(row["note"], fixed_space_note(cell, trials))
         cell_rows.append(row)
         if attrs.get(schema.GENERATION):

@@ -57,7 +57,7 @@ from harness.grid import (
 from harness.logs import route_library_logs
 from harness.metadata import run_metadata
 from harness.registry import Registry, load_registry
-from harness.results import cell_row, export_run, trial_row
+from harness.results import cell_reason, cell_row, export_run, trial_row
 from harness.runfiles import read_run_json, write_json_atomic
 from harness.storage import close_storage, open_storage, storage_url
 from harness.workers import fail_dead_trials, register_worker
@@ -226,7 +226,7 @@ class Worker:
                 study.set_user_attr(schema.GENERATION, generation)
             state = run.run(progress.update if progress is not None else (lambda n: None))
         attrs = study.user_attrs
-        self.registry.cell_finished(cell_row(run_id, PlannedCell(cell).to_json(), state, attrs.get(schema.ERROR),
+        self.registry.cell_finished(cell_row(run_id, PlannedCell(cell).to_json(), state, cell_reason(state, attrs),
                                              study.get_trials(deepcopy=False), attrs))
         return state
 

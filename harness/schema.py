@@ -13,6 +13,9 @@ Study (cell) attributes:
 ``state.<key>``      JSON values algorithms store with ``CellContext.set_cell_state``
 ``search_cost.<w>``  one-shot search costs recorded by worker ``w`` (a list of dicts)
 ``generation``       the generation the cell's space came from (key, seconds, details)
+``exhausted``        the algorithm found no architecture left (``SpaceExhausted``): the
+                     cell is finished short of its budget. ``{"reason", "size", "trials",
+                     "trial", "worker"}``; ``reason`` is the ``cells.csv`` reason
 ==================== ======================================================================
 
 Trial attributes:
@@ -25,6 +28,8 @@ Trial attributes:
 ``killed``           why the trial was retried (its worker died); it uses no budget. A trial
                      failed by Optuna's heartbeat check (no ``record``) counts as killed too
 ``surplus``          ``True``: started past the budget by a concurrent worker; uses no budget
+``exhausted``        why nothing was evaluated: the trial found the space exhausted (the
+                     study's ``exhausted``); it holds no architecture and uses no budget
 ``column.<name>``    per-trial values an algorithm records (``trials.csv`` column ``algo.<name>``)
 ==================== ======================================================================
 
@@ -38,10 +43,9 @@ from typing import Any, Iterable, Mapping
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = [
-    "CELL", "ERROR", "FAILED", "GENERATION", "KILLED", "PREPARED", "PROC", "RECORD", "START", "STATE_PREFIX",
-    "SEARCH_COST_PREFIX", "SURPLUS", "WORKER", "COLUMN_PREFIX", "Budget", "FINISHED", "budget_used", "is_counted",
-    "is_killed",
-    "search_costs", "trial_cost_seconds", "trial_record", "trial_start",
+    "CELL", "ERROR", "EXHAUSTED", "FAILED", "GENERATION", "KILLED", "PREPARED", "PROC", "RECORD", "START",
+    "STATE_PREFIX", "SEARCH_COST_PREFIX", "SURPLUS", "WORKER", "COLUMN_PREFIX", "Budget", "FINISHED", "budget_used",
+    "is_counted", "is_killed", "search_costs", "trial_cost_seconds", "trial_record", "trial_start",
 ]
 
 # study attributes
@@ -52,6 +56,8 @@ PREPARED = "prepared"
 STATE_PREFIX = "state."
 SEARCH_COST_PREFIX = "search_cost."
 GENERATION = "generation"
+#: a study attribute (the cell's verdict) and a trial attribute (the trial that found it)
+EXHAUSTED = "exhausted"
 # trial attributes
 WORKER = "worker"
 PROC = "proc"
@@ -75,17 +81,18 @@ def trial_record(t: FrozenTrial) -> dict[str, Any]:
 def is_killed(t: FrozenTrial) -> bool:
     """Whether the trial's worker died while running it: marked ``killed`` by a worker that found
     it dead, or failed by Optuna's stale-trial check (failed without a ``record``, which every
-    trial the harness itself finishes has)."""
+    trial the harness itself finishes has, except the placeholders ``surplus`` and ``exhausted``)."""
     if t.user_attrs.get(KILLED):
         return True
-    return t.state == TrialState.FAIL and RECORD not in t.user_attrs and not t.user_attrs.get(SURPLUS)
+    return (t.state == TrialState.FAIL and RECORD not in t.user_attrs and not t.user_attrs.get(SURPLUS)
+            and not t.user_attrs.get(EXHAUSTED))
 
 
 def is_counted(t: FrozenTrial) -> bool:
     """Whether a trial uses the cell's budget: finished or running, but not one retried because its
-    worker died (:func:`is_killed`) nor one started past the budget by a concurrent worker
-    (``surplus``)."""
-    return not is_killed(t) and not t.user_attrs.get(SURPLUS)
+    worker died (:func:`is_killed`), nor one started past the budget by a concurrent worker
+    (``surplus``), nor one that found the space exhausted and evaluated nothing (``exhausted``)."""
+    return not is_killed(t) and not t.user_attrs.get(SURPLUS) and not t.user_attrs.get(EXHAUSTED)
 
 
 def trial_cost_seconds(t: FrozenTrial) -> float:

@@ -27,7 +27,7 @@ The interfaces live in one module per concern, imported in this order and never 
 """
 from __future__ import annotations
 
-from harness.components.algorithms import SearchAlgorithm
+from harness.components.algorithms import SearchAlgorithm, SpaceExhausted
 from harness.components.context import CellContext, EvaluatedArchitecture
 from harness.components.data import DatasetRequest, ImageData, ImageDataset, InputShape
 from harness.components.evaluation import (
@@ -81,6 +81,7 @@ __all__ = [
     "SamplerSpec",
     "SearchAlgorithm",
     "SearchSpace",
+    "SpaceExhausted",
     "SpaceGenerator",
     "SpaceSpec",
     "TabularBenchmark",

@@ -15,7 +15,27 @@ if TYPE_CHECKING:
     from harness.components.data import ImageDataset
     from harness.components.evaluation import TabularBenchmark
 
-__all__ = ["SearchAlgorithm"]
+__all__ = ["SearchAlgorithm", "SpaceExhausted"]
+
+
+class SpaceExhausted(Exception):
+    """Raised by :meth:`SearchAlgorithm.propose` when no architecture is left that the algorithm
+    may propose in this cell: typically an algorithm with ``unique_architectures`` on a finite space
+    whose every architecture is already evaluated, running or failed. ``size`` is the number of
+    architectures in the space when known (``None`` otherwise); the message says why.
+
+    Why an exception and not a repeated proposal: the harness cannot tell an exhausted space from a
+    busy one (another worker claiming the same architecture at the same moment), and a trial that
+    proposes what is taken fails. On this exception the harness waits, without failing the trial,
+    until no other trial of the cell holds an architecture it might still give up, asks again, and
+    when the algorithm still finds nothing it records the cell as ``exhausted``: finished short of
+    its budget, not failed, the run's exit code unaffected, never retried on resume. The trial
+    that found it is marked ``exhausted`` in ``trials.csv`` and uses no budget.
+    """
+
+    def __init__(self, message: str, size: int | None = None) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 class SearchAlgorithm(ABC):
@@ -31,7 +51,8 @@ class SearchAlgorithm(ABC):
     #: ``True`` if the algorithm never proposes an architecture already evaluated, running or
     #: failed in the cell (it skips ``history()`` and ``taken_arch_ids()``). The harness then makes
     #: that hold across concurrent workers: a proposal is claimed, checked against every other
-    #: trial's claim, and proposed again if another trial claimed it first.
+    #: trial's claim, and proposed again if another trial claimed it first. When nothing is left
+    #: to propose (a finite space, all evaluated), :meth:`propose` raises :class:`SpaceExhausted`.
     unique_architectures: ClassVar[bool] = False
 
     def incompatible(self, space: SearchSpace, dataset: ImageDataset | TabularBenchmark) -> str | None:
@@ -50,4 +71,6 @@ class SearchAlgorithm(ABC):
     @abstractmethod
     def propose(self, trial: optuna.Trial, cell: CellContext) -> Architecture:
         """The architecture for ``trial``. May call ``trial.suggest_*`` (the sampler decides) or
-        choose itself from ``cell.history()``."""
+        choose itself from ``cell.history()``. Raises :class:`SpaceExhausted` when there is no
+        architecture left to propose: the cell then ends cleanly as ``exhausted``. Any other
+        exception fails the trial."""

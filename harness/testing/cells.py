@@ -225,7 +225,8 @@ class KitCell:
 
     def run(self, n: int, algorithm: SearchAlgorithm | None = None, worker_index: int = 0) -> str:
         """Run ``n`` more counted trials through the runner's loop; returns the cell's state
-        (``done``, or ``failed`` after the runner's consecutive-failure limit).
+        (``done``, ``exhausted`` when the algorithm raised ``SpaceExhausted`` before that, or
+        ``failed`` after the runner's consecutive-failure limit).
 
         With ``algorithm`` (a fresh instance) or a ``worker_index`` other than 0 this is a resumed
         run or a second worker: a new process's view of the same storage, with the seed the runner

@@ -19,6 +19,12 @@ recomputed identically after a resume or in another process. Each trial proposes
 of its round's batch not yet in the history. With several workers, two trials running at once
 can propose the same member (finished trials are all an algorithm sees): a duplicate query, which
 costs budget but not correctness.
+
+Exhaustion: when neither the round nor ``SAMPLES`` random draws give an architecture not yet seen
+(evaluated, running or failed), an enumerable space is searched exhaustively for one; when there
+is none (or the space cannot be enumerated), ``propose`` raises
+:class:`~harness.components.SpaceExhausted` and the cell ends cleanly as ``exhausted`` (a finite
+space smaller than the trial budget), instead of proposing a seen architecture again.
 """
 from __future__ import annotations
 
@@ -37,6 +43,7 @@ from harness.components import (
     Options,
     SearchAlgorithm,
     SearchSpace,
+    SpaceExhausted,
 )
 from harness.errors import UsageError
 
@@ -52,6 +59,9 @@ CANDIDATES = 100
 PARENTS = 50
 NP_EPOCHS = 300
 BO_EPOCHS = 1000
+#: Random draws for an unseen architecture before an enumerable space is searched exhaustively (a
+#: non-enumerable one is then taken as exhausted: every draw was seen).
+SAMPLES = 1000
 
 
 def candidates_by_mutation(space: SearchSpace, evaluated: Sequence[EvaluatedArchitecture], num: int,
@@ -106,13 +116,22 @@ class NPENAS(SearchAlgorithm):
         return self._random_unseen(cell, trial.number, seen)
 
     def _random_unseen(self, cell: CellContext, number: int, seen: set[str]) -> Architecture:
+        """A uniform draw not in ``seen``; raises :class:`SpaceExhausted` when there is none."""
+        space = cell.space
         rng = np.random.default_rng([cell.seed, number])
-        arch = cell.space.sample(rng)
-        for _ in range(1000):
-            if cell.space.arch_id(arch) not in seen:
-                break
-            arch = cell.space.sample(rng)
-        return arch
+        for _ in range(SAMPLES):
+            arch = space.sample(rng)
+            if space.arch_id(arch) not in seen:
+                return arch
+        if "enumerate" not in space.capabilities:
+            raise SpaceExhausted(f"{SAMPLES} random draws gave only architectures already evaluated, running or "
+                                 f"failed in this cell ({len(seen)} seen)")
+        every = list(space.enumerate())
+        unseen = [a for a in every if space.arch_id(a) not in seen]
+        if not unseen:
+            raise SpaceExhausted(f"all {len(every)} architectures of the space are evaluated, running or failed "
+                                 f"in this cell", size=len(every))
+        return unseen[int(rng.integers(len(unseen)))]
 
     def _round(self, cell: CellContext, evaluated: list[EvaluatedArchitecture]) -> list[Architecture]:
         key = (cell.study.study_name, cell.seed, tuple(h.number for h in evaluated))

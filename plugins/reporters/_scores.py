@@ -4,7 +4,8 @@ A *strategy* is (generator when the run has that axis, space, algorithm, sampler
 *problem* is (dataset, seed). A cell's *score* is the test accuracy of its best-by-validation
 complete trial: selection never looks at test accuracy. Cells that are ``n/a`` or failed have no
 score (a failed cell did not spend its budget, so its best trial would not be comparable); they stay
-in the tables with their state.
+in the tables with their state. An ``exhausted`` cell is scored: it evaluated every architecture
+of its space, which is all a larger budget would have done.
 """
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import pandas as pd
 
 from harness.components import RunResults
 from harness.merge import trial_cost
+from harness.results import FINISHED_CELL_STATES
 
 __all__ = ["STRATEGY_AXES", "per_cell", "strategy_axes", "strategy_labels"]
 
 STRATEGY_AXES = ("generator", "space", "algorithm", "sampler", "pruner")
-_SCORED_STATES = {"done", "partial"}
+_SCORED_STATES = {*FINISHED_CELL_STATES, "partial"}
 
 
 def strategy_axes(frame: pd.DataFrame) -> list[str]:

@@ -140,6 +140,11 @@ def to_markdown(summary: pd.DataFrame) -> str:
             note = f"n/a: {r['reason']}"
         elif "failed" in r["state"]:
             note = f"failed: {r['reason']}"
+        elif "exhausted" in r["state"].split(","):  # finished short of its budget: say why
+            others = [state for state in r["state"].split(",") if state not in ("done", "exhausted")]
+            note = "; ".join([*others, r["reason"] or "exhausted"])
+            if r.get("note"):
+                note = f"{note}; {r['note']}"
         else:
             note = "" if r["state"] == "done" else r["state"]
             if r.get("note"):

@@ -3,19 +3,23 @@ from __future__ import annotations
 
 import importlib.metadata
 import math
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from harness_plugins.algorithms import _gin, _gin_kernel, _gin_train, npenas
 from harness_plugins.algorithms.npenas import NPENAS, candidates_by_mutation
 from harness_plugins.algorithms.random_search import RandomSearch
 from harness_plugins.datasets._nb201_synthetic import OPTIMUM
-from harness_plugins.spaces.nb201 import EDGES, NB201Space
+from harness_plugins.generators._layerwise import LayerwiseSpace
+from harness_plugins.spaces.nb201 import EDGES, RESNET, NB201Space, arch_to_string
 
-from harness.components import EvaluatedArchitecture
+from harness import schema
+from harness.components import EvaluatedArchitecture, SpaceExhausted
 from harness.registry import load_registry
-from harness.testing import KitCell, run_trials
+from harness.testing import KitCell, run_results, run_trials
 
 SEEDS = range(20)
 QUALITY_BUDGET = 60  # init 10 + 5 rounds: separates from random by > 6 standard errors, CI-cheap
@@ -349,3 +353,112 @@ def test_kernel_compiles_where_no_cache_folder_is_writable(monkeypatch) -> None:
     monkeypatch.setattr(numba, "njit", no_cache_njit)
     add_one = _gin_kernel._jit(lambda v: v + 1)
     assert add_one(41) == 42 and not add_one._cache.__class__.__name__ == "FunctionCache"
+
+
+# -- a space smaller than the budget ------------------------------------------------------------
+
+#: Two NAS-Bench-201 cells, as an AutoSpace generation with K = 2 picks them.
+TWO_CELLS = [arch_to_string(RESNET), "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"]
+
+
+def small_space(shared: bool = False) -> LayerwiseSpace:
+    """A generated layer-wise space over one-cell-per-stage NAS-Bench-201: 2 ** 3 = 8 architectures
+    (2 with one shared cell), enumerable, with NPENAS's graph encoding."""
+    return LayerwiseSpace(NB201Space(channels=4, cells=1), [TWO_CELLS] * (1 if shared else 3), shared)
+
+
+def hashed(space: LayerwiseSpace):
+    rng = np.random.default_rng(0)
+    table = {space.arch_id(a): float(rng.random()) for a in space.enumerate()}
+    return lambda arch: table[space.arch_id(arch)]
+
+
+def test_no_unseen_architecture_left_raises_space_exhausted(monkeypatch) -> None:
+    space = small_space()
+    every = [space.arch_id(a) for a in space.enumerate()]
+    cell = run_trials(RandomSearch(), space, 1, hashed(space))  # a context to propose in
+    algo = NPENAS("np", epochs=2)
+    with pytest.raises(SpaceExhausted, match="all 8 architectures") as caught:
+        algo._random_unseen(cell.context, 5, set(every))
+    assert caught.value.size == 8
+    # when random draws miss the last unseen architecture, the enumeration finds it
+    monkeypatch.setattr(npenas, "SAMPLES", 0)
+    assert space.arch_id(algo._random_unseen(cell.context, 5, set(every[1:]))) == every[0]
+
+
+def test_a_space_that_cannot_be_enumerated_is_exhausted_when_every_draw_was_seen() -> None:
+    space = small_space()
+    every = {space.arch_id(a) for a in space.enumerate()}
+    score = hashed(space)
+    space.capabilities = space.capabilities - {"enumerate"}
+    cell = run_trials(RandomSearch(), space, 1, score)
+    with pytest.raises(SpaceExhausted, match="1000 random draws") as caught:
+        NPENAS("np", epochs=2)._random_unseen(cell.context, 5, every)
+    assert caught.value.size is None
+
+
+def test_a_space_smaller_than_the_budget_is_evaluated_once_then_the_cell_is_exhausted(tmp_path: Path) -> None:
+    space = small_space()
+    cell = run_trials(NPENAS("np", epochs=2, init=3, batch=2, candidates=10), space, 12, hashed(space))
+    assert cell.states == ["exhausted"]
+    rows = cell.trial_rows()
+    assert [r["state"] for r in rows] == ["complete"] * 8 + ["exhausted"]
+    assert sorted(r["arch_id"] for r in rows[:8]) == sorted(space.arch_id(a) for a in space.enumerate())
+    used = schema.budget_used(cell.study.get_trials(), cell.study.user_attrs)
+    assert (used.claimed, used.finished) == (8, 8)
+    table = run_results(tmp_path, [cell]).cells
+    assert table["state"].tolist() == ["exhausted"] and table["trials_failed"].tolist() == [0]
+    assert table["reason"].iloc[0].startswith("search space exhausted: all 8 architectures evaluated in 8 trials")
+    # a resume, or a second worker with a fresh instance, does nothing more
+    assert cell.run(4, algorithm=NPENAS("np", epochs=2, init=3, batch=2, candidates=10)) == "exhausted"
+    assert cell.run(4, algorithm=NPENAS("np", epochs=2, init=3, batch=2, candidates=10), worker_index=1) == "exhausted"
+    assert len(cell.trial_rows()) == 9
+
+
+def _bench(table: Path, results: Path, *extra: str) -> list[str]:
+    """``harness bench`` on the nb201 table searching a generated space of 3 shared cells."""
+    return ["bench", "--datasets", "nb201-cifar10", "--table", str(table), "--generators", "autospace",
+            "--spaces", "nb201", "--nb201-cells", "1", "--nb201-channels", "4", "--autospace-k", "3",
+            "--autospace-shared-cell", "--autospace-iterations", "2", "--autospace-warmup", "1",
+            "--autospace-batch-size", "16", "--generator-data", "digits", "--max-per-class", "10",
+            "--algorithms", "npenas-np", "--npenas-np-epochs", "2", "--npenas-init", "2", "--npenas-batch", "2",
+            "--samplers", "random", "--pruners", "none", "--seeds", "0", "--trials", "8",
+            "--results", str(results), "--run-id", "small", "--no-progress", "--reporters", "summary", *extra]
+
+
+def _exhausted_run(results: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    cells, trials = pd.read_csv(results / "small" / "cells.csv"), pd.read_csv(results / "small" / "trials.csv")
+    assert cells["state"].tolist() == ["exhausted"] and cells["trials_failed"].tolist() == [0]
+    assert cells["reason"].iloc[0].startswith("search space exhausted: all 3 architectures evaluated in 3 trials")
+    counted = trials[trials["state"].isin(["complete", "pruned", "failed"])]
+    assert counted["state"].eq("complete").all() and counted["arch_id"].nunique() == len(counted) == 3
+    assert "search space exhausted" in (results / "small" / "summary.md").read_text()
+    return cells, trials
+
+
+def test_the_cli_ends_an_exhausted_cell_with_exit_code_0_and_a_rerun_does_nothing(
+        nb201_table_path: Path, tmp_path: Path, caplog) -> None:
+    from harness.cli import main
+
+    args = _bench(nb201_table_path, tmp_path / "results")
+    assert main(args) == 0
+    _, trials = _exhausted_run(tmp_path / "results")
+    assert trials["state"].value_counts().to_dict() == {"complete": 3, "exhausted": 1}
+    lines = [r.getMessage() for r in caplog.records if "search space exhausted" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("cell nb201-cifar10|autospace|nb201|npenas-np|random|none|0: ")
+    assert main(args) == 0  # the rerun resumes the same run: nothing is left to do
+    _, again = _exhausted_run(tmp_path / "results")
+    assert len(again) == len(trials)
+
+
+@pytest.mark.slow
+def test_two_job_processes_agree_the_cell_is_exhausted(nb201_table_path: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "harness", *_bench(nb201_table_path, tmp_path / "results", "--jobs", "2")]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    _, trials = _exhausted_run(tmp_path / "results")
+    assert set(trials["state"]) <= {"complete", "exhausted", "surplus"}
+    assert subprocess.run(args, capture_output=True, timeout=300).returncode == 0

@@ -80,3 +80,16 @@ def test_generation_cost_is_apart_per_cell_and_counted_once_for_the_run(tmp_path
     assert auto["wall_seconds_mean"] == np.mean([3 * 2.0 + 1.0 + 30.0, 2 * 2.0 + 1.0 + 50.0])
     text = SummaryReporter().report(both, tmp_path)
     assert "Space generation, one-off: 80.0 s for 2 generation(s) shared by 2 cell(s)" in text
+
+
+def test_an_exhausted_cell_says_why_it_stopped_short_and_is_scored(tmp_path: Path) -> None:
+    from harness_plugins.reporters._scores import per_cell
+
+    results = _results(tmp_path)
+    reason = "search space exhausted: all 2 architectures evaluated in 2 trials of the budget of 8"
+    results.cells.loc[results.cells["cell"] == "c1", ["state", "reason"]] = ["exhausted", reason]
+    text = SummaryReporter().report(results, tmp_path)
+    (line,) = [row for row in text.splitlines() if row.startswith("| d | s | a | t |")]
+    assert line.endswith(f"| {reason} |")  # done + exhausted seeds: the note says which stopped short and why
+    scores = per_cell(results).set_index("cell")["score"]
+    assert scores["c1"] == 0.60 and scores["c0"] == 0.50  # evaluated everything there was: comparable
