@@ -440,6 +440,8 @@ def _main(argv: list[str]) -> int:
     route_library_logs(config.run_dir)
     if args.command == "worker":
         run_worker(config, registry)
+        print(f"run {config.run_id}: this worker found no more work; harness report {config.run_id} "
+              f"(or the run's harness bench) exports the results")
         return 0
     incomplete = None
     try:

@@ -368,11 +368,22 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults:
             progress.close()
         results = export_run(config.run_dir, str(config.run_id), storage, planned, config)
         close_storage(storage)
-    short = results.cells[results.cells["state"].isin(["partial", "running"])] if len(results.cells) else results.cells
-    if len(short):
-        raise RunIncomplete(f"run {config.run_id} is incomplete: {len(short)} cell(s) short of their budget; "
-                            f"rerun the same command to finish it", results)
+    _raise_if_incomplete(config, results)
     return results
+
+
+def _raise_if_incomplete(config: RunConfig, results: RunResults) -> None:
+    """:class:`RunIncomplete` when cells are short of their budget or failed: a script or CI job
+    must not take a run with a failed cell for a finished one (a rerun retries failed cells)."""
+    if not len(results.cells):
+        return
+    states = results.cells["state"]
+    short, failed = int(states.isin(["partial", "running"]).sum()), int((states == "failed").sum())
+    if short or failed:
+        parts = ([f"{short} cell(s) short of their budget"] if short else []) + \
+                ([f"{failed} cell(s) failed (their errors are in cells.csv)"] if failed else [])
+        raise RunIncomplete(f"run {config.run_id} is incomplete: {' and '.join(parts)}; "
+                            f"rerun the same command to finish it", results)
 
 
 def _start_jobs(config: RunConfig, planned: list[PlannedCell]) -> list[Any]:
@@ -395,9 +406,14 @@ def _start_jobs(config: RunConfig, planned: list[PlannedCell]) -> list[Any]:
 
 
 def run_worker(config: RunConfig, registry: Registry) -> None:
-    """Join an existing run (same config, shared storage) as one more worker."""
+    """Join an existing run (same config, shared storage) as one more worker. Without
+    ``--storage`` the run must already exist on this machine (its journal in the run folder):
+    a worker that quietly started a run of its own would look like a joined one."""
     _set_threads(config)
     planned = plan_grid(config, registry)
+    if config.storage is None and not (config.run_dir / "run.json").exists():
+        raise UsageError(f"harness worker: no run {config.run_id} in {config.run_dir.parent} to join; start it "
+                         f"with harness bench and the same options, or pass the run's shared --storage URL")
     url = storage_url(config.storage, config.run_dir)
     storage = open_storage(url, config.heartbeat) if config.storage else None
     _prepare_run_dir(config, registry, planned)

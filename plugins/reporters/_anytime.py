@@ -30,6 +30,8 @@ def incumbent_events(trials: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     if not len(trials):
         return pd.DataFrame(columns=["cell", "trials", "epochs", "cost", "score"])
     done = trials[trials["state"].isin(["complete", "pruned"])].sort_values(["cell", "trial"])
+    if not len(done):  # every trial failed: no incumbent anywhere
+        return pd.DataFrame(columns=["cell", "trials", "epochs", "cost", "score"])
     val = pd.to_numeric(done["val_accuracy"], errors="coerce").where(done["state"] == "complete")
     filled = val.fillna(-np.inf)
     previous = filled.groupby(done["cell"]).cummax().groupby(done["cell"]).shift(fill_value=-np.inf)

@@ -14,12 +14,20 @@ import pandas as pd
 import pytest
 
 from harness import hookimpl
-from harness.components import SpaceSpec
+from harness.components import RunResults, SpaceSpec
 from harness.config import RunConfig
-from harness.registry import load_registry
-from harness.runner import run_bench
+from harness.registry import Registry, load_registry
+from harness.runner import RunIncomplete, run_bench
 from harness.storage import open_storage, storage_url
 from tests.harness_tests.plugins_support import ToySpace
+
+
+def _incomplete_run(config: RunConfig, registry: Registry) -> RunResults:
+    """run_bench on a grid with a failing cell: the run ends incomplete (exit code 3 on the command
+    line), and the results are exported all the same."""
+    with pytest.raises(RunIncomplete, match=r"cell\(s\) failed") as incomplete:
+        run_bench(config, registry)
+    return incomplete.value.results
 
 
 def _config(tmp_path: Path, **overrides: Any) -> RunConfig:
@@ -71,7 +79,7 @@ def test_a_component_factory_error_fails_only_its_cell(tmp_path: Path) -> None:
         raise ValueError("factory exploded")
 
     registry = _registry(SpaceSpec(name="broken", description="x", factory=broken))
-    results = run_bench(_config(tmp_path, spaces=["broken", "convfc"]), registry)
+    results = _incomplete_run(_config(tmp_path, spaces=["broken", "convfc"]), registry)
     cells = results.cells.set_index("space")
     assert cells.loc["broken", "state"] == "failed"
     assert "factory exploded" in cells.loc["broken", "reason"]
@@ -182,7 +190,7 @@ def test_killed_run_resumes_without_losing_or_repeating(tmp_path: Path) -> None:
 
 def test_consecutive_failures_fail_the_cell(tmp_path: Path) -> None:
     registry = _registry(_space("broken", raise_on="any"))
-    results = run_bench(_config(tmp_path, spaces=["broken"], trials=8), registry)
+    results = _incomplete_run(_config(tmp_path, spaces=["broken"], trials=8), registry)
     # every trial raises, so the cell stops after five of its eight trials, as failed
     cells = results.cells
     assert cells["state"].tolist() == ["failed"] and "5 consecutive trials failed" in cells["reason"].iloc[0]
@@ -202,7 +210,7 @@ def test_a_sampler_factory_error_fails_only_its_cell(tmp_path: Path) -> None:
             return [SamplerSpec(name="broken", description="x", factory=broken)]
 
     registry = load_registry(extra_plugins=[("b", Plugin())])
-    results = run_bench(_config(tmp_path, samplers=["broken", "random"]), registry)
+    results = _incomplete_run(_config(tmp_path, samplers=["broken", "random"]), registry)
     cells = results.cells.set_index("sampler")
     assert cells.loc["broken", "state"] == "failed" and "sampler factory exploded" in cells.loc["broken", "reason"]
     assert cells.loc["random", "state"] == "done" and cells.loc["random", "trials_complete"] == 3
@@ -232,7 +240,7 @@ def test_a_cell_that_failed_to_build_recovers_with_its_real_directions(tmp_path:
             return [SamplerSpec(name="flaky", description="x", factory=sometimes, multi_objective=multi_objective)]
 
     config = _config(tmp_path, samplers=["flaky"], trials=2, epochs=1, run_id="rec")
-    first = run_bench(config, load_registry(extra_plugins=[("f", Plugin())]))
+    first = _incomplete_run(config, load_registry(extra_plugins=[("f", Plugin())]))
     assert first.cells["state"].tolist() == ["failed"]
     fail["now"] = False
     second = run_bench(config, load_registry(extra_plugins=[("f", Plugin())]))
@@ -245,3 +253,19 @@ def test_a_cell_that_failed_to_build_recovers_with_its_real_directions(tmp_path:
     assert [d.name for d in study.directions] == expected
     best = max(t.values[0] for t in study.trials if t.values)
     assert best == second.trials["val_accuracy"].max()  # the values told are accuracies, not losses
+
+
+def test_a_failed_cell_makes_the_command_exit_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A run whose cell failed is not finished: exit code 3 (as a cell short of its budget), one
+    line naming the failed cell count, and the results and reports still written."""
+    import harness.registry
+    from harness import cli
+
+    monkeypatch.setattr(harness.registry, "load_registry", lambda *a, **k: _registry(_space("broken", raise_on="any")))
+    code = cli.main(["bench", "--datasets", "digits", "--spaces", "broken", "--algorithms", "sampler",
+                     "--samplers", "random", "--pruners", "none", "--seeds", "0", "--trials", "6", "--epochs", "1",
+                     "--max-per-class", "20", "--results", str(tmp_path), "--run-id", "f", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 3 and "1 cell(s) failed" in err
+    assert pd.read_csv(tmp_path / "f" / "cells.csv")["state"].tolist() == ["failed"]
