@@ -168,7 +168,7 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
         attrs = study.user_attrs
         state = cell_state(trials, attrs, config)
         row = cell_row(run_id, cell, state, cell_reason(state, attrs), trials, attrs)
-        row["note"] = join_notes(row["note"], fixed_space_note(cell, trials))
+        row["note"] = join_notes(row["note"], fixed_space_note(cell, trials), failed_trials_note(state, trials))
         cell_rows.append(row)
         if attrs.get(schema.GENERATION):
             generations[attrs[schema.GENERATION]["key"]] = attrs[schema.GENERATION]
@@ -212,6 +212,17 @@ def join_notes(*notes: str | None) -> str | None:
     """Notes of one cell, joined with ``; `` (``None`` when there is none)."""
     kept = [n for n in notes if isinstance(n, str) and n]
     return "; ".join(kept) if kept else None
+
+
+def failed_trials_note(state: str, trials: list[optuna.trial.FrozenTrial]) -> str | None:
+    """A finished cell some of whose trials failed: failed trials are part of the budget (they
+    spent it, and an algorithm that keeps failing must not run forever), so the cell has fewer
+    scored trials than ``--trials``, and a comparison with cells that had none should say so."""
+    failed = sum(1 for t in trials if t.state == TrialState.FAIL and schema.is_counted(t))
+    if state not in ("done", "exhausted") or not failed:
+        return None
+    return (f"{failed} of its trials failed (errors in trials.csv) and count in its budget: fewer scored "
+            f"trials than the other cells")
 
 
 def fixed_space_note(cell: dict[str, Any], trials: list[optuna.trial.FrozenTrial]) -> str | None:

@@ -269,3 +269,12 @@ def test_a_failed_cell_makes_the_command_exit_3(tmp_path: Path, monkeypatch: pyt
     err = capsys.readouterr().err
     assert code == 3 and "1 cell(s) failed" in err
     assert pd.read_csv(tmp_path / "f" / "cells.csv")["state"].tolist() == ["failed"]
+
+
+@pytest.mark.slow
+def test_failed_trials_in_a_finished_cell_are_noted(tmp_path: Path) -> None:
+    registry = _registry(_space("flaky", raise_on="bad"))
+    results = run_bench(_config(tmp_path, spaces=["flaky"], trials=10), registry)
+    cell = results.cells.iloc[0]
+    assert cell["state"] == "done" and cell["trials_failed"] > 0
+    assert f"{cell['trials_failed']} of its trials failed" in cell["note"]
