@@ -200,6 +200,7 @@ class CellRun:
         self.hparams = HyperparameterSpace(fixed=config.fixed)
         name = cell.study_name(str(config.run_id))
         sampler_seed = self.sampler_seed(storage, name, cell.seed, ordinal)
+        self._derived_seed = sampler_seed != cell.seed  # recorded on the study by the first trial it runs
         sampler = registry.get("sampler", cell.sampler).spec.factory(SamplerRequest(sampler_seed, config.options))
         pruner = registry.get("pruner", cell.pruner).spec.factory(PrunerRequest(config.epochs, config.options))
         self.study = open_cell_study(storage, cell, str(config.run_id), setup.multi_objective, sampler, pruner)
@@ -311,6 +312,10 @@ class CellRun:
             trial.set_user_attr(schema.SURPLUS, True)
             self.study.tell(trial, state=TrialState.FAIL)
             return "surplus"
+        if self._derived_seed:
+            if schema.DERIVED_SEED not in self.study.user_attrs:  # the earliest such trial is kept
+                self.study.set_user_attr(schema.DERIVED_SEED, trial.number)
+            self._derived_seed = False
         attempt = _Attempt(started=time.time(), start={"worker": WORKER_ID})
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
         try:

@@ -168,7 +168,8 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
         attrs = study.user_attrs
         state = cell_state(trials, attrs, config)
         row = cell_row(run_id, cell, state, cell_reason(state, attrs), trials, attrs)
-        row["note"] = join_notes(row["note"], fixed_space_note(cell, trials), failed_trials_note(state, trials))
+        row["note"] = join_notes(row["note"], fixed_space_note(cell, trials), failed_trials_note(state, trials),
+                                 derived_seed_note(attrs))
         cell_rows.append(row)
         if attrs.get(schema.GENERATION):
             generations[attrs[schema.GENERATION]["key"]] = attrs[schema.GENERATION]
@@ -212,6 +213,18 @@ def join_notes(*notes: str | None) -> str | None:
     """Notes of one cell, joined with ``; `` (``None`` when there is none)."""
     kept = [n for n in notes if isinstance(n, str) and n]
     return "; ".join(kept) if kept else None
+
+
+def derived_seed_note(attrs: dict[str, Any]) -> str | None:
+    """Cells of one seed share their random start-up draws only when each was run from its start
+    by the run's first worker without interruption; the comparison's "differences come from the
+    strategies" then holds draw for draw. A second worker or a resume seeds anew (so no two
+    workers replay the same draws), and the reader should know from which trial."""
+    first = attrs.get(schema.DERIVED_SEED)
+    if first is None:
+        return None
+    return (f"from trial {first} its sampler was seeded by a second worker or a resume, not by the cell's seed "
+            f"alone: its random draws differ from those of the other cells of its seed from there on")
 
 
 def failed_trials_note(state: str, trials: list[optuna.trial.FrozenTrial]) -> str | None:

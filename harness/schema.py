@@ -16,6 +16,10 @@ Study (cell) attributes:
 ``exhausted``        the algorithm found no architecture left (``SpaceExhausted``): the
                      cell is finished short of its budget. ``{"reason", "size", "trials",
                      "trial", "worker"}``; ``reason`` is the ``cells.csv`` reason
+``derived_seed``     the first trial number whose sampler was seeded from (cell seed, trials
+                     stored, worker ordinal) rather than the cell seed alone (a second worker
+                     or a resume): from there on the cell's random draws differ from those of
+                     the other cells of its seed
 ==================== ======================================================================
 
 Trial attributes:
@@ -44,7 +48,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 __all__ = [
     "CELL", "ERROR", "EXHAUSTED", "FAILED", "GENERATION", "KILLED", "PREPARED", "PROC", "RECORD", "START",
-    "STATE_PREFIX", "SEARCH_COST_PREFIX", "SURPLUS", "WORKER", "COLUMN_PREFIX", "Budget", "FINISHED", "budget_used",
+    "STATE_PREFIX", "SEARCH_COST_PREFIX", "DERIVED_SEED", "SURPLUS", "WORKER", "COLUMN_PREFIX", "Budget", "FINISHED",
+    "budget_used",
     "is_counted", "is_killed", "search_costs", "trial_cost_seconds", "trial_record", "trial_start",
 ]
 
@@ -58,6 +63,7 @@ SEARCH_COST_PREFIX = "search_cost."
 GENERATION = "generation"
 #: a study attribute (the cell's verdict) and a trial attribute (the trial that found it)
 EXHAUSTED = "exhausted"
+DERIVED_SEED = "derived_seed"
 # trial attributes
 WORKER = "worker"
 PROC = "proc"

@@ -61,3 +61,24 @@ def test_library_warnings_go_to_the_run_log_and_qmc_fallback_is_noted(tmp_path: 
     note = pd.read_csv(run_dir / "cells.csv")["note"].iloc[0]
     fallbacks = log.count("sampled independently")
     assert f"drew {fallbacks} value(s) of conditional parameters" in note
+
+
+def test_a_cell_continued_by_another_worker_says_from_which_trial_its_draws_differ(tmp_path: Path) -> None:
+    """Common random numbers hold for a cell run from its start by the first worker; a resume or a
+    second worker seeds anew, and ``cells.csv`` says so from that trial on."""
+    from harness.testing import make_cell, run_results
+    from harness_plugins.algorithms.random_search import RandomSearch
+    from harness_plugins.spaces.nb201 import NB201Space
+
+    def score(arch: dict[str, str]) -> float:
+        return len(set(arch.values())) / 5
+
+    whole = make_cell(NB201Space(), RandomSearch(), score, seed=3)
+    whole.run(4)
+    resumed = make_cell(NB201Space(), RandomSearch(), score, seed=3, storage=whole.storage,
+                        names={"algorithm": "random-resumed"})
+    resumed.run(2)
+    resumed.run(2, worker_index=1)  # another worker (or a resumed process) continues it
+    notes = run_results(tmp_path / "run", [whole, resumed]).cells.set_index("algorithm")["note"]
+    assert pd.isna(notes["RandomSearch"])
+    assert notes["random-resumed"].startswith("from trial 2 its sampler was seeded by a second worker or a resume")
