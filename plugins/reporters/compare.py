@@ -168,7 +168,8 @@ def _anytime_section(ctx: _Context, dataset: str, tag: str, seeds: int) -> Secti
     figures = [Figure(_figures.save(fig, ctx.out_dir, f"compare_anytime_{tag}"),
                       f"{dataset}, top: test accuracy of the incumbent (best by validation so far) against trials, "
                       f"cumulative epochs and cumulative cost in seconds (one-off search and generation included; "
-                      f"a tabular benchmark's simulated seconds), mean and 95 % t-interval over {seeds} seeds. "
+                      f"a tabular benchmark's simulated seconds), mean and 95 % t-interval over {seeds} seeds "
+                      f"(clipped to 0-100 %). "
                       f"Bottom: mean rank (1 = best) of each strategy's incumbent at each budget, over the seeds "
                       f"where every strategy has a complete trial by then.")]
     return Section(f"Anytime: {dataset}", figures=figures)

@@ -82,6 +82,18 @@ def test_rank_over_time_orders_strategies_at_each_budget() -> None:
     assert ranks.loc["a"].tolist() == [2.0, 1.0] and ranks.loc["b"].tolist() == [1.0, 2.0]
 
 
+def test_anytime_band_stays_within_0_and_100_percent_with_two_seeds() -> None:
+    # two seeds far apart: the t-interval (1 degree of freedom, t = 12.7) would span about -150..+300 %
+    values = pd.DataFrame([[0.05, 0.5, 0.95], [0.9, 0.98, 1.0]], index=["s0", "s1"])
+    band = _anytime.curve_band(values)
+    assert (band["low"] >= 0.0).all() and (band["high"] <= 1.0).all()
+    assert band["mean"].tolist() == pytest.approx([0.475, 0.74, 0.975])  # the mean is not clipped
+    assert (band["low"] <= band["mean"]).all() and (band["mean"] <= band["high"]).all()
+    assert band["low"].iloc[0] == 0.0 and band["high"].iloc[0] == 1.0  # the raw interval exceeds both ends
+    # another quantity's bounds are honoured too
+    assert (_anytime.curve_band(values * 100, bounds=(0.0, 100.0))["high"] <= 100.0).all()
+
+
 def test_hypervolume_of_known_fronts() -> None:
     # one point at accuracy 0.8 and half the largest MAdds dominates 0.5 x 0.8
     assert hypervolume(np.array([0.8]), np.array([50.0]), 100.0) == pytest.approx(0.4)
