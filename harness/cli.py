@@ -314,6 +314,28 @@ def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[
     return outcome
 
 
+def _check_reporters(config: Any, registry: Any) -> None:
+    """Show each selected reporter the planned grid before anything runs (``Reporter.check_plan``),
+    so an option of theirs that can never fit it (``--baseline`` naming no planned strategy) is a
+    one-line error, exit 2, with nothing written, not a failure after the whole grid has run. Any
+    other exception is left for the reporter's own run, where it fails that reporter alone."""
+    import pandas as pd
+
+    from harness.grid import AXES, expand_grid
+
+    planned = pd.DataFrame([cell.as_row() for cell in expand_grid(config, registry)], columns=list(AXES))
+    for name in config.reporters:
+        try:
+            reporter = registry.get("reporter", name).spec.factory(config.options)
+            check = getattr(reporter, "check_plan", None)  # duck-typed reporters may lack it
+            if check is not None:
+                check(planned)
+        except UsageError:
+            raise
+        except Exception:  # noqa: BLE001 - a reporter's bug is reported when it runs, alone
+            continue
+
+
 @dataclass
 class ReportOutcome:
     """What the reporters printed, and one line per reporter that failed: a reporter's bug costs
@@ -494,6 +516,7 @@ def _main(argv: list[str]) -> int:
     if args.command == "worker":
         run_worker(config, registry)
         return 0
+    _check_reporters(config, registry)
     incomplete = None
     try:
         run_bench(config, registry)

@@ -26,6 +26,7 @@ from harness_plugins.reporters._pareto import hypervolume, pareto_front
 from harness_plugins.reporters._pruning import pruning_savings
 from harness_plugins.reporters._scores import per_cell
 from harness_plugins.reporters._verdicts import (
+    check_planned_baseline,
     choose_baseline,
     score_matrix,
     strategy_table,
@@ -333,6 +334,11 @@ class CompareReporter(Reporter):
 
     def __init__(self, baseline: str | None = None):
         self.baseline = baseline
+
+    def check_plan(self, planned: pd.DataFrame) -> None:
+        """A ``--baseline`` naming nothing the grid will run is refused before it runs."""
+        if self.baseline:
+            check_planned_baseline(planned, self.baseline)
 
     def report(self, results: RunResults, out_dir: Path) -> str:
         stamp = out_dir / ".compare-fingerprint"

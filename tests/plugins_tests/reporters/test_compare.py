@@ -137,6 +137,20 @@ def test_report_with_na_and_failed_cells_still_reports(tmp_path: Path) -> None:
     assert (run / "compare_all.csv").exists()
 
 
+def test_baseline_is_checked_against_the_planned_grid() -> None:
+    from harness.errors import UsageError
+
+    planned = pd.DataFrame({"dataset": "d", "generator": "manual", "space": "s", "algorithm": ["sampler", "rea"] * 2,
+                            "sampler": "tpe", "pruner": ["none", "none", "median", "median"], "seed": 0})
+    reporter = CompareReporter(baseline="rea/median")  # a label as cells.csv will give it
+    reporter.check_plan(planned)
+    for name in ("rea", "tpe", "median"):  # any axis value names a strategy too
+        CompareReporter(baseline=name).check_plan(planned)
+    CompareReporter().check_plan(planned)  # the default (random) may be absent: no baseline, no error
+    with pytest.raises(UsageError, match="--baseline 'random' matches no strategy of this grid; there are: rea/"):
+        CompareReporter(baseline="random").check_plan(planned)
+
+
 def test_baseline_option_and_unknown_baseline(tmp_path: Path) -> None:
     from harness.errors import UsageError
 
