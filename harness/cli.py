@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -17,7 +18,11 @@ from harness import __version__
 from harness.config import is_execution_only
 from harness.errors import PluginError, UsageError
 
-__all__ = ["DEFAULTS", "Parser", "build_parser", "default_options", "main"]
+__all__ = ["DEFAULTS", "EXIT_REPORTER_FAILED", "Parser", "ReportOutcome", "build_parser", "default_options", "main"]
+
+#: Exit code when every result is stored but a reporter raised: its report is missing, the others
+#: and the tables are written (3, run incomplete, takes precedence: the rerun reports again).
+EXIT_REPORTER_FAILED = 4
 
 
 class Parser(argparse.ArgumentParser):
@@ -283,12 +288,12 @@ def _export(run_dir: Path, accept_loss: bool = False) -> Any:
 
 def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[str] | None,
             overrides: dict[str, Any] | None = None, accept_loss: bool = False, out_dir: Path | None = None,
-            match: str = "trials", from_tables: bool = False) -> str:
+            match: str = "trials", from_tables: bool = False) -> ReportOutcome:
     """Re-export the runs' tables from their storage (or, ``from_tables``, read them as exported) and
     run ``reporters`` (default: the first run's) on one run, or on several merged (see
     ``harness.merge``), into ``out_dir`` (default: the run's folder). Their factories get the
     defaults, then the options stored with the (first) run, then ``overrides`` (given to
-    ``harness report``)."""
+    ``harness report``). Each reporter runs in isolation (see :func:`_run_reporter`)."""
     from harness.merge import merge_runs
     from harness.results import load_results
 
@@ -303,11 +308,79 @@ def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[
     config = runs[0].metadata.get("config", {})
     options = {**default_options(registry), **config.get("options", {}),
                **json.loads(json.dumps(overrides or {}, default=str))}
-    texts = []
+    outcome = ReportOutcome()
     for name in reporters or config.get("reporters") or DEFAULTS["reporter"]:
-        reporter = registry.get("reporter", name).spec.factory(options)
-        texts.append(reporter.report(results, out_dir))
-    return "\n".join(t for t in texts if t)
+        _run_reporter(registry.get("reporter", name), options, results, out_dir, outcome)
+    return outcome
+
+
+def _check_reporters(config: Any, registry: Any) -> None:
+    """Show each selected reporter the planned grid before anything runs (``Reporter.check_plan``),
+    so an option of theirs that can never fit it (``--baseline`` naming no planned strategy) is a
+    one-line error, exit 2, with nothing written, not a failure after the whole grid has run. Any
+    other exception is left for the reporter's own run, where it fails that reporter alone."""
+    import pandas as pd
+
+    from harness.grid import AXES, expand_grid
+
+    planned = pd.DataFrame([cell.as_row() for cell in expand_grid(config, registry)], columns=list(AXES))
+    for name in config.reporters:
+        try:
+            reporter = registry.get("reporter", name).spec.factory(config.options)
+            check = getattr(reporter, "check_plan", None)  # duck-typed reporters may lack it
+            if check is not None:
+                check(planned)
+        except UsageError:
+            raise
+        except Exception:  # noqa: BLE001 - a reporter's bug is reported when it runs, alone
+            continue
+
+
+@dataclass
+class ReportOutcome:
+    """What the reporters printed, and one line per reporter that failed: a reporter's bug costs
+    its own output only, so the command can still show the others and exit
+    :data:`EXIT_REPORTER_FAILED` instead of dying with a traceback."""
+
+    texts: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(t for t in self.texts if t)
+
+
+def _run_reporter(registered: Any, options: dict[str, Any], results: Any, out_dir: Path,
+                  outcome: ReportOutcome) -> None:
+    """Build and run one reporter in isolation: an exception becomes one line naming the reporter
+    and its plugin (traceback in ``out_dir``'s ``harness.log``); a :class:`UsageError` (a bad
+    option value) still stops the command with its own line, exit 2."""
+    try:
+        outcome.texts.append(registered.spec.factory(options).report(results, out_dir))
+    except UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a reporter plugin's bug must not take the others down
+        from harness.logs import log_exception_to
+
+        what = f"reporter {registered.name!r} (plugin {registered.plugin!r}) failed"
+        log = log_exception_to(out_dir, what, logger=__name__)
+        where = f"traceback in {log}" if log else "the log could not be written"
+        outcome.failures.append(f"harness: {what}: {_one_line(exc)} ({where})")
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, whitespace collapsed (a message may span lines)."""
+    lines = str(exc).strip().splitlines()
+    message = " ".join(lines[0].split()) if lines else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _print_report(outcome: ReportOutcome) -> bool:
+    """Print the reports' text, then each failed reporter's line on stderr; whether all ran."""
+    print(outcome.text)
+    for line in outcome.failures:
+        print(line, file=sys.stderr)
+    return not outcome.failures
 
 
 def _repair(run: str, results: str) -> str:
@@ -374,7 +447,8 @@ def _describe_trials(journal: Path, trial_ids: list[int]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 failure, 2 user error, 3 run incomplete: a worker
-    died and cells are short of their budget, 130 interrupted)."""
+    died and cells are short of their budget, 4 a reporter failed: the results are complete, its
+    report is missing, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _main(argv)
@@ -425,8 +499,9 @@ def _main(argv: list[str]) -> int:
         extra = ["compare"] if "compare" in registry.names("reporter") else []  # older runs: add the comparison
         reporters = args.reporters or list(dict.fromkeys([*(stored or DEFAULTS["reporter"]), *extra]))
         overrides = {k: v for k, v in vars(args).items() if k in registry.option_owners}
-        print(_report(registry, run_dirs, reporters, overrides, args.accept_loss, out, args.match, args.from_tables))
-        return 0
+        outcome = _report(registry, run_dirs, reporters, overrides, args.accept_loss, out, args.match,
+                          args.from_tables)
+        return 0 if _print_report(outcome) else EXIT_REPORTER_FAILED
     if args.command == "repair":
         print(_repair(args.run, args.results))
         return 0
@@ -443,14 +518,15 @@ def _main(argv: list[str]) -> int:
         print(f"run {config.run_id}: this worker found no more work; harness report {config.run_id} "
               f"(or the run's harness bench) exports the results")
         return 0
+    _check_reporters(config, registry)
     incomplete = None
     try:
         run_bench(config, registry)
     except RunIncomplete as exc:
         incomplete = exc
     print(f"run {config.run_id}: results in {config.run_dir}")
-    print(_report(registry, config.run_dir, config.reporters))
+    reported = _print_report(_report(registry, config.run_dir, config.reporters))
     if incomplete is not None:
         print(f"harness: {incomplete}", file=sys.stderr)
-        return 3
-    return 0
+        return 3  # rerunning matters more than a missing report (the rerun reports again)
+    return 0 if reported else EXIT_REPORTER_FAILED

@@ -150,7 +150,10 @@ def harness_reporters() -> list[ReporterSpec]:
 
     Return :class:`harness.components.ReporterSpec` objects whose factory builds a
     :class:`harness.components.Reporter`. Reporters run at the end of ``harness bench`` and on
-    ``harness report <run>``, reading only the stored results.
+    ``harness report <run>``, reading only the stored results. Each runs in isolation: an exception
+    costs only its own output (one stderr line naming it and its plugin, the traceback in the
+    run's ``harness.log``, exit code 4); a :class:`harness.errors.UsageError` is a bad option value
+    (one line, exit 2).
     """
 
 

@@ -12,12 +12,15 @@ for bad input writes nothing under ``--results``.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["LOG_NAME", "RunLogHandler", "route_library_logs", "unroute_library_logs"]
+__all__ = ["LOG_FORMAT", "LOG_NAME", "RunLogHandler", "log_exception_to", "route_library_logs",
+           "unroute_library_logs"]
 
 LOG_NAME = "harness.log"
+LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 #: Loggers whose records the console keeps (the harness and its built-in plugins).
 CONSOLE_LOGGERS = ("harness", "harness_plugins", "__main__")
 _MAX_BUFFERED = 10_000
@@ -31,7 +34,7 @@ class RunLogHandler(logging.Handler):
         self.run_dir = Path(run_dir)
         self._stream: TextIO | None = None
         self._buffer: list[str] = []
-        self.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -58,6 +61,24 @@ class RunLogHandler(logging.Handler):
             self._stream = None
         self._buffer.clear()
         super().close()
+
+
+def log_exception_to(folder: Path, message: str, logger: str = "harness") -> Path | None:
+    """Append ``message`` and the traceback of the exception being handled to ``folder``'s
+    ``harness.log``, in the run log's format, and return the file (``None`` if it cannot be
+    written).
+
+    Written directly rather than through ``logging``: the console handler shows the harness's own
+    records, and a caller that reports the failure in one line must not also print the traceback.
+    """
+    record = logging.LogRecord(logger, logging.ERROR, __file__, 0, message, None, sys.exc_info())
+    path = Path(folder) / LOG_NAME
+    try:
+        with path.open("a", encoding="utf-8") as stream:
+            stream.write(logging.Formatter(LOG_FORMAT).format(record) + "\n")
+    except OSError:
+        return None
+    return path
 
 
 class _HarnessOnly(logging.Filter):

@@ -29,3 +29,9 @@ class Reporter(ABC):
     @abstractmethod
     def report(self, results: RunResults, out_dir: Path) -> str:
         """Write files under ``out_dir`` and return text for the terminal (may be empty)."""
+
+    def check_plan(self, planned: pd.DataFrame) -> None:
+        """Called by ``harness bench`` before any cell runs, with the planned grid (one row per
+        cell, the axis columns of ``cells.csv``). Raise :class:`harness.errors.UsageError` for an
+        option value that can never fit it, so the user learns it in one line (exit 2) before the
+        grid runs rather than after. The default accepts everything."""

@@ -7,9 +7,10 @@ accuracy (selection on validation, as in the final score) against three budgets:
 a tabular benchmark's simulated seconds count; the cell's one-off search and generation time is
 spent before its first trial). Curves are compared on a common grid (step interpolation: the value
 at x is the incumbent of the last trial finished by x), averaged over seeds with a t-based 95 % CI
-band, ranked per problem at every grid point (mean rank over time, as HPOBench and CARP-S report
-it), and summarised by the normalised area under the curve on the trials axis: the mean incumbent
-score over trials 1..K, a trial before the first complete one counting 0.
+band (clipped to the 0-100 % an accuracy can take), ranked per problem at every grid point (mean
+rank over time, as HPOBench and CARP-S report it), and summarised by the normalised area under the
+curve on the trials axis: the mean incumbent score over trials 1..K, a trial before the first
+complete one counting 0.
 """
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from scipy import stats
 
 from harness.merge import trial_cost
 
-__all__ = ["AXES", "anytime_auc", "curve_band", "incumbent_events", "on_grid", "rank_over_time"]
+__all__ = ["AXES", "SCORE_BOUNDS", "anytime_auc", "curve_band", "incumbent_events", "on_grid", "rank_over_time"]
 
 AXES = {"trials": "trials", "epochs": "epochs", "cost": "cost (s)"}
+#: The range of the score the curves plot (test accuracy as a fraction): CI bands are clipped to it.
+SCORE_BOUNDS = (0.0, 1.0)
 
 
 def incumbent_events(trials: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
@@ -79,16 +82,22 @@ def grid_for(events: pd.DataFrame, axis: str, points: int = 60) -> np.ndarray:
     return np.linspace(low, high, points)
 
 
-def curve_band(values: pd.DataFrame) -> pd.DataFrame:
+def curve_band(values: pd.DataFrame, bounds: tuple[float, float] = SCORE_BOUNDS) -> pd.DataFrame:
     """Mean and t-based 95 % CI over the rows (seeds) at each grid point; left out (NaN) where
-    fewer than half of the seeds have a complete trial yet, so an early lucky seed is no curve."""
+    fewer than half of the seeds have a complete trial yet, so an early lucky seed is no curve.
+
+    The band is clipped to ``bounds``, the range the plotted quantity can take (an accuracy's
+    [0, 1]): with two seeds the t-interval has one degree of freedom (t = 12.7) and would reach
+    far below 0 % and above 100 %, values no seed can score."""
     values = values.loc[:, values.notna().sum() >= max(1, len(values) / 2)].reindex(columns=values.columns)
     n = values.notna().sum()
     mean = values.mean()
     sem = values.std(ddof=1) / np.sqrt(n)
     half = sem * stats.t.ppf(0.975, np.maximum(n - 1, 1))
     half = half.where(n > 1, 0.0)
-    return pd.DataFrame({"mean": mean, "low": mean - half, "high": mean + half, "n": n})
+    low, high = bounds
+    return pd.DataFrame({"mean": mean, "low": (mean - half).clip(low, high), "high": (mean + half).clip(low, high),
+                         "n": n})
 
 
 def rank_over_time(values: pd.DataFrame, problem: pd.Series, strategy: pd.Series) -> pd.DataFrame:

@@ -15,10 +15,12 @@ import math
 import numpy as np
 import pandas as pd
 from harness_plugins.reporters import _stats
+from harness_plugins.reporters._scores import strategy_labels
 
 from harness.errors import UsageError
 
-__all__ = ["choose_baseline", "score_matrix", "strategy_table", "verdict", "verdicts"]
+__all__ = ["BASELINE_AXES", "check_planned_baseline", "choose_baseline", "score_matrix", "strategy_table", "verdict",
+           "verdicts"]
 
 
 def score_matrix(cells: pd.DataFrame) -> pd.DataFrame:
@@ -30,6 +32,23 @@ def score_matrix(cells: pd.DataFrame) -> pd.DataFrame:
     return scored.pivot_table(index=["dataset", "seed"], columns="strategy", values="score", aggfunc="first")
 
 
+#: The axes whose values may name the baseline (besides a strategy's label), in order of preference.
+BASELINE_AXES = ("algorithm", "sampler", "generator", "space", "pruner")
+
+
+def check_planned_baseline(planned: pd.DataFrame, name: str) -> None:
+    """Refuse a ``--baseline`` that no cell of the planned grid (its axis columns) can match, by
+    label or axis value, before the grid runs: :func:`choose_baseline` would only say so once every
+    cell has run. The labels are those the finished run's ``cells.csv`` will give the same grid."""
+    cells = planned.assign(strategy=strategy_labels(planned)) if len(planned) else planned.assign(strategy="")
+    if (cells["strategy"] == name).any():
+        return
+    if any((cells[axis].astype(str) == name).any() for axis in BASELINE_AXES if axis in cells):
+        return
+    raise UsageError(f"--baseline {name!r} matches no strategy of this grid; "
+                     f"there are: {', '.join(sorted(set(cells['strategy'])))}")
+
+
 def choose_baseline(cells: pd.DataFrame, name: str | None) -> str | None:
     """The baseline strategy's label, or None when the default ``random`` is absent (an explicit
     name that matches nothing is a usage error naming the strategies there are)."""
@@ -37,7 +56,7 @@ def choose_baseline(cells: pd.DataFrame, name: str | None) -> str | None:
     scored = cells[cells["score"].notna()]
     if (scored["strategy"] == wanted).any():
         return wanted
-    axes = [a for a in ("algorithm", "sampler", "generator", "space", "pruner") if a in scored]
+    axes = [a for a in BASELINE_AXES if a in scored]
     for axis in axes:
         match = scored[scored[axis].astype(str) == wanted]
         if len(match):

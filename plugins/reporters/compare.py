@@ -26,6 +26,7 @@ from harness_plugins.reporters._pareto import hypervolume, pareto_front
 from harness_plugins.reporters._pruning import pruning_savings
 from harness_plugins.reporters._scores import per_cell
 from harness_plugins.reporters._verdicts import (
+    check_planned_baseline,
     choose_baseline,
     score_matrix,
     strategy_table,
@@ -168,7 +169,8 @@ def _anytime_section(ctx: _Context, dataset: str, tag: str, seeds: int) -> Secti
     figures = [Figure(_figures.save(fig, ctx.out_dir, f"compare_anytime_{tag}"),
                       f"{dataset}, top: test accuracy of the incumbent (best by validation so far) against trials, "
                       f"cumulative epochs and cumulative cost in seconds (one-off search and generation included; "
-                      f"a tabular benchmark's simulated seconds), mean and 95 % t-interval over {seeds} seeds. "
+                      f"a tabular benchmark's simulated seconds), mean and 95 % t-interval over {seeds} seeds "
+                      f"(clipped to 0-100 %). "
                       f"Bottom: mean rank (1 = best) of each strategy's incumbent at each budget, over the seeds "
                       f"where every strategy has a complete trial by then.")]
     return Section(f"Anytime: {dataset}", figures=figures)
@@ -332,6 +334,11 @@ class CompareReporter(Reporter):
 
     def __init__(self, baseline: str | None = None):
         self.baseline = baseline
+
+    def check_plan(self, planned: pd.DataFrame) -> None:
+        """A ``--baseline`` naming nothing the grid will run is refused before it runs."""
+        if self.baseline:
+            check_planned_baseline(planned, self.baseline)
 
     def report(self, results: RunResults, out_dir: Path) -> str:
         stamp = out_dir / ".compare-fingerprint"

@@ -145,6 +145,10 @@ CASES: list[tuple[str, str, str]] = [
     ("convfc-max-conv-negative", f"{B} --samplers random --pruners none --convfc-max-conv=-1 --no-progress",
      "--convfc-max-conv"),
     ("table-missing", f"{B} {NB} --table {{root}}/no-such.csv", "no-such.csv"),
+    # a reporter option that can never fit the grid, refused before the grid runs, not after
+    ("baseline-no-such-strategy", f"{NB_RUN} --baseline nosuch", "--baseline 'nosuch'"),
+    ("baseline-sampler-not-in-grid", f"{NB_RUN} --baseline tpe", "--baseline 'tpe'"),
+    ("baseline-with-only-compare", f"{NB_RUN} --reporters compare --baseline nosuch", "nosuch"),
     # run ids that would escape --results
     ("run-id-parent", f"{NB_RUN} --run-id ../../etc", "--run-id"),
     ("run-id-absolute", f"{NB_RUN} --run-id /tmp/abs", "--run-id"),

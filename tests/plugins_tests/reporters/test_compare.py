@@ -82,6 +82,18 @@ def test_rank_over_time_orders_strategies_at_each_budget() -> None:
     assert ranks.loc["a"].tolist() == [2.0, 1.0] and ranks.loc["b"].tolist() == [1.0, 2.0]
 
 
+def test_anytime_band_stays_within_0_and_100_percent_with_two_seeds() -> None:
+    # two seeds far apart: the t-interval (1 degree of freedom, t = 12.7) would span about -150..+300 %
+    values = pd.DataFrame([[0.05, 0.5, 0.95], [0.9, 0.98, 1.0]], index=["s0", "s1"])
+    band = _anytime.curve_band(values)
+    assert (band["low"] >= 0.0).all() and (band["high"] <= 1.0).all()
+    assert band["mean"].tolist() == pytest.approx([0.475, 0.74, 0.975])  # the mean is not clipped
+    assert (band["low"] <= band["mean"]).all() and (band["mean"] <= band["high"]).all()
+    assert band["low"].iloc[0] == 0.0 and band["high"].iloc[0] == 1.0  # the raw interval exceeds both ends
+    # another quantity's bounds are honoured too
+    assert (_anytime.curve_band(values * 100, bounds=(0.0, 100.0))["high"] <= 100.0).all()
+
+
 def test_hypervolume_of_known_fronts() -> None:
     # one point at accuracy 0.8 and half the largest MAdds dominates 0.5 x 0.8
     assert hypervolume(np.array([0.8]), np.array([50.0]), 100.0) == pytest.approx(0.4)
@@ -123,6 +135,20 @@ def test_report_with_na_and_failed_cells_still_reports(tmp_path: Path) -> None:
     pruning = page.split("Pruning: what it saved")[1].split("</table>")[0]
     assert ">random/none<" in pruning and ">rea/none<" not in pruning  # rea's pruned cells failed: no pair
     assert (run / "compare_all.csv").exists()
+
+
+def test_baseline_is_checked_against_the_planned_grid() -> None:
+    from harness.errors import UsageError
+
+    planned = pd.DataFrame({"dataset": "d", "generator": "manual", "space": "s", "algorithm": ["sampler", "rea"] * 2,
+                            "sampler": "tpe", "pruner": ["none", "none", "median", "median"], "seed": 0})
+    reporter = CompareReporter(baseline="rea/median")  # a label as cells.csv will give it
+    reporter.check_plan(planned)
+    for name in ("rea", "tpe", "median"):  # any axis value names a strategy too
+        CompareReporter(baseline=name).check_plan(planned)
+    CompareReporter().check_plan(planned)  # the default (random) may be absent: no baseline, no error
+    with pytest.raises(UsageError, match="--baseline 'random' matches no strategy of this grid; there are: rea/"):
+        CompareReporter(baseline="random").check_plan(planned)
 
 
 def test_baseline_option_and_unknown_baseline(tmp_path: Path) -> None:
