@@ -138,7 +138,8 @@ def _edges(adj_t):  # type: ignore[no-untyped-def]
 
 @_jit
 def _aggregate(h, idx, n, graphs, edges, out):  # type: ignore[no-untyped-def]
-    """GIN's eps = 0 sum: node i gets its own features plus its predecessors' (h + A^T h)."""
+    """GIN's eps = 0 sum: node i gets its own features plus its predecessors' (h + A^T h). Its
+    backward is the same sum over the reversed edges (``edges`` with ``dst`` and ``src`` swapped)."""
     ptr, dst, src, weight = edges
     width = h.shape[1]
     for r in range(graphs * n):
@@ -150,21 +151,6 @@ def _aggregate(h, idx, n, graphs, edges, out):  # type: ignore[no-untyped-def]
             i, j, w = base + dst[e], base + src[e], weight[e]
             for k in range(width):
                 out[i, k] += w * h[j, k]
-
-
-@_jit
-def _aggregate_backward(ga, idx, n, graphs, edges, out):  # type: ignore[no-untyped-def]
-    ptr, dst, src, weight = edges
-    width = ga.shape[1]
-    for r in range(graphs * n):
-        for k in range(width):
-            out[r, k] = ga[r, k]
-    for g in range(graphs):
-        base = g * n
-        for e in range(ptr[idx[g]], ptr[idx[g] + 1]):
-            i, j, w = base + dst[e], base + src[e], weight[e]
-            for k in range(width):
-                out[j, k] += w * ga[i, k]
 
 
 @_jit
@@ -329,6 +315,7 @@ def _train(adj_t, x, target, order, sizes, masks, factors, theta, n_weights, run
     batch_max = sizes.max()
     rows_max = batch_max * n
     edges = _edges(adj_t)
+    reversed_edges = (edges[0], edges[2], edges[1], edges[3])  # the backward of h + A^T h is g + A g
     w1, w2, gamma, b1, b2, beta, head_w, head_b = _views(theta, d, gaussian)
     grad = np.zeros_like(theta)
     g_w1, g_w2, g_gamma, g_b1, g_b2, g_beta, g_head_w, g_head_b = _views(grad, d, gaussian)
@@ -477,7 +464,7 @@ def _train(adj_t, x, target, order, sizes, masks, factors, theta, n_weights, run
             _linear_grads(a, g_hidden, rows, g_w1[layer], g_b1[layer])
             if layer:
                 _input_grad(g_hidden, rows, w1[layer], g_agg)
-                _aggregate_backward(g_agg, idx, n, bs, edges, g_rows)
+                _aggregate(g_agg, idx, n, bs, reversed_edges, g_rows)
         # ---- Adam (L2 weight decay on the weights group; beta1 = 0, so the first moment is the gradient)
         inv_correction = t(1.0 / math.sqrt(1.0 - beta2 ** (step + 1)))
         step_lr = t(lr * factors[step])
