@@ -4,9 +4,10 @@ BatchNorm statistics) as one machine-code function, built by Numba on first use 
 Why: a training step on a batch of 16 eight-node graphs is ~4 MFLOP, a few microseconds of
 arithmetic per layer, but every PyTorch operation costs 3-15 microseconds of dispatch however small
 its tensors are. Even written by hand with ~70 operations a step (:mod:`._gin_train`), a step cost
-~0.9 ms, and NPENAS-NP at the paper's settings runs ~9,600 steps per search (NPENAS-BO ~32,000), so
-the predictor was nearly all of a tabular search's time. Here a step is loops over preallocated
-buffers with no dispatch and no allocation: about 0.1 ms.
+~0.8 ms, and NPENAS-NP at the paper's settings runs ~9,600 steps per search (NPENAS-BO ~32,000), so
+the predictor was nearly all of a tabular search's time. Here a step is BLAS matrix products and
+loops over preallocated buffers, with no dispatch and no allocation: ~0.15-0.2 ms (12-14x faster
+than autograd; ``benchmarks/bench_predictor_step.py``).
 
 What is the same as the autograd loop :func:`._gin.fit`, exactly:
 
@@ -17,16 +18,18 @@ What is the same as the autograd loop :func:`._gin.fit`, exactly:
   generator, and the dropout masks are drawn from the global generator with the same ``bernoulli_``
   calls, in the same order and sizes, as ``F.dropout`` makes; initial weights come from the model.
 
-What differs is floating-point rounding: sums are accumulated in another order (and fused
-multiply-adds are allowed), so the trained weights agree with autograd's to float tolerance over a
-few epochs, then drift apart the way two BLAS libraries would (Adam with beta1 = 0 turns rounding
-noise in near-zero gradients into full-size steps). The tests check the tolerance on short runs and
-that searches are statistically the same over 20 seeds; ``benchmarks/bench_tabular_search.py
---equivalence`` measures it at the paper's settings.
+What differs is floating-point rounding (BLAS and these loops sum in another order than PyTorch's
+kernels). In float64 the trained weights equal autograd's to 1e-5 (tested); in float32 they drift
+apart after a few dozen steps, as they would between two BLAS libraries, because this training
+amplifies rounding: ReLU layers give some BatchNorm-fed biases gradients that are zero up to
+rounding, and Adam with beta1 = 0 turns their sign into full-size steps (a 1e-7 change of the
+reference's own initial weights moves its predictions as much). So float32 equivalence is
+statistical: over paired seeds the predictions rank as well as autograd's (tested, 20 seeds) and
+searches find the same best accuracies (``benchmarks/bench_tabular_search.py --equivalence``).
 
-Parameters travel as one flat float32 vector, weights group first (each ``Linear`` weight stored
-transposed, ``in x out``, so the inner loops run over contiguous memory), then the biases group;
-:func:`_layout` is the single definition of that order.
+Parameters travel as one flat vector, weights group first (each ``Linear`` weight stored
+transposed, ``in x out``), then the biases group; :func:`_layout` is the single definition of that
+order. Arithmetic is in the model's dtype (float32 normally, float64 in the formula tests).
 """
 from __future__ import annotations
 
