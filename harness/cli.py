@@ -61,6 +61,9 @@ def _seeds(text: str) -> list[int]:
     try:
         for part in text.split(","):
             lo, sep, hi = part.strip().partition("-")
+            if sep and int(hi) < int(lo):
+                raise argparse.ArgumentTypeError(f"invalid seeds {text!r}: the range {part.strip()} is reversed "
+                                                  f"(write {int(hi)}-{int(lo)})")
             seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid seeds {text!r}: use e.g. 0,1,2 or 0-4") from None

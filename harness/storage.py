@@ -112,6 +112,11 @@ def open_storage(url: str, heartbeat: int | None = None, create: bool = True) ->
         except OSError as exc:
             raise UsageError(f"--storage {url!r}: cannot open {path}: {exc.strerror}") from None
         return optuna.storages.JournalStorage(backend)
+    if path is not None and create:  # a SQLite file's folder is created as a journal's is
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--storage {url!r}: cannot create {path.parent}: {exc.strerror}") from None
     for attempt in range(CREATE_RETRIES):
         try:
             if heartbeat is None:

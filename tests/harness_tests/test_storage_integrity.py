@@ -284,3 +284,12 @@ def test_a_symlink_lock_left_by_optuna_never_truncates_the_journal(tmp_path: Pat
     fill(journal, n_trials=1)
     assert journal.stat().st_size > size and not lock.is_symlink()
     assert len(n_trials(journal)) == 4
+
+
+@pytest.mark.parametrize("scheme", ["journal:", "sqlite:///"])
+def test_a_file_storage_in_a_missing_folder_gets_its_folder(tmp_path: Path, scheme: str) -> None:
+    """journal and SQLite behave alike: the folder of a new storage file is created."""
+    path = tmp_path / "new" / "deeper" / "run.db"
+    storage = open_storage(f"{scheme}{path}")
+    optuna.create_study(storage=storage, study_name="s").optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert path.exists()
