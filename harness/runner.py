@@ -334,6 +334,11 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults:
     _set_threads(config)
     planned = plan_grid(config, registry)
     runnable = [p for p in planned if not p.na]
+    if planned and not runnable:  # nothing would run: say why now, rather than write an empty run
+        reasons = list(dict.fromkeys(str(p.na) for p in planned))
+        raise UsageError(f"no cell of the grid can run ({len(planned)} not applicable): {reasons[0]}"
+                         + (f" (and {len(reasons) - 1} other reason{'s' if len(reasons) > 2 else ''})"
+                            if len(reasons) > 1 else ""))
     worker = Worker(config, registry)
     for dataset in dict.fromkeys([*(p.cell.dataset for p in runnable),
                                   *([config.generator_data] if config.generator_data and runnable else [])]):

@@ -169,6 +169,7 @@ CASES: list[tuple[str, str, str]] = [
     ("storage-postgres-down", f"{NB_RUN} --storage postgresql://u:p@127.0.0.1:1/db", "--storage"),
     ("worker-storage-bad", f"worker {NB} {T} --storage nonsense", "--storage"),
     ("seeds-reversed-range", f"{NB_RUN} --seeds 3-1", "range 3-1 is reversed"),
+    ("grid-all-not-applicable", f"{B} --algorithms npenas-np --spaces convfc --no-progress", "no cell of the grid can run"),
     ("worker-no-run-to-join", f"worker {NB} {T} --run-id nothing-here", "no run nothing-here"),
     # unknown components
     ("unknown-dataset", f"{B} --datasets nosuch --no-progress", "nosuch"),
