@@ -10,13 +10,21 @@ Our reading of the paper's unknowns, documented because the paper does not give 
   tournament of ``tournament`` members drawn uniformly without replacement (ties: the older
   member). With probability ``mutation_prob`` the winner is replaced by a local mutation of it
   (within ``r_H < T``); a new child inherits the winner's alpha and enters the population, which
-  then drops its lowest-alpha member that was not selected this round (so it keeps P members).
+  then drops its lowest-alpha member that was not selected this round (so it keeps P members). A
+  child that was evicted earlier comes back from the archive with its own alpha and counters.
 - **Counters** of the correction ``n(d_i) / n'(d_i)``, counted per selection (sampling event):
   ``n'`` = how many selections included cell i; ``n`` = the sum, over the selections during which
   cell i was in the population, of ``K / population size``, i.e. how often uniform sampling of K
   cells would have included it. A cell selected exactly at the uniform rate has ``n = n'``.
 - **EMA** (:func:`ema`): ``alpha_k(t) = eps * alpha*_k + (1 - eps) * alpha_k(t - 1)``, applied to the
-  selected cells only; the others keep their alpha.
+  selected cells only; the others keep their alpha. ``scored`` counts a cell's EMA updates: a cell
+  selected only during warm-up has been sampled but never scored, and its alpha is still the
+  initial 1 (or what it inherited).
+- **Ranking** (:meth:`Population.top`, :meth:`Population.ranking`): scored cells first, by alpha;
+  then the unscored ones, by their (initial or inherited) alpha. An unscored alpha is a prior, not
+  a measurement, so it never outranks a score, whichever side of 1 the scores fall.
+- **Archive**: an evicted member is kept in ``retired`` with its last alpha, so a shared-cell space
+  larger than P (the top-M of :meth:`Population.ranking`) can rank every cell the run scored.
 """
 from __future__ import annotations
 
@@ -26,7 +34,7 @@ import numpy as np
 from harness_plugins.generators._autospace_cells import mutate_within
 from harness_plugins.spaces._cells import Cell, CellTemplate
 
-__all__ = ["Member", "Population", "ema"]
+__all__ = ["Member", "Population", "ema", "ranked"]
 
 
 def ema(previous: float, learned: float, eps: float) -> float:
@@ -42,6 +50,8 @@ class Member:
     sampled: int = 0
     #: n: expected selections under uniform sampling (sum of K / population size while present).
     expected: float = 0.0
+    #: EMA updates of alpha (0: alpha is the initial or inherited value, not a score).
+    scored: int = 0
 
     @property
     def correction(self) -> float:
@@ -58,6 +68,8 @@ class Population:
         self.size, self.k, self.tournament = size, k, max(1, tournament)
         self.threshold, self.mutation_prob = threshold, mutation_prob
         self.rng = rng
+        #: Evicted members, oldest first, with their last alpha.
+        self.retired: list[Member] = []
         self.members = [Member(template.reference)]
         seen = {template.reference}
         for _ in range(100 * size):
@@ -83,7 +95,7 @@ class Population:
                 child = mutate_within(winner.cell, self.template, self.threshold, self.rng)
                 existing = self.find(child)
                 if existing is None:
-                    existing = Member(child, alpha=winner.alpha)
+                    existing = self._revive(child) or Member(child, alpha=winner.alpha)
                     self.members.append(existing)
                 if all(existing is not c for c in chosen):
                     winner = existing
@@ -96,18 +108,35 @@ class Population:
             m.sampled += 1
         return chosen
 
+    def _revive(self, cell: Cell) -> Member | None:
+        """A retired member of ``cell``, taken out of the archive (it returns with its own alpha)."""
+        found = next((m for m in self.retired if m.cell == cell), None)
+        if found is not None:
+            self.retired = [m for m in self.retired if m is not found]
+        return found
+
     def _evict(self, keep: list[Member]) -> None:
         while len(self.members) > self.size:
             candidates = [m for m in self.members if all(m is not c for c in keep)]
             worst = min(candidates, key=lambda m: m.alpha)
             self.members = [m for m in self.members if m is not worst]
+            self.retired.append(worst)
 
     def update(self, sampled: list[Member], learned: list[float], eps: float) -> None:
         """The EMA update of the selected cells' alpha (others are left as they are)."""
         for member, value in zip(sampled, learned, strict=True):
             member.alpha = ema(member.alpha, value, eps)
+            member.scored += 1
 
     def top(self, k: int) -> list[Member]:
-        """The K best by alpha; cells never selected (alpha still the initial guess) rank after
-        every cell that was."""
-        return sorted(self.members, key=lambda m: (m.sampled > 0, m.alpha), reverse=True)[:k]
+        """The K best members: scored cells by alpha, then unscored ones (module docstring)."""
+        return ranked(self.members)[:k]
+
+    def ranking(self) -> list[Member]:
+        """Every cell the population ever held (members and :attr:`retired`), best first."""
+        return ranked([*self.members, *self.retired])
+
+
+def ranked(members: list[Member]) -> list[Member]:
+    """Scored members by alpha, then unscored by alpha; ties keep the given order (older first)."""
+    return sorted(members, key=lambda m: (m.scored > 0, m.alpha), reverse=True)

@@ -25,8 +25,8 @@ def parsed(*argv: str) -> dict:
     return vars(parser.parse_args(list(argv)))
 
 
-def factory(options: dict) -> autospace.AutoSpaceGenerator:
-    (spec,) = autospace.harness_generators()
+def factory(options: dict, name: str = "autospace") -> autospace.AutoSpaceGenerator:
+    (spec,) = [s for s in autospace.harness_generators() if s.name == name]
     return spec.factory(options)
 
 
@@ -35,18 +35,25 @@ def test_registered_with_documented_defaults() -> None:
     assert importlib.metadata.entry_points(group="harness")["mbcell"].value == "harness_plugins.spaces.mbcell"
     config = factory(parsed()).config
     assert (config.population, config.k, config.tournament, config.threshold, config.eps, config.rebuild_every,
-            config.madds_lambda, config.iterations, config.warmup) == (8, 4, 3, 0.3, 0.5, 5, 0.01, 60, 10)
+            config.madds_lambda, config.iterations, config.warmup, config.space_size) == (
+        8, 4, 3, 0.3, 0.5, 5, 0.1, 60, 10, 200)
     assert not config.shared_cell
     options = parsed("--autospace-k", "3", "--autospace-lambda", "0.5", "--autospace-rebuild-every", "2",
-                     "--autospace-shared-cell")
+                     "--autospace-shared-cell", "--autospace-space-size", "50")
     config = factory(options).config
-    assert (config.k, config.madds_lambda, config.rebuild_every, config.shared_cell) == (3, 0.5, 2, True)
+    assert (config.k, config.madds_lambda, config.rebuild_every, config.shared_cell, config.space_size) == (
+        3, 0.5, 2, True, 50)
+    # the control reads the options it shares with autospace
+    control = factory(options, "autospace-random")
+    assert (control.k, control.threshold, control.space_size, control.shared_cell) == (3, 0.3, 50, True)
 
 
 @pytest.mark.parametrize("argv, culprit", [
     (("--autospace-k", "9"), "autospace-k"),
     (("--autospace-k", "1"), "autospace-k"),
     (("--autospace-threshold", "0"), "autospace-threshold"),
+    (("--autospace-threshold", "0.6"), "autospace-threshold"),  # r_H <= 1/2: 0.6 would constrain nothing
+    (("--autospace-space-size", "1"), "autospace-space-size"),
     (("--autospace-eps", "1.5"), "autospace-eps"),
     (("--autospace-iterations", "0"), "autospace-iterations"),
     (("--autospace-lambda", "-1"), "autospace-lambda"),
@@ -54,6 +61,9 @@ def test_registered_with_documented_defaults() -> None:
 def test_bad_options_are_one_line_usage_errors(argv, culprit) -> None:
     with pytest.raises(UsageError, match=culprit):
         factory(parsed(*argv))
+    if culprit in ("autospace-k", "autospace-threshold", "autospace-space-size") and argv[1] != "9":
+        with pytest.raises(UsageError, match=f"autospace-random: .*{culprit}"):
+            factory(parsed(*argv), "autospace-random")
 
 
 def test_bad_reference_or_op_set_names_the_option() -> None:
@@ -85,13 +95,21 @@ def test_incompatible_reasons() -> None:
     assert "--generator-data" in shared.incompatible(NB201Space(), FakeTable())
     with_data = factory({**parsed("--autospace-shared-cell"), "generator_data": "digits"})
     assert with_data.incompatible(NB201Space(), FakeTable()) is None
+    # the control trains nothing: a table needs no image data, but still the shared cell
+    control = factory(parsed(), "autospace-random")
+    assert "cell space" in control.incompatible(ConvFCSpace(), None)
+    assert "--autospace-shared-cell" in control.incompatible(NB201Space(), FakeTable())
+    shared_control = factory(parsed("--autospace-shared-cell"), "autospace-random")
+    assert shared_control.incompatible(NB201Space(), FakeTable()) is None
 
 
-@pytest.mark.parametrize("base, shared", [
-    pytest.param(MBCellSpace(width=8), False, marks=pytest.mark.slow),  # ~10 s on 2 loaded cores
-    (NB201Space(channels=4, cells=1), True),
+@pytest.mark.parametrize("base, shared, eligible", [
+    # d <= 3 of 6 edges differ at T = 0.3: sum_d C(6, d) (ops - 1)^d cells
+    pytest.param(MBCellSpace(width=8), False, 1 + 6 * 7 + 15 * 49 + 20 * 343,
+                 marks=pytest.mark.slow),  # ~10 s on 2 loaded cores
+    (NB201Space(channels=4, cells=1), True, 1 + 6 * 4 + 15 * 16 + 20 * 64),
 ])
-def test_generation_on_digits_records_its_options_and_loads_a_searchable_space(base, shared) -> None:
+def test_generation_on_digits_records_its_options_and_loads_a_searchable_space(base, shared, eligible) -> None:
     argv = ["--autospace-iterations", "12", "--autospace-warmup", "2", "--autospace-batch-size", "32"]
     options = parsed(*argv, *(["--autospace-shared-cell"] if shared else []))
     gen = factory(options)
@@ -104,7 +122,13 @@ def test_generation_on_digits_records_its_options_and_loads_a_searchable_space(b
     assert details["shared_cell"] is shared and details["reference"] == gen.template(base).cell_id(
         base.cell_template().reference)
     assert len(stored["space"]["cells"]) == (1 if shared else 3)
-    assert all(len(ids) == 4 for ids in stored["space"]["cells"])
+    assert all(len(ids) == (200 if shared else 4) for ids in stored["space"]["cells"])
+    assert all(len(ids) == 4 for ids in details["cells"])  # the paper's top-K, whose alphas are recorded
+    assert details["space_size"] == (200 if shared else 4 ** 3) and type(details["space_size"]) is int
+    assert details["eligible_cells"] == eligible
+    if shared:
+        assert details["space_scored"] + details["space_unscored"] + details["space_drawn"] == 200
+        assert details["space_scored"] == len(details["scored"][0]) > 0
     space = gen.load(base, stored["space"])
     again = gen.load(base, stored["space"])
     assert isinstance(space, LayerwiseSpace) and space.decisions() == again.decisions()

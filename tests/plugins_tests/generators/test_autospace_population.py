@@ -68,12 +68,55 @@ def test_counters_match_uniform_sampling_and_correct_imbalance() -> None:
     assert len(top) == 4 and all(m.correction == pytest.approx(0.5) for m in top)
 
 
-def test_mutated_children_enter_with_the_parents_alpha_and_the_population_keeps_p() -> None:
-    pop = population(mutation_prob=1.0, rng=np.random.default_rng(5))
+def test_mutated_children_inherit_their_own_parents_distinct_alpha_and_the_population_keeps_p() -> None:
+    # distinct alphas, none of them the initial 1, identify each child's parent
+    pop = population(mutation_prob=1.0, tournament=2, rng=np.random.default_rng(5))
+    for i, m in enumerate(pop.members):
+        m.alpha = 2.0 + i
+    parents = {m.alpha: m.cell for m in pop.members}
     before = {m.cell for m in pop.members}
     chosen = pop.select()
     assert len(pop.members) == 8
-    new = [m for m in chosen if m.cell not in before]
-    assert new and all(m.alpha == 1.0 for m in new)
+    assert all(m.cell not in before for m in chosen)  # all four are new children...
+    assert len({m.alpha for m in chosen}) >= 2  # ...of different parents
+    for child in chosen:  # each one edit away from the parent whose alpha it carries
+        assert sum(a != b for a, b in zip(child.cell, parents[child.alpha])) == 1
+        assert child.scored == 0  # inherited, not scored
     ref = adjacency(TEMPLATE.reference, TEMPLATE)
     assert all(hamming_ratio(adjacency(m.cell, TEMPLATE), ref) < 0.3 for m in pop.members)
+    # the four lowest-alpha members not selected made room; they are archived with their alpha
+    assert len(pop.retired) == 4 and len(pop.ranking()) == 12
+    assert max(m.alpha for m in pop.retired) <= min(m.alpha for m in pop.members if m not in chosen)
+
+
+def test_top_ranks_every_scored_cell_above_warm_up_only_and_unselected_cells() -> None:
+    pop = population(mutation_prob=0.0)
+    warm_only, unselected, low, high = pop.members[0], pop.members[1], pop.members[2], pop.members[3]
+    warm_only.sampled = 3  # selected during warm-up only: sampled, never scored, alpha still 1
+    unselected.alpha = 1.5  # e.g. inherited: a prior
+    pop.update([low, high], [0.2, 0.8], eps=1.0)  # scored, both below 1
+    top = pop.top(4)
+    assert top[:2] == [high, low]
+    assert {id(m) for m in top[2:]} <= {id(m) for m in pop.members if m.scored == 0}
+    assert top[2] is unselected  # among the unscored, the larger prior first
+    assert [m.scored for m in pop.ranking()][:2] == [1, 1] and all(m.scored == 0 for m in pop.ranking()[2:])
+
+
+def test_an_evicted_cell_that_comes_back_keeps_its_own_alpha() -> None:
+    pop = population(size=3, k=1, tournament=2, mutation_prob=1.0, threshold=0.1, rng=np.random.default_rng(2))
+    values = np.random.default_rng(0)
+    own: dict = {}
+    for m in pop.members:
+        m.alpha = own.setdefault(m.cell, float(values.uniform(0.5, 2.0)))  # a distinct alpha per cell
+    revived = 0
+    for _ in range(300):
+        retired = {m.cell for m in pop.retired}
+        pop.select()
+        for m in pop.members:
+            if m.cell in retired:  # back from the archive: its own alpha, not its new parent's
+                assert m.alpha == own[m.cell]
+                revived += 1
+            m.alpha = own.setdefault(m.cell, float(values.uniform(0.5, 2.0)))  # a distinct alpha per cell
+        cells = [m.cell for m in pop.ranking()]
+        assert len(cells) == len(set(cells))  # no cell twice in members + archive
+    assert revived > 10

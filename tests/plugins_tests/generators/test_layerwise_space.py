@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-import optuna
 import pytest
 import torch
 from _digits import digits_split

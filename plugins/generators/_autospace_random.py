@@ -1,0 +1,50 @@
+"""The ``autospace-random`` generator: AutoSpace's control. It takes the same reference cell, T, op
+set, K, space size and seed as ``autospace`` (the same ``--autospace-*`` options) and draws the
+space's cells uniformly among the cells with ``r_H < T`` (:func:`._autospace_cells.draw_eligible`),
+training nothing: no data, no network, no alpha.
+
+Why: on NAS-Bench-201 the reference neighbourhood alone is a strong prior (the ResNet cell sits
+near the top of the table), so a generated space is only evidence for what alpha learned when it
+beats the same number of cells drawn from the same neighbourhood; autospace minus autospace-random
+is that difference. Zhou et al. (ICCV 2021) compare against hand-designed spaces only; the control
+is ours.
+
+The space: shared-cell, M distinct cells; layer-wise, K distinct cells per position, drawn
+independently per position. Its format is AutoSpace's, so :meth:`load` (shared) rebuilds it the
+same way. With the same seed, a shared space's draws are the ones AutoSpace's space uses to fill up
+when its run scored fewer than M cells (common random numbers).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from harness_plugins.generators._autospace_cells import draw_eligible
+from harness_plugins.generators._autospace_space import CellSpaceGenerator
+
+from harness.components import GeneratedSpaceState, GenerationRequest
+
+__all__ = ["AutoSpaceRandomGenerator"]
+
+
+class AutoSpaceRandomGenerator(CellSpaceGenerator):
+    """See the module docstring."""
+
+    name = "autospace-random"
+    needs_images = False
+
+    def generate(self, request: GenerationRequest) -> GeneratedSpaceState:
+        template = self.template(request.base)
+        rng = np.random.default_rng(request.seed)
+        if self.shared_cell:
+            lists = [draw_eligible(template, self.threshold, self.space_size, rng)]
+        else:
+            lists = [draw_eligible(template, self.threshold, self.k, rng) for _ in range(template.positions)]
+        cells = [[template.cell_id(c) for c in cell_list] for cell_list in lists]
+        details: dict[str, Any] = {
+            **self.space_details(template, cells),
+            "base": request.base_name,
+            "control": "uniform among cells with r_H < T; nothing trained",
+            "config": {"k": self.k, "space_size": self.space_size, "threshold": self.threshold},
+        }
+        return GeneratedSpaceState(space={"cells": cells, "shared": self.shared_cell}, details=details)
