@@ -30,6 +30,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from harness import exhaustion, schema
+from harness.assembly import CellSetup
 from harness.claims import ClaimFailed, run_once
 from harness.components import (
     Architecture,
@@ -39,8 +40,6 @@ from harness.components import (
     ImageData,
     InputShape,
     Options,
-    PrunerRequest,
-    SamplerRequest,
     SearchAlgorithm,
     SearchSpace,
     SpaceExhausted,
@@ -50,10 +49,9 @@ from harness.components import (
 from harness.config import RunConfig
 from harness.grid import Cell
 from harness.hyperparams import HyperparameterSpace
-from harness.registry import Registry
 from harness.workers import WORKER_ID, Heartbeat, ask, fail_dead_trials, this_process
 
-__all__ = ["CellRun", "CellSetup", "StudyCell", "WORKER_ID", "cell_directions", "open_cell_study"]
+__all__ = ["CellInputs", "CellRun", "StudyCell", "WORKER_ID", "open_cell_study"]
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +127,8 @@ class StudyCell(CellContext):
         self.study.set_user_attr(key, json.loads(json.dumps(costs, default=str)))
 
 
-def cell_directions(multi_objective: bool) -> list[Literal["maximize", "minimize"]]:
-    """The study directions of a cell: validation accuracy up, and MAdds down when multi-objective."""
-    return ["maximize", "minimize"] if multi_objective else ["maximize"]
-
-
-def open_cell_study(storage: BaseStorage, cell: Cell, run_id: str, multi_objective: bool,
+def open_cell_study(storage: BaseStorage, cell: Cell, run_id: str,
+                    directions: list[Literal["maximize", "minimize"]],
                     sampler: optuna.samplers.BaseSampler | None = None,
                     pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
     """Create or load the cell's study, always with its real directions.
@@ -142,7 +136,6 @@ def open_cell_study(storage: BaseStorage, cell: Cell, run_id: str, multi_objecti
     An empty study of an older version with other directions (a cell whose components failed to
     build used to get Optuna's default) is recreated; its error is cleared when the cell runs."""
     name = cell.study_name(run_id)
-    directions = cell_directions(multi_objective)
     study = optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
                                 directions=directions, load_if_exists=True)
     if [d.name.lower() for d in study.directions] != directions and not study.get_trials(deepcopy=False):
@@ -154,20 +147,17 @@ def open_cell_study(storage: BaseStorage, cell: Cell, run_id: str, multi_objecti
     return study
 
 
-@dataclass
-class CellSetup:
-    """The components one cell runs with in this process (built fresh per cell)."""
+@dataclass(frozen=True)
+class CellInputs:
+    """What a cell's trials need besides its components, as this process holds it: the space
+    searched (the base space, or the generated one), the dataset's evaluator and input shape, the
+    device, and the search view of the data (train + validation, loaded on first use)."""
 
     space: SearchSpace
-    algorithm: SearchAlgorithm
     evaluator: Evaluator
     shape: InputShape
     device: str
-    #: the dataset answers by table lookup: the sampler decides no training hyperparameter
-    tabular: bool
-    #: the search view of the data (train + validation), loaded on first use
     data: Callable[[], ImageData | None]
-    multi_objective: bool
 
 
 @dataclass
@@ -186,14 +176,20 @@ class _Attempt:
 
 
 class CellRun:
-    """Drives one cell's study in this process until the cell's budget is spent."""
+    """Drives one cell's study in this process until the cell's budget is spent.
 
-    def __init__(self, cell: Cell, config: RunConfig, setup: CellSetup, registry: Registry,
+    ``setup`` is the assembled cell (:func:`harness.assembly.assemble_cell`: components, sampler,
+    pruner, directions), ``inputs`` what its trials run on; the sampler's seed depends on the
+    storage (see :meth:`sampler_seed`), so it is taken from ``setup`` here. A
+    :class:`harness.assembly.PluginFailed` (the sampler's factory raised) propagates."""
+
+    def __init__(self, config: RunConfig, setup: CellSetup, inputs: CellInputs,
                  storage: BaseStorage, claims: optuna.Study, ordinal: int = 0,
                  on_trial: Callable[[optuna.Study, int], None] = lambda study, number: None) -> None:
-        self.cell = cell
+        self.cell = cell = setup.cell
         self.config = config
         self.setup = setup
+        self.inputs = inputs
         self.storage = storage
         self.claims = claims
         self.on_trial = on_trial
@@ -201,12 +197,11 @@ class CellRun:
         name = cell.study_name(str(config.run_id))
         sampler_seed = self.sampler_seed(storage, name, cell.seed, ordinal)
         self._derived_seed = sampler_seed != cell.seed  # recorded on the study by the first trial it runs
-        sampler = registry.get("sampler", cell.sampler).spec.factory(SamplerRequest(sampler_seed, config.options))
-        pruner = registry.get("pruner", cell.pruner).spec.factory(PrunerRequest(config.epochs, config.options))
-        self.study = open_cell_study(storage, cell, str(config.run_id), setup.multi_objective, sampler, pruner)
+        self.study = open_cell_study(storage, cell, str(config.run_id), setup.directions, setup.sampler(sampler_seed),
+                                     setup.pruner)
         self.study_id = storage.get_study_id_from_name(name)
-        self.context = StudyCell(self.study, setup.space, cell.seed, setup.shape, setup.device, config.options,
-                                 setup.data)
+        self.context = StudyCell(self.study, inputs.space, cell.seed, inputs.shape, inputs.device, config.options,
+                                 inputs.data)
 
     @staticmethod
     def sampler_seed(storage: BaseStorage, name: str, seed: int, ordinal: int) -> int:
@@ -256,6 +251,9 @@ class CellRun:
         if self.study.user_attrs.get(schema.FAILED):  # an earlier failure: this run tries again
             self.study.set_user_attr(schema.FAILED, False)
             self.study.set_user_attr(schema.ERROR, None)
+        budget = {"trials": self.config.trials, "timeout": self.config.timeout}
+        if self.study.user_attrs.get(schema.BUDGET) != budget:
+            self.study.set_user_attr(schema.BUDGET, budget)
         if not self.budget_left():
             return self._finished()
         try:
@@ -307,7 +305,7 @@ class CellRun:
     def run_trial(self) -> str:
         """Ask, propose, evaluate, tell. Returns the trial's final state name (or ``surplus``)."""
         # created with its worker's identity, so a worker killed at any point after is detected
-        trial = ask(self.study, {schema.WORKER: WORKER_ID, schema.PROC: this_process()})
+        trial = ask(self.study, self.storage, self.study_id, {schema.WORKER: WORKER_ID, schema.PROC: this_process()})
         if self._surplus(trial.number):
             trial.set_user_attr(schema.SURPLUS, True)
             self.study.tell(trial, state=TrialState.FAIL)
@@ -342,7 +340,7 @@ class CellRun:
         architecture held by other trials after :data:`MAX_PROPOSALS` collisions) ends the cell
         when the verdict is final (:func:`harness.exhaustion.settled`); until then the trial holds
         no claim, waits for the other trials and asks again."""
-        algorithm, space = self.setup.algorithm, self.setup.space
+        algorithm, space = self.setup.algorithm, self.inputs.space
         collisions = 0
         while True:
             # what the others hold before the algorithm looks (only claims of unique algorithms matter)
@@ -393,7 +391,7 @@ class CellRun:
             arch = self._propose(trial, attempt)
             attempt.start["hparams"] = {} if self.setup.tabular else self.hparams.suggest(trial)
             trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start)))
-            attempt.outcome = self.setup.evaluator.evaluate(trial, arch, attempt.start["hparams"], self.context)
+            attempt.outcome = self.inputs.evaluator.evaluate(trial, arch, attempt.start["hparams"], self.context)
             if not math.isfinite(attempt.outcome.val_accuracy):
                 raise ValueError(f"validation accuracy is {attempt.outcome.val_accuracy}")
             attempt.state = TrialState.COMPLETE
@@ -408,16 +406,17 @@ class CellRun:
 
     def _tell(self, trial: optuna.Trial, attempt: _Attempt) -> str:
         """The one ``tell`` of a trial, with its record; returns the final state name."""
+        state = attempt.state
         try:
             if attempt.interrupted:
                 trial.set_user_attr(schema.KILLED, f"worker {WORKER_ID} was interrupted mid-trial; retried")
-                self.study.tell(trial, state=TrialState.FAIL)
+                self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                 return "killed"
             if attempt.exhausted is not None:
                 return self._tell_exhausted(trial, attempt.exhausted)
             if schema.START not in trial.user_attrs:
                 trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start, default=str)))
-            record: dict[str, Any] = {"device": self.setup.device, "reason": attempt.reason, "error": attempt.error,
+            record: dict[str, Any] = {"device": self.inputs.device, "reason": attempt.reason, "error": attempt.error,
                                       "wall_seconds": time.time() - attempt.started}
             if attempt.outcome is not None:
                 record.update(asdict(attempt.outcome))
@@ -433,8 +432,12 @@ class CellRun:
                     else:
                         values.append(madds)
             trial.set_user_attr(schema.RECORD, json.loads(json.dumps(record, default=str)))
-            self.study.tell(trial, values, state=state if values is None else None)
-        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+            # skip_if_finished: a trial failed meanwhile by another process is returned as it is, not
+            # told twice; any other ValueError of tell (bad values) is a bug and propagates
+            told = self.study.tell(trial, values, state=state if values is None else None, skip_if_finished=True)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            told = None  # a set_user_attr found the trial finished
+        if told is None or told.state != state or told.user_attrs.get(schema.KILLED):
             # another process declared this trial's worker dead and failed it meanwhile
             log.warning("trial %d of %s was finished by another worker; its result is dropped",
                         trial.number, self.cell.key)

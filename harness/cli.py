@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from harness import __version__
-from harness.config import is_execution_only
-from harness.errors import PluginError, UsageError
+from harness.errors import UsageError
 
 __all__ = ["DEFAULTS", "EXIT_REPORTER_FAILED", "Parser", "ReportOutcome", "build_parser", "default_options", "main"]
 
@@ -131,8 +130,8 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     # given on its command line override the ones stored with the run
     report_options = Parser(add_help=False)
     if registry is not None:
-        _add_plugin_options(registry, run_parent, record=True)
-        _add_plugin_options(registry, report_options, record=False)
+        registry.add_options(run_parent, record=True)
+        registry.add_options(report_options, record=False)
         for action in report_options._actions:
             if action.help and "%(default)" in action.help:  # help shows the default it had
                 action.help = action.help.replace("%(default)s", str(action.default))
@@ -167,29 +166,6 @@ def build_parser(registry: Any = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _add_plugin_options(registry: Any, parser: argparse.ArgumentParser, record: bool) -> None:
-    """Let every plugin add its options (``harness_addoption``, called through ``pm.hook`` one
-    plugin at a time, so a clash names its plugin); with ``record``, note which plugin owns each
-    option and which options a plugin marked :func:`harness.config.execution_only`."""
-    plugins = registry.pm.get_plugins()
-    for impl in registry.pm.hook.harness_addoption.get_hookimpls():
-        if impl.hookwrapper or impl.wrapper:
-            continue
-        before = len(parser._actions)
-        alone = registry.pm.subset_hook_caller("harness_addoption",
-                                               remove_plugins=[p for p in plugins if p is not impl.plugin])
-        try:
-            alone(parser=parser)
-        except argparse.ArgumentError as exc:
-            raise PluginError(f"plugin {impl.plugin_name!r} adds a clashing option: {exc}") from None
-        if not record:
-            continue
-        for action in parser._actions[before:]:  # which plugin owns which option
-            registry.option_owners[action.dest] = impl.plugin_name
-            if is_execution_only(action):
-                registry.execution_only_options.add(action.dest)
-
-
 def _factory_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options component factories receive: every parsed option, as JSON values."""
     options = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
@@ -221,8 +197,7 @@ def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
                     for name in _axis(registry, kind, names)}
     # the run id hashes the options of the plugins the grid uses, not of every plugin installed,
     # and none that a plugin marked execution-only (a report format does not change results)
-    counted = sorted(dest for dest, owner in registry.option_owners.items()
-                     if owner in used_plugins and dest not in registry.execution_only_options)
+    counted = registry.result_options(used_plugins)
     return RunConfig(
         datasets=_axis(registry, "dataset", args.datasets), spaces=_axis(registry, "space", args.spaces),
         generators=_axis(registry, "generator", args.generators), generator_data=args.generator_data,
@@ -313,7 +288,7 @@ def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[
                **json.loads(json.dumps(overrides or {}, default=str))}
     outcome = ReportOutcome()
     for name in reporters or config.get("reporters") or DEFAULTS["reporter"]:
-        _run_reporter(registry.get("reporter", name), options, results, out_dir, outcome)
+        _run_reporter(registry, registry.get("reporter", name), options, results, out_dir, outcome)
     return outcome
 
 
@@ -329,7 +304,7 @@ def _check_reporters(config: Any, registry: Any) -> None:
     planned = pd.DataFrame([cell.as_row() for cell in expand_grid(config, registry)], columns=list(AXES))
     for name in config.reporters:
         try:
-            reporter = registry.get("reporter", name).spec.factory(config.options)
+            reporter = registry.reporter(name, config.options)
             check = getattr(reporter, "check_plan", None)  # duck-typed reporters may lack it
             if check is not None:
                 check(planned)
@@ -353,13 +328,13 @@ class ReportOutcome:
         return "\n".join(t for t in self.texts if t)
 
 
-def _run_reporter(registered: Any, options: dict[str, Any], results: Any, out_dir: Path,
+def _run_reporter(registry: Any, registered: Any, options: dict[str, Any], results: Any, out_dir: Path,
                   outcome: ReportOutcome) -> None:
     """Build and run one reporter in isolation: an exception becomes one line naming the reporter
     and its plugin (traceback in ``out_dir``'s ``harness.log``); a :class:`UsageError` (a bad
     option value) still stops the command with its own line, exit 2."""
     try:
-        outcome.texts.append(registered.spec.factory(options).report(results, out_dir))
+        outcome.texts.append(registry.reporter(registered.name, options).report(results, out_dir))
     except UsageError:
         raise
     except Exception as exc:  # noqa: BLE001 - a reporter plugin's bug must not take the others down
@@ -499,9 +474,8 @@ def _main(argv: list[str]) -> int:
 
         first = run_dirs[0] / "run.json"  # a corrupt one is a one-line error naming it
         stored = read_run_json(first)["config"].get("reporters") if first.exists() else None
-        extra = ["compare"] if "compare" in registry.names("reporter") else []  # older runs: add the comparison
-        reporters = args.reporters or list(dict.fromkeys([*(stored or DEFAULTS["reporter"]), *extra]))
-        overrides = {k: v for k, v in vars(args).items() if k in registry.option_owners}
+        reporters = args.reporters or stored or _axis(registry, "reporter", None)
+        overrides = {k: v for k, v in vars(args).items() if k in registry.plugin_options()}
         outcome = _report(registry, run_dirs, reporters, overrides, args.accept_loss, out, args.match,
                           args.from_tables)
         return 0 if _print_report(outcome) else EXIT_REPORTER_FAILED

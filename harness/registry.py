@@ -1,23 +1,47 @@
 """Loading plugins and the typed facade over their hooks.
 
-Only this module and the CLI call ``pm.hook`` (always through pluggy's public API:
+Only this module calls ``pm.hook`` (always through pluggy's public API:
 ``load_setuptools_entrypoints``, ``pm.hook``, ``subset_hook_caller``, so ``tryfirst``, ``trylast``
-and hook wrappers work as in any pluggy host); everything else works with :class:`Registry`,
-which holds the registered components by kind and name. A fresh plugin manager is made per run
-(and per test), never a module global.
+and hook wrappers work as in any pluggy host); everything else works with :class:`Registry`: typed
+constructors per component kind (:meth:`Registry.dataset`, :meth:`Registry.sampler`...), option
+registration (:meth:`Registry.add_options`) and observers (:meth:`Registry.trial_finished`). A
+fresh plugin manager is made per run (and per test), never a module global.
+
+Which plugins load: every entry point of the ``harness`` group, or with ``--plugins`` only those
+named plus the ones whose module sets ``HARNESS_ALWAYS_LOAD = True`` (an axis's identity, such as
+the ``manual`` generator, which every grid needs whatever else is selected).
 """
 from __future__ import annotations
 
+import argparse
+import importlib
 import importlib.metadata
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import pluggy
 
 from harness import HOOKSPEC_VERSION, PROJECT_NAME, hookspecs
-from harness.components import KINDS, ComponentSpec
+from harness.components import (
+    KINDS,
+    ComponentSpec,
+    ImageDataset,
+    Options,
+    PrunerRequest,
+    Reporter,
+    SamplerRequest,
+    SamplerSpec,
+    SearchAlgorithm,
+    SearchSpace,
+    SpaceGenerator,
+    TabularBenchmark,
+)
+from harness.config import is_execution_only
 from harness.errors import PluginError, UsageError
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = ["Registered", "Registry", "create_plugin_manager", "load_registry"]
 
@@ -51,21 +75,32 @@ def _check_hookspec_version(name: str, module: Any) -> None:
         )
 
 
+def _always_loaded(ep: importlib.metadata.EntryPoint) -> bool:
+    """Whether the entry point's module declares ``HARNESS_ALWAYS_LOAD = True`` (imported to find
+    out only when ``--plugins`` would otherwise leave it out). A module that fails to import is not:
+    the user did not select it, so its error must not stop the run."""
+    try:
+        return bool(getattr(importlib.import_module(ep.value.split(":")[0]), "HARNESS_ALWAYS_LOAD", False))
+    except Exception:
+        return False
+
+
 def create_plugin_manager(
     select: Sequence[str] | None = None,
     extra_plugins: Iterable[tuple[str, object]] = (),
 ) -> pluggy.PluginManager:
     """A fresh plugin manager with the ``harness`` entry-point plugins loaded.
 
-    ``select`` restricts loading to those plugin names (``--plugins``); an unknown name is a
-    :class:`UsageError` listing the known ones. ``extra_plugins`` are (name, plugin) pairs
+    ``select`` restricts loading to those plugin names (``--plugins``) and the always-loaded ones
+    (module attribute ``HARNESS_ALWAYS_LOAD = True``); an unknown name is a :class:`UsageError`
+    listing the known ones. ``extra_plugins`` are (name, plugin) pairs
     registered directly (tests, embedding). Unknown hooks fail loudly (``check_pending``).
     """
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     available = _available_entry_points()
     extra = list(extra_plugins)
-    known = sorted(set(available) | {name for name, _ in extra} | {"manual"})
+    known = sorted(set(available) | {name for name, _ in extra})
     if select is not None:
         unknown = [name for name in select if name not in known]
         if unknown:
@@ -74,7 +109,7 @@ def create_plugin_manager(
             )
     wanted = set(select) if select is not None else None
     for name, ep in sorted(available.items()):
-        if wanted is not None and name not in wanted:
+        if wanted is not None and name not in wanted and not _always_loaded(ep):
             continue
         try:  # pluggy's own loader, one entry point at a time, so a broken plugin names itself
             pm.load_setuptools_entrypoints(PROJECT_NAME, name=name)
@@ -86,9 +121,6 @@ def create_plugin_manager(
         except PluginError:
             pm.unregister(module)
             raise
-    from harness import manual_generator
-
-    pm.register(manual_generator, name="manual")  # the generator axis's identity, always present
     for name, plugin in extra:
         if wanted is not None and name not in wanted:
             continue
@@ -123,10 +155,10 @@ class Registry:
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
-        #: option dest -> the plugin whose ``harness_addoption`` added it (filled by the CLI)
-        self.option_owners: dict[str, str] = {}
-        #: option dests a plugin marked :func:`harness.config.execution_only` (filled by the CLI)
-        self.execution_only_options: set[str] = set()
+        #: option dest -> the plugin whose ``harness_addoption`` added it (see :meth:`add_options`)
+        self._option_owners: dict[str, str] = {}
+        #: option dests a plugin marked :func:`harness.config.execution_only`
+        self._execution_only: set[str] = set()
         versions = {}
         for plugin, dist in pm.list_plugin_distinfo():
             versions[pm.get_name(plugin)] = dist.version
@@ -168,6 +200,17 @@ class Registry:
                 owners[spec.name] = impl.plugin_name
         return owners
 
+    def with_components(self, specs: Iterable[ComponentSpec], plugin: str) -> "Registry":
+        """A registry with ``specs`` added (replacing components of the same kind and name), as if
+        plugin ``plugin`` registered them; the plugins, options and observers are this one's. The
+        test kit builds cells from instances this way, through the same constructors as a run."""
+        extended = object.__new__(Registry)
+        extended.__dict__.update(self.__dict__)
+        extended._by_kind = {kind: dict(table) for kind, table in self._by_kind.items()}
+        for spec in specs:
+            extended._by_kind[spec.kind][spec.name] = Registered(spec, plugin, "0")
+        return extended
+
     def names(self, kind: str) -> list[str]:
         return sorted(self._by_kind[kind])
 
@@ -181,6 +224,92 @@ class Registry:
             known = ", ".join(sorted(table)) or "(none loaded)"
             raise UsageError(f"unknown {kind} {name!r}; known {kind}s: {known}")
         return table[name]
+
+    # -- typed constructors: the one way the core builds a component ---------------------------
+
+    def _build(self, kind: str, name: str, argument: Any, expected: type | tuple[type, ...]) -> Any:
+        """Call the factory of ``kind`` ``name``; a result of the wrong type is a plugin error naming
+        the plugin (exceptions of the factory itself propagate: see :func:`harness.assembly.guarded`).
+        Reporters are duck-typed: anything with a ``report`` method."""
+        registered = self.get(kind, name)
+        component = registered.spec.factory(argument)
+        if kind == "reporter" and callable(getattr(component, "report", None)):
+            return component
+        if not isinstance(component, expected):
+            names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+            raise PluginError(f"plugin {registered.plugin!r}: the factory of {kind} {name!r} returned "
+                              f"{type(component).__name__}, expected {names}")
+        return component
+
+    def dataset(self, name: str, options: Options) -> ImageDataset | TabularBenchmark:
+        return self._build("dataset", name, options, (ImageDataset, TabularBenchmark))
+
+    def generator(self, name: str, options: Options) -> SpaceGenerator:
+        return self._build("generator", name, options, SpaceGenerator)
+
+    def space(self, name: str, options: Options) -> SearchSpace:
+        return self._build("space", name, options, SearchSpace)
+
+    def algorithm(self, name: str, options: Options) -> SearchAlgorithm:
+        return self._build("algorithm", name, options, SearchAlgorithm)
+
+    def sampler(self, name: str, request: SamplerRequest) -> optuna.samplers.BaseSampler:
+        import optuna
+
+        return self._build("sampler", name, request, optuna.samplers.BaseSampler)
+
+    def pruner(self, name: str, request: PrunerRequest) -> optuna.pruners.BasePruner:
+        import optuna
+
+        return self._build("pruner", name, request, optuna.pruners.BasePruner)
+
+    def reporter(self, name: str, options: Options) -> Reporter:
+        return self._build("reporter", name, options, Reporter)
+
+    def multi_objective(self, sampler: str) -> bool:
+        """Whether sampler ``sampler`` optimises (accuracy, MAdds) rather than accuracy alone."""
+        spec = self.get("sampler", sampler).spec
+        return isinstance(spec, SamplerSpec) and spec.multi_objective
+
+    def startup_trials(self, sampler: str, options: Options) -> int:
+        """How many first trials sampler ``sampler`` draws at random (0 when it does not say)."""
+        spec = self.get("sampler", sampler).spec
+        return spec.startup_trials(options) if isinstance(spec, SamplerSpec) and spec.startup_trials else 0
+
+    # -- options ---------------------------------------------------------------------------------
+
+    def add_options(self, parser: argparse.ArgumentParser, record: bool = True) -> None:
+        """Let every plugin add its options (``harness_addoption``, one plugin at a time through
+        pluggy's subset caller, so a clash names its plugin); with ``record``, remember which plugin
+        owns each option and which it marked :func:`harness.config.execution_only`."""
+        plugins = self.pm.get_plugins()
+        for impl in self.pm.hook.harness_addoption.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            before = len(parser._actions)
+            alone = self.pm.subset_hook_caller("harness_addoption",
+                                               remove_plugins=[p for p in plugins if p is not impl.plugin])
+            try:
+                alone(parser=parser)
+            except argparse.ArgumentError as exc:
+                raise PluginError(f"plugin {impl.plugin_name!r} adds a clashing option: {exc}") from None
+            if not record:
+                continue
+            for action in parser._actions[before:]:  # which plugin owns which option
+                self._option_owners[action.dest] = impl.plugin_name
+                if is_execution_only(action):
+                    self._execution_only.add(action.dest)
+
+    def plugin_options(self) -> list[str]:
+        """Every option dest a plugin added (after :meth:`add_options`)."""
+        return sorted(self._option_owners)
+
+    def result_options(self, plugins: Iterable[str]) -> list[str]:
+        """The options of ``plugins`` that change what a run computes (not execution-only): the ones
+        a run id hashes."""
+        wanted = set(plugins)
+        return sorted(dest for dest, owner in self._option_owners.items()
+                      if owner in wanted and dest not in self._execution_only)
 
     def plugin_versions(self) -> dict[str, str]:
         versions: dict[str, str] = {}
@@ -207,6 +336,11 @@ class Registry:
             if results:
                 out[impl.plugin_name] = results[0]
         return out
+
+    def observes_trials(self) -> bool:
+        """Whether any plugin implements ``harness_trial_finished`` (building its record is then
+        worth the work)."""
+        return bool(self.pm.hook.harness_trial_finished.get_hookimpls())
 
     def trial_finished(self, record: Mapping[str, Any]) -> None:
         self._notify("harness_trial_finished", record=record)

@@ -108,17 +108,19 @@ def cell_state(trials: list[optuna.trial.FrozenTrial], attrs: dict[str, Any], co
     """``failed`` (its error is on the study), ``done`` (budget spent), ``exhausted`` (its algorithm
     found no architecture left, and no trial is still running), ``running`` (trials in progress)
     or ``partial`` (stopped short of its budget: rerun to finish)."""
-    if attrs.get(schema.FAILED) or (schema.FAILED not in attrs and attrs.get("cell_state") == "failed"):
+    if attrs.get(schema.FAILED):
         return "failed"
     used = schema.budget_used(trials, attrs)
-    if config is not None and ((config.trials >= 1 and used.finished >= config.trials)
-                               or (config.timeout is not None and used.seconds >= config.timeout)):
+    # the run's budget, or (an export without the configuration) the one the cell last ran with
+    budget: dict[str, Any] = ({"trials": config.trials, "timeout": config.timeout} if config is not None
+                              else attrs.get(schema.BUDGET) or {})
+    trials_budget, timeout = budget.get("trials"), budget.get("timeout")
+    if (trials_budget is not None and trials_budget >= 1 and used.finished >= trials_budget) or \
+            (timeout is not None and used.seconds >= timeout):
         return "done"
     running = any(t.state == TrialState.RUNNING and schema.is_counted(t) for t in trials)
     if attrs.get(schema.EXHAUSTED) and not running:
         return "exhausted"
-    if config is None and attrs.get("cell_state") == "done":
-        return "done"
     if running:
         return "running"
     return "partial"

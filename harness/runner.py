@@ -17,7 +17,6 @@ import os
 import signal
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -27,7 +26,8 @@ from optuna.trial import TrialState
 
 from harness import schema
 from harness.allocator import configure as configure_allocator
-from harness.cell import CellRun, CellSetup, open_cell_study
+from harness.assembly import CellAssembler, CellSetup, CellUnavailable, PluginFailed, cell_directions, guarded
+from harness.cell import CellInputs, CellRun, open_cell_study
 from harness.claims import ClaimFailed, claims_study, run_once
 from harness.components import (
     DatasetRequest,
@@ -37,23 +37,13 @@ from harness.components import (
     ImageDataset,
     InputShape,
     RunResults,
-    SamplerSpec,
     SearchSpace,
     TabularBenchmark,
 )
 from harness.config import RunConfig
 from harness.device import resolve_device
 from harness.errors import UsageError
-from harness.grid import (
-    Cell,
-    Components,
-    PlannedCell,
-    build_components,
-    caveat,
-    expand_grid,
-    fixed_space,
-    incompatibility,
-)
+from harness.grid import Cell, PlannedCell, expand_grid
 from harness.logs import route_library_logs
 from harness.metadata import run_metadata
 from harness.registry import Registry, load_registry
@@ -79,13 +69,18 @@ class RunIncomplete(Exception):
         self.results = results
 
 
-def plan_grid(config: RunConfig, registry: Registry) -> list[PlannedCell]:
-    """Every cell of the run, with its ``n/a`` reason and note."""
+def plan_grid(config: RunConfig, registry: Registry, assembler: CellAssembler | None = None) -> list[PlannedCell]:
+    """Every cell of the run, with its ``n/a`` reason and note, each assembled once (with
+    ``assembler``, a worker's, the setups are the ones its cells then run with). A cell whose
+    components fail to build is planned to run: it fails with its traceback then, the others run."""
+    assembler = assembler or CellAssembler(config, registry)
     planned = []
     for cell in expand_grid(config, registry):
-        parts = build_components(cell, config, registry)
-        na = incompatibility(cell, parts, config, registry)
-        planned.append(PlannedCell(cell, na, caveat(cell, config, registry), fixed_space(cell, config, registry)))
+        setup = assembler.assemble(cell)
+        if isinstance(setup, CellUnavailable):
+            planned.append(PlannedCell(cell, setup.reason if setup.kind == "n/a" else None))
+        else:
+            planned.append(PlannedCell(cell, None, setup.note, setup.fixed_space))
     return planned
 
 
@@ -106,6 +101,8 @@ class Worker:
     def __init__(self, config: RunConfig, registry: Registry) -> None:
         self.config = config
         self.registry = registry
+        #: this process's cell setups: each cell's components are built once, here
+        self.assembler = CellAssembler(config, registry)
         self.device = resolve_device(config.device)
         self.storage: optuna.storages.BaseStorage | None = None
         #: this process's ordinal in the run (0: the run's first process); set by :meth:`attach`
@@ -126,11 +123,9 @@ class Worker:
         """Load a dataset now: a :class:`UsageError` (missing or corrupt file) stops the run with its
         one line; any other exception is a plugin bug that fails that dataset's cells only."""
         try:
-            self.dataset(dataset_name)
-        except UsageError:
-            raise
-        except Exception:
-            self.failed_datasets[dataset_name] = traceback.format_exc()
+            guarded(f"dataset {dataset_name}", lambda: self.dataset(dataset_name))
+        except PluginFailed as exc:
+            self.failed_datasets[dataset_name] = str(exc)
 
     def request(self) -> DatasetRequest:
         return DatasetRequest(Path(self.config.data_dir), self.config.download, self.config.max_per_class,
@@ -139,7 +134,7 @@ class Worker:
     def dataset(self, dataset_name: str) -> LoadedDataset:
         """The dataset, loaded once per process."""
         if dataset_name not in self._datasets:
-            dataset = self.registry.get("dataset", dataset_name).spec.factory(self.config.options)
+            dataset = self.assembler.dataset(dataset_name)
             if isinstance(dataset, TabularBenchmark):
                 loaded = LoadedDataset(dataset.open(self.request()), dataset.shape(), lambda: None, True)
             elif isinstance(dataset, ImageDataset):
@@ -152,8 +147,8 @@ class Worker:
                                           compile=self.config.compile, deterministic=self.config.deterministic)
                 evaluator = TrainingEvaluator(splits, settings)
                 loaded = LoadedDataset(evaluator, evaluator.shape, splits.search_view, False)
-            else:
-                raise UsageError(f"dataset {dataset_name!r} is neither an ImageDataset nor a TabularBenchmark")
+            else:  # the registry's constructor checked the type
+                raise AssertionError(f"dataset {dataset_name!r} is neither an ImageDataset nor a TabularBenchmark")
             self._datasets[dataset_name] = loaded
         return self._datasets[dataset_name]
 
@@ -191,32 +186,30 @@ class Worker:
     def run_cell(self, cell: Cell, progress: Any = None) -> str:
         assert self.storage is not None and self._claims is not None, "attach() the worker to the run's storage first"
         run_id = str(self.config.run_id)
-        parts = build_components(cell, self.config, self.registry)
-        sampler = self.registry.get("sampler", cell.sampler).spec
-        multi_objective = isinstance(sampler, SamplerSpec) and sampler.multi_objective
-        error, run = parts.error, None
-        generates = parts.generator is not None and parts.generator.generates
-        for name in dict.fromkeys([cell.dataset, *([self.config.generator_data] if generates else [])]):
-            if error is None and name:
-                self.load(name)
-                error = self.failed_datasets.get(name)
-        generation: dict[str, Any] | None = None
-        if error is None:
-            try:  # the generator, the sampler's and the pruner's factories are plugin code too
-                space, generation = self._searched_space(cell, parts)
+        setup = self.assembler.assemble(cell)
+        error, run, generation = None, None, None
+        if isinstance(setup, CellUnavailable):
+            error = setup.reason
+        else:
+            generates = setup.generator.generates
+            for name in dict.fromkeys([cell.dataset, *([self.config.generator_data] if generates else [])]):
+                if error is None and name:
+                    self.load(name)
+                    error = self.failed_datasets.get(name)
+        if error is None and isinstance(setup, CellSetup):
+            try:  # the generator and the sampler's factory are plugin code too
+                space, generation = self._searched_space(setup)
                 loaded = self.dataset(cell.dataset)
-                setup = CellSetup(space, parts.algorithm, loaded.evaluator, loaded.shape,  # type: ignore[arg-type]
-                                  self.device, loaded.tabular, loaded.search_data, multi_objective)
-                run = CellRun(cell, self.config, setup, self.registry, self.storage, self._claims, self.ordinal,
+                inputs = CellInputs(space, loaded.evaluator, loaded.shape, self.device, loaded.search_data)
+                run = CellRun(self.config, setup, inputs, self.storage, self._claims, self.ordinal,
                               on_trial=self._trial_finished)
-            except UsageError:
-                raise
+            except PluginFailed as exc:
+                error = str(exc)
             except ClaimFailed as exc:
                 error = f"generator {cell.generator} failed (in another worker):\n{exc}"
-            except Exception:
-                error = traceback.format_exc()
         if run is None:
-            study = open_cell_study(self.storage, cell, run_id, multi_objective)
+            multi_objective = self.registry.multi_objective(cell.sampler)
+            study = open_cell_study(self.storage, cell, run_id, cell_directions(multi_objective))
             study.set_user_attr(schema.ERROR, f"building the cell's components failed:\n{error}")
             study.set_user_attr(schema.FAILED, True)
             state = "failed"
@@ -230,12 +223,12 @@ class Worker:
                                              study.get_trials(deepcopy=False), attrs))
         return state
 
-    def _searched_space(self, cell: Cell, parts: Components) -> tuple[SearchSpace, dict[str, Any] | None]:
-        """The space the cell searches: the base space for ``manual``; otherwise the generated
-        space, generated once per generation key in the whole run (an atomic claim) and loaded
-        from the storage everywhere else. Returns it with the generation's summary (key, seconds)."""
-        generator, base = parts.generator, parts.space
-        assert generator is not None and base is not None
+    def _searched_space(self, setup: CellSetup) -> tuple[SearchSpace, dict[str, Any] | None]:
+        """The space the cell searches: the base space for a generator that generates nothing;
+        otherwise the generated space, generated once per generation key in the whole run (an
+        atomic claim) and loaded from the storage everywhere else. Returns it with the generation's
+        summary (key, seconds). Plugin errors raise :class:`PluginFailed`."""
+        cell, generator, base = setup.cell, setup.generator, setup.base_space
         if not generator.generates:
             return base, None
         key = cell.generation_key(self.config.generator_data)
@@ -249,7 +242,7 @@ class Worker:
                                         shape=data.shape if data is not None else loaded.shape, seed=cell.seed,
                                         device=self.device, options=self.config.options)
             started = time.perf_counter()
-            state = generator.generate(request)
+            state = guarded(f"generator {cell.generator}", lambda: generator.generate(request))
             seconds = time.perf_counter() - started
             from harness.workers import WORKER_ID
 
@@ -258,11 +251,11 @@ class Worker:
 
         result, _ = run_once(self._claims, self.storage, f"generate|{key}", generate)
         if key not in self._spaces:
-            self._spaces[key] = generator.load(base, result["space"])
+            self._spaces[key] = guarded(f"generator {cell.generator}", lambda: generator.load(base, result["space"]))
         return self._spaces[key], {"key": key, "seconds": result["seconds"]}
 
     def _trial_finished(self, study: optuna.Study, number: int) -> None:
-        if not self.registry.pm.hook.harness_trial_finished.get_hookimpls():
+        if not self.registry.observes_trials():
             return
         cell = study.user_attrs[schema.CELL]
         match = [t for t in study.get_trials(deepcopy=False) if t.number == number]
@@ -332,14 +325,14 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults:
     """Run (or resume) the whole grid and export its tables; returns the results, or raises
     :class:`RunIncomplete` when a worker process died and cells are short of their budget."""
     _set_threads(config)
-    planned = plan_grid(config, registry)
+    worker = Worker(config, registry)
+    planned = plan_grid(config, registry, worker.assembler)
     runnable = [p for p in planned if not p.na]
     if planned and not runnable:  # nothing would run: say why now, rather than write an empty run
         reasons = list(dict.fromkeys(str(p.na) for p in planned))
         raise UsageError(f"no cell of the grid can run ({len(planned)} not applicable): {reasons[0]}"
                          + (f" (and {len(reasons) - 1} other reason{'s' if len(reasons) > 2 else ''})"
                             if len(reasons) > 1 else ""))
-    worker = Worker(config, registry)
     for dataset in dict.fromkeys([*(p.cell.dataset for p in runnable),
                                   *([config.generator_data] if config.generator_data and runnable else [])]):
         worker.load(dataset)  # corrupt or missing data fails here, before anything is written
@@ -415,7 +408,8 @@ def run_worker(config: RunConfig, registry: Registry) -> None:
     ``--storage`` the run must already exist on this machine (its journal in the run folder):
     a worker that quietly started a run of its own would look like a joined one."""
     _set_threads(config)
-    planned = plan_grid(config, registry)
+    worker = Worker(config, registry)
+    planned = plan_grid(config, registry, worker.assembler)
     if config.storage is None and not (config.run_dir / "run.json").exists():
         raise UsageError(f"harness worker: no run {config.run_id} in {config.run_dir.parent} to join; start it "
                          f"with harness bench and the same options, or pass the run's shared --storage URL")
@@ -424,7 +418,6 @@ def run_worker(config: RunConfig, registry: Registry) -> None:
     _prepare_run_dir(config, registry, planned)
     storage = storage or open_storage(url, config.heartbeat)
     try:
-        worker = Worker(config, registry)
         worker.attach(storage)
         worker.work(planned)
     finally:

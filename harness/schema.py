@@ -20,6 +20,8 @@ Study (cell) attributes:
                      stored, worker ordinal) rather than the cell seed alone (a second worker
                      or a resume): from there on the cell's random draws differ from those of
                      the other cells of its seed
+``budget``           the budget the cell was last run with (``{"trials", "timeout"}``): an
+                     export without the run's configuration judges the cell's state by it
 ==================== ======================================================================
 
 Trial attributes:
@@ -37,19 +39,26 @@ Trial attributes:
 ``column.<name>``    per-trial values an algorithm records (``trials.csv`` column ``algo.<name>``)
 ==================== ======================================================================
 
-The budget rule (what a trial costs, which trials count) is defined here and nowhere else.
+The budget rule (what a trial costs, which trials count) is defined here and nowhere else, and so
+is a cell's *best trial*: :func:`trial_cost_seconds` and :func:`budget_used` read the storage,
+:func:`trial_costs` and :func:`best_trials` read the exported ``trials.csv`` with the same rules,
+so budgets, merged runs and every report agree on what a trial cost and which one won.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from optuna.trial import FrozenTrial, TrialState
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "CELL", "ERROR", "EXHAUSTED", "FAILED", "GENERATION", "KILLED", "PREPARED", "PROC", "RECORD", "START",
-    "STATE_PREFIX", "SEARCH_COST_PREFIX", "DERIVED_SEED", "SURPLUS", "WORKER", "COLUMN_PREFIX", "Budget", "FINISHED",
-    "budget_used",
+    "STATE_PREFIX", "SEARCH_COST_PREFIX", "DERIVED_SEED", "BUDGET", "SURPLUS", "WORKER", "COLUMN_PREFIX", "Budget",
+    "FINISHED",
+    "COSTED_STATES", "best_trials", "budget_used", "trial_costs",
     "is_counted", "is_killed", "search_costs", "trial_cost_seconds", "trial_record", "trial_start",
 ]
 
@@ -64,6 +73,9 @@ GENERATION = "generation"
 #: a study attribute (the cell's verdict) and a trial attribute (the trial that found it)
 EXHAUSTED = "exhausted"
 DERIVED_SEED = "derived_seed"
+#: the budget the cell was last run with, ``{"trials": N, "timeout": S or None}``: what an export
+#: without the run's configuration judges the cell's state by
+BUDGET = "budget"
 # trial attributes
 WORKER = "worker"
 PROC = "proc"
@@ -74,6 +86,9 @@ SURPLUS = "surplus"
 COLUMN_PREFIX = "column."
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+#: The ``trials.csv`` states of trials that spent budget: the finished ones (:data:`FINISHED`). Rows
+#: of killed, surplus and exhausted trials have states of their own, and cost their cell nothing.
+COSTED_STATES = ("complete", "pruned", "failed")
 
 
 def trial_start(t: FrozenTrial) -> dict[str, Any]:
@@ -140,3 +155,47 @@ def budget_used(trials: Iterable[FrozenTrial], study_attrs: Mapping[str, Any]) -
     seconds = sum(trial_cost_seconds(t) for t in finished)
     seconds += sum(float(c.get("seconds", 0.0)) for c in search_costs(study_attrs))
     return Budget(len(counted), len(finished), seconds)
+
+
+def _numbers(trials: pd.DataFrame, column: str) -> pd.Series:
+    import pandas as pd
+
+    if column not in trials:
+        return pd.Series(float("nan"), index=trials.index, dtype=float)
+    return pd.to_numeric(trials[column], errors="coerce")
+
+
+def trial_costs(trials: pd.DataFrame) -> pd.Series:
+    """What each ``trials.csv`` row cost its cell, in seconds: :func:`trial_cost_seconds`, which
+    the export writes as ``cost_seconds``, for finished trials (:data:`COSTED_STATES`); 0 for the
+    rest, which use no budget (killed, surplus, exhausted) or have not finished (running).
+
+    Rows without ``cost_seconds`` (tables written before that column existed) cost the larger of
+    their wall time and their train + eval time: a tabular benchmark put its simulated seconds in
+    ``train_seconds`` and took milliseconds of wall time, a trained one spent its train and eval
+    time within its wall time. Every reporter sums these, never a column of its own choosing, so a
+    cell's cost is one number everywhere (budget matching, summary, curves, comparison)."""
+    import numpy as np
+
+    inner = _numbers(trials, "train_seconds").fillna(0.0) + _numbers(trials, "eval_seconds").fillna(0.0)
+    fallback = np.maximum(_numbers(trials, "wall_seconds").fillna(0.0), inner)
+    cost = _numbers(trials, "cost_seconds").fillna(fallback)
+    if "state" in trials:
+        cost = cost.where(trials["state"].isin(COSTED_STATES), 0.0)
+    return cost.astype(float)
+
+
+def best_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's best trial, as its ``trials.csv`` row, indexed by ``cell``: the complete trial
+    with the highest validation accuracy; among equal accuracies the earliest (lowest ``trial``),
+    the one an anytime curve reaches first (a later trial that only ties is no improvement).
+
+    Selection never looks at test accuracy: a cell's reported score is its best trial's test
+    accuracy. Trials without a validation accuracy are never best; a cell without a complete
+    trial has no row."""
+    if not len(trials) or "val_accuracy" not in trials:
+        return trials.iloc[:0].set_index("cell") if "cell" in trials else trials.iloc[:0]
+    val = _numbers(trials, "val_accuracy")
+    complete = trials.assign(_val=val)[(trials["state"] == "complete") & val.notna()]
+    ranked = complete.sort_values(["cell", "_val", "trial"], ascending=[True, False, True], kind="stable")
+    return ranked.drop_duplicates("cell").drop(columns="_val").set_index("cell")

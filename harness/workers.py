@@ -170,29 +170,43 @@ def fail_dead_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:
     return dead
 
 
-def ask(study: optuna.Study, user_attrs: dict[str, Any] | None = None) -> optuna.Trial:
+def ask(study: optuna.Study, storage: BaseStorage | None = None, study_id: int | None = None,
+        user_attrs: dict[str, Any] | None = None) -> optuna.Trial:
     """``study.ask()``, without Optuna's warning that heartbeats are meant for ``Study.optimize``:
     the harness records the beats itself (:class:`Heartbeat`) around its ask/tell loop.
 
-    With ``user_attrs`` (the worker's identity) the trial is created RUNNING *with* them in one
-    storage write, and its first heartbeat follows at once: a worker killed between ``ask`` and
-    a later ``set_user_attr`` would otherwise leave a RUNNING trial no one can attribute, holding a
-    budget slot forever (the kill -9 fault suite found such trials)."""
+    With ``user_attrs`` (the worker's identity; then ``storage`` and ``study_id`` are the study's)
+    the trial is created RUNNING *with* them in one storage write (the storage's public
+    ``create_new_trial`` with a template), and its first heartbeat follows at once: a worker killed
+    between ``ask`` and a later ``set_user_attr`` would otherwise leave a RUNNING trial no one can
+    attribute, holding a budget slot forever (the kill -9 fault suite found such trials). Optuna
+    has no public way to do that through the study, and ``enqueue_trial`` would let another
+    worker's ``ask`` take the trial meant for this one."""
     if not user_attrs:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
             return study.ask()
+    assert storage is not None and study_id is not None, "ask with user_attrs needs the study's storage and id"
     import datetime
 
-    study._thread_local.cached_all_trials = None  # what Study.ask does: sync the storage once per trial
+    forget_cached_trials(study)
     template = optuna.trial.FrozenTrial(
         number=-1, state=TrialState.RUNNING, value=None, values=None,
         datetime_start=datetime.datetime.now(), datetime_complete=None, params={}, distributions={},
         user_attrs=dict(user_attrs), system_attrs={}, intermediate_values={}, trial_id=-1)
-    trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
-    if has_heartbeat(study._storage):
-        study._storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+    trial_id = storage.create_new_trial(study_id, template_trial=template)
+    if has_heartbeat(storage):
+        storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
     return optuna.Trial(study, trial_id)
+
+
+def forget_cached_trials(study: optuna.Study) -> None:
+    """What ``Study.ask`` does first: drop the study's per-thread cache of its trials, so the
+    sampler of the new trial sees every trial stored until now (other workers' included).
+
+    The one use of an Optuna internal in the harness (Optuna has no public call for it); the test
+    ``test_optuna_internals`` fails on an Optuna release where ``Study.ask`` no longer does this."""
+    study._thread_local.cached_all_trials = None
 
 
 def register_worker(storage: BaseStorage, run_id: str) -> int:

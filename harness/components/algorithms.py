@@ -54,6 +54,11 @@ class SearchAlgorithm(ABC):
     #: trial's claim, and proposed again if another trial claimed it first. When nothing is left
     #: to propose (a finite space, all evaluated), :meth:`propose` raises :class:`SpaceExhausted`.
     unique_architectures: ClassVar[bool] = False
+    #: ``True`` if :meth:`propose` lets the cell's Optuna sampler choose the architecture
+    #: (``trial.suggest_*`` through ``space.suggest``). On a table, where there are no training
+    #: hyperparameters, only such an algorithm gives the sampler axis anything to decide; cells of
+    #: other algorithms with every sampler but the first are ``n/a`` there.
+    sampler_chooses_architecture: ClassVar[bool] = False
 
     def incompatible(self, space: SearchSpace, dataset: ImageDataset | TabularBenchmark) -> str | None:
         """Why this algorithm cannot run on (space, dataset), or ``None``. The default checks

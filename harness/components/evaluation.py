@@ -65,9 +65,14 @@ class TabularBenchmark(ABC):
     """A benchmark that answers accuracy by lookup (zero training cost).
 
     ``spaces`` names the search spaces it covers; cells with another space show as ``n/a``.
+    ``reports_epochs`` says that its evaluator reports a validation curve epoch by epoch
+    (``trial.report``, then ``trial.should_prune``), as a benchmark with recorded learning curves
+    can: Optuna's pruners then act on it. A table that answers only the final accuracy leaves a
+    pruner nothing to stop, so its cells with a pruner other than ``none`` are ``n/a``.
     """
 
     spaces: ClassVar[frozenset[str]] = frozenset()
+    reports_epochs: ClassVar[bool] = False
 
     @abstractmethod
     def open(self, request: DatasetRequest) -> Evaluator:

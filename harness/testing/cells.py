@@ -28,9 +28,9 @@ from harness.components import (
     EvaluatedArchitecture,
     Evaluator,
     ImageData,
+    ImageDataset,
     InputShape,
     RunResults,
-    SamplerSpec,
     SearchAlgorithm,
     SearchSpace,
     TabularBenchmark,
@@ -179,9 +179,14 @@ class KitCell:
         return self._data
 
     def _cell_run(self, algorithm: SearchAlgorithm, budget: int, worker_index: int) -> Any:
-        """The runner's ``CellRun`` for this cell with a budget of ``budget`` counted trials."""
-        from harness.cell import CellRun, CellSetup
+        """The runner's ``CellRun`` for this cell with a budget of ``budget`` counted trials, assembled
+        as a run assembles its cells (:func:`harness.assembly.assemble_cell`) from a registry that
+        also holds the kit's space, algorithm and data; a combination a run would show as ``n/a``
+        raises ``ValueError`` with the reason."""
+        from harness.assembly import CellUnavailable, assemble_cell
+        from harness.cell import CellInputs, CellRun
         from harness.claims import claims_study
+        from harness.components import AlgorithmSpec, DatasetSpec, SpaceSpec
         from harness.config import RunConfig
 
         c = self.cell
@@ -199,20 +204,23 @@ class KitCell:
             progress=False,
             options=dict(self.options),
         )
-        spec = self.registry.get("sampler", c.sampler).spec
-        multi_objective = isinstance(spec, SamplerSpec) and spec.multi_objective
-        setup = CellSetup(
-            space=self.space,
-            algorithm=algorithm,
-            evaluator=self.evaluator,
-            shape=self.shape,
-            device="cpu",
-            tabular=self.tabular,
-            data=self._search_data,
-            multi_objective=multi_objective,
+        dataset: ImageDataset | TabularBenchmark = (
+            _KitTable(self.evaluator, self.shape, c.space) if self.tabular else _KitImages(self._data)
         )
+        registry = self.registry.with_components(
+            [
+                DatasetSpec(name=c.dataset, description="the kit's data", factory=lambda options: dataset),
+                SpaceSpec(name=c.space, description="the kit's space", factory=lambda options: self.space),
+                AlgorithmSpec(name=c.algorithm, description="the kit's algorithm", factory=lambda options: algorithm),
+            ],
+            plugin="harness.testing",
+        )
+        setup = assemble_cell(c, config, registry)
+        if isinstance(setup, CellUnavailable):
+            raise ValueError(f"kit cell {c.key} cannot run ({setup.kind}): {setup.reason}")
+        inputs = CellInputs(self.space, self.evaluator, self.shape, "cpu", self._search_data)
         claims = claims_study(self.storage, KIT_RUN_ID)
-        return CellRun(c, config, setup, self.registry, self.storage, claims, ordinal=worker_index)
+        return CellRun(config, setup, inputs, self.storage, claims, ordinal=worker_index)
 
     @property
     def study(self) -> optuna.Study:
@@ -268,6 +276,34 @@ class KitCell:
         return self.study.ask()
 
 
+class _KitTable(TabularBenchmark):
+    """The kit's score as a run's table dataset: it covers the kit's space and, like
+    :class:`ScoreEvaluator`, reports its answer as epoch 1 (so pruners may act)."""
+
+    reports_epochs = True
+
+    def __init__(self, evaluator: Evaluator, shape: InputShape, space: str) -> None:
+        self.evaluator, self.input_shape = evaluator, shape
+        self.spaces = frozenset({space})  # type: ignore[misc]
+
+    def open(self, request: DatasetRequest) -> Evaluator:
+        return self.evaluator
+
+    def shape(self) -> InputShape:
+        return self.input_shape
+
+
+class _KitImages(ImageDataset):
+    """The kit's image data as a run's image dataset."""
+
+    def __init__(self, data: ImageData | None) -> None:
+        self.data = data
+
+    def load(self, request: DatasetRequest) -> ImageData:
+        assert self.data is not None
+        return self.data
+
+
 def make_cell(space: SearchSpace, algorithm: SearchAlgorithm, score: Score, **kwargs: Any) -> KitCell:
     """A fresh cell (no trials yet); keywords as :class:`KitCell`."""
     return KitCell(space, algorithm, score, **kwargs)
@@ -298,8 +334,7 @@ def run_results(
     storage = cells[0].storage if cells else optuna.storages.InMemoryStorage()
     planned: list[PlannedCell] = []
     for c in cells:
-        # each kit cell has its own budget (what its runs asked for): its state is its last run's
-        c.study.set_user_attr("cell_state", c.states[-1] if c.states else "partial")
+        # no run configuration: each cell's state is judged by the budget its last run recorded
         planned.append(PlannedCell(c.cell))
     for axes, reason in not_applicable:
         planned.append(PlannedCell(Cell(**{"generator": "manual", **axes}), na=reason))

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 
 class SamplerDecides(SearchAlgorithm):
+    sampler_chooses_architecture = True
+
     def propose(self, trial: optuna.Trial, cell: CellContext) -> Architecture:
         return cell.space.suggest(trial)
 

@@ -1,7 +1,8 @@
 """The ``manual`` generator: the hand-designed base space, unchanged.
 
-Part of the core, registered as plugin ``manual`` in every run (``--plugins`` cannot drop it): a
-grid always has a generator axis, and this is its identity. It is the baseline of the brief's
+Registered as plugin ``manual`` like every other built-in, and loaded in every run
+(``HARNESS_ALWAYS_LOAD``: ``--plugins`` cannot drop it): a grid always has a generator axis, and
+this is its identity. It is the baseline of the brief's
 headline comparison (manual vs generated space): the same cells with ``--generators
 manual,autospace`` differ only in the space searched.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import __version__, hookimpl
+from harness import hookimpl
 from harness.components import (
     GeneratedSpaceState,
     GenerationRequest,
@@ -19,9 +20,10 @@ from harness.components import (
     SpaceGenerator,
 )
 
-__all__ = ["ManualGenerator", "harness_generators"]
+__all__ = ["HARNESS_ALWAYS_LOAD", "ManualGenerator", "harness_generators"]
 
-__version__ = __version__  # a core plugin: the harness's own version in `harness list`
+#: Loaded even when ``--plugins`` does not name it: every grid needs its generator axis's identity.
+HARNESS_ALWAYS_LOAD = True
 
 
 class ManualGenerator(SpaceGenerator):

@@ -222,7 +222,7 @@ def test_trial_columns_must_be_json_scalars() -> None:
 def test_a_resumed_cell_or_second_worker_gets_another_sampler_seed() -> None:
     """What a third-party sampler sees: the cell seed for a fresh cell's first worker, a seed derived
     from (cell seed, trials stored, worker) otherwise, so no random draw is replayed."""
-    seeds: list[int] = []
+    seeds: dict[int, int] = {}  # id of a sampler -> the seed its factory got
 
     class Plugin:
         @hookimpl
@@ -230,8 +230,9 @@ def test_a_resumed_cell_or_second_worker_gets_another_sampler_seed() -> None:
             from harness.components import SamplerSpec
 
             def factory(request: Any) -> optuna.samplers.BaseSampler:
-                seeds.append(request.seed)
-                return optuna.samplers.RandomSampler(seed=request.seed)
+                sampler = optuna.samplers.RandomSampler(seed=request.seed)
+                seeds[id(sampler)] = request.seed
+                return sampler
 
             return [SamplerSpec(name="kit-seeds", description="x", factory=factory)]
 
@@ -239,11 +240,12 @@ def test_a_resumed_cell_or_second_worker_gets_another_sampler_seed() -> None:
 
     registry = load_registry(extra_plugins=[("seeds", Plugin())])
     cell = make_cell(TinySpace(), Labelled(), tiny_score, seed=5, sampler="kit-seeds", registry=registry)
-    cell.run(2)
-    cell.run(2)
-    cell.run(2, worker_index=1)
-    assert seeds[:2] == [5, 5]  # the cell is built (0 trials), then its first run (0 trials)
-    assert len(set(seeds[2:])) == 2 and 5 not in seeds[2:]
+    used = []  # the seed of the sampler each run's study asks with
+    for worker_index in (0, 0, 1):
+        cell.run(2, worker_index=worker_index)
+        used.append(seeds[id(cell.study.sampler)])
+    assert used[0] == 5  # a fresh cell's first worker: the cell's seed
+    assert len(set(used[1:])) == 2 and 5 not in used[1:]  # a resume, a second worker: their own
 
 
 class Subset(SpaceGenerator):

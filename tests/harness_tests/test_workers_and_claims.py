@@ -206,8 +206,9 @@ def test_workers_waiting_on_a_failing_owner_get_its_error_and_a_later_run_retrie
 def _stubborn_cell(tmp_path: Path) -> Any:
     """A cell factory over one journal, and an algorithm that proposes X then Y whatever was
     taken, so that only the harness's claim check keeps architectures unique."""
-    from harness.cell import CellRun, CellSetup
-    from harness.components import SearchAlgorithm
+    from harness.assembly import CellSetup, assemble_cell
+    from harness.cell import CellInputs, CellRun
+    from harness.components import AlgorithmSpec, SearchAlgorithm, SpaceSpec
     from harness.config import RunConfig
     from harness.grid import Cell
     from harness.registry import load_registry
@@ -224,14 +225,19 @@ def _stubborn_cell(tmp_path: Path) -> Any:
         def propose(self, trial: Any, cell: Any) -> dict:
             return self.queue.pop(0)
 
-    config = RunConfig(datasets=["digits"], spaces=["convfc"], algorithms=["random"], samplers=["random"],
+    config = RunConfig(datasets=["digits"], spaces=["toy"], algorithms=["stubborn"], samplers=["random"],
                        pruners=["none"], seeds=[0], trials=5, epochs=1, results=str(tmp_path), progress=False)
     storage = open_storage(_journal(tmp_path))
-    cell = Cell("digits", "manual", "convfc", "random", "random", "none", 0)
+    cell = Cell("digits", "manual", "toy", "stubborn", "random", "none", 0)
 
     def run(algorithm: SearchAlgorithm) -> CellRun:
-        setup = CellSetup(ToySpace(), algorithm, None, None, "cpu", True, lambda: None, False)  # type: ignore[arg-type]
-        return CellRun(cell, config, setup, load_registry(), storage, claims_study(storage, "r"))
+        registry = load_registry().with_components(
+            [SpaceSpec(name="toy", description="toy", factory=lambda options: ToySpace()),
+             AlgorithmSpec(name="stubborn", description="stubborn", factory=lambda options: algorithm)], plugin="test")
+        setup = assemble_cell(cell, config, registry)
+        assert isinstance(setup, CellSetup)
+        inputs = CellInputs(setup.base_space, None, None, "cpu", lambda: None)  # type: ignore[arg-type]
+        return CellRun(config, setup, inputs, storage, claims_study(storage, "r"))
 
     return run, Stubborn
 
@@ -256,5 +262,5 @@ def test_a_claim_stored_but_not_yet_checked_makes_a_later_claim_give_way(tmp_pat
     run, Stubborn = _stubborn_cell(tmp_path)
     a, b = run(Stubborn()), run(Stubborn())
     ta, tb = a.study.ask(), b.study.ask()
-    ta.set_user_attr(schema.START, {"arch": {"kind": "X"}, "arch_id": a.setup.space.arch_id({"kind": "X"})})
+    ta.set_user_attr(schema.START, {"arch": {"kind": "X"}, "arch_id": a.inputs.space.arch_id({"kind": "X"})})
     assert b._propose(tb, _Attempt(0.0, start={})) == {"kind": "Y"}
