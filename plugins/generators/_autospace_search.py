@@ -58,7 +58,7 @@ from harness_plugins.spaces._cells import Cell, CellTemplate
 
 from harness.components import ImageData
 
-__all__ = ["AutoSpaceConfig", "alpha_step", "reference_madds", "run_autospace"]
+__all__ = ["AutoSpaceConfig", "alpha_step", "reference_madds", "resource_term", "run_autospace"]
 
 GRAD_CLIP = 5.0
 VAL_LIMIT = 1024
@@ -106,6 +106,12 @@ def reference_madds(backbone: CellBackbone, reference: Cell) -> float:
                                                for p in range(len(backbone.positions)))
 
 
+def resource_term(supernet: CellChoiceSupernet, probs: dict[str, torch.Tensor], madds_lambda: float,
+                  unit: float) -> torch.Tensor:
+    """``lambda * E[MAdds] / MAdds_ref``, the loss's resource term (see the module docstring)."""
+    return madds_lambda * supernet.expected_madds(probs) / unit
+
+
 def run_autospace(template: CellTemplate, backbone: CellBackbone, data: ImageData, config: AutoSpaceConfig,
                   seed: int, device: str,
                   on_rebuild: Callable[[int, CellChoiceSupernet], None] | None = None) -> dict[str, Any]:
@@ -150,7 +156,7 @@ def run_autospace(template: CellTemplate, backbone: CellBackbone, data: ImageDat
         x, y = next(train)
         loss = F.cross_entropy(supernet.forward_mixed(x, probs), y)
         if config.madds_lambda:
-            loss = loss + config.madds_lambda * supernet.expected_madds(probs) / unit
+            loss = loss + resource_term(supernet, probs, config.madds_lambda, unit)
         weight_opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in weight_opt.param_groups for p in g["params"]], GRAD_CLIP)
