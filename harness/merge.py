@@ -12,9 +12,9 @@ Units:
   ``--trials`` among the runs;
 - ``epochs``: the finished trials whose cumulative epochs stay within the smallest
   ``trials x epochs`` among the runs;
-- ``cost``: the finished trials whose cumulative cost (per trial the larger of its wall seconds and
-  its train + eval seconds, so a tabular benchmark's simulated seconds count) stays within the
-  smallest per-run median of a cell's total cost.
+- ``cost``: the finished trials whose cumulative cost (per trial :func:`harness.schema.trial_costs`,
+  so a tabular benchmark's simulated seconds count) stays within the smallest per-run median of a
+  cell's total cost.
 
 A cell (same strategy, dataset and seed) present in several runs is taken from the first run given
 that holds it; the others' copies are left out, and counted in the metadata.
@@ -29,24 +29,12 @@ import pandas as pd
 
 from harness.components import RunResults
 from harness.errors import UsageError
+from harness.schema import trial_costs
 
-__all__ = ["MATCH_UNITS", "merge_runs", "trial_cost"]
+__all__ = ["MATCH_UNITS", "merge_runs"]
 
 MATCH_UNITS = ("trials", "epochs", "cost")
 _FINISHED = ("complete", "pruned")
-
-
-def trial_cost(trials: pd.DataFrame) -> pd.Series:
-    """Seconds a trial cost: its ``cost_seconds`` where recorded (a tabular benchmark's simulated
-    seconds, otherwise its wall time); for older tables the larger of its wall time and its
-    train + eval time (a tabular benchmark reports its simulated time in ``train_seconds``)."""
-    recorded = pd.to_numeric(trials["cost_seconds"], errors="coerce") if "cost_seconds" in trials else None
-    wall = pd.to_numeric(trials.get("wall_seconds"), errors="coerce") if "wall_seconds" in trials else None
-    train = pd.to_numeric(trials["train_seconds"], errors="coerce") if "train_seconds" in trials else 0.0
-    evals = pd.to_numeric(trials["eval_seconds"], errors="coerce") if "eval_seconds" in trials else 0.0
-    inner = (pd.Series(train, index=trials.index).fillna(0.0) + pd.Series(evals, index=trials.index).fillna(0.0))
-    fallback = inner if wall is None else np.maximum(wall.fillna(0.0), inner)
-    return fallback if recorded is None else recorded.fillna(fallback)
 
 
 def _cell_key(frame: pd.DataFrame) -> pd.Series:
@@ -67,7 +55,7 @@ def _run_budget(result: RunResults, unit: str) -> float:
             return float(config["trials"] * config["epochs"])
         epochs = pd.to_numeric(finished["epochs"], errors="coerce").fillna(0.0)
         return float(epochs.groupby(finished["cell"]).sum().max()) if len(finished) else np.inf
-    costs = trial_cost(finished).groupby(finished["cell"]).sum() if len(finished) else pd.Series(dtype=float)
+    costs = trial_costs(finished).groupby(finished["cell"]).sum() if len(finished) else pd.Series(dtype=float)
     return float(costs.median()) if len(costs) else np.inf
 
 
@@ -78,7 +66,7 @@ def _truncate(trials: pd.DataFrame, unit: str, budget: float) -> tuple[pd.DataFr
     finished = trials[trials["state"].isin(_FINISHED)].sort_values(["cell", "trial"])
     used = {"trials": pd.Series(1.0, index=finished.index),
             "epochs": pd.to_numeric(finished["epochs"], errors="coerce").fillna(0.0),
-            "cost": trial_cost(finished)}[unit]
+            "cost": trial_costs(finished)}[unit]
     cumulative = used.groupby(finished["cell"]).cumsum()
     first = ~finished["cell"].duplicated()
     keep = finished[(cumulative <= budget + 1e-9) | first]

@@ -1,11 +1,12 @@
 """Anytime performance: how good is a strategy after a given spend, not only at the end.
 
 Per cell, over its finished trials in trial order, the *incumbent* is the complete trial with the
-best validation accuracy so far (first reached wins ties); the curve is the incumbent's test
-accuracy (selection on validation, as in the final score) against three budgets: trials, epochs
-(the pruners' resource) and cost in seconds (per trial the larger of wall and train + eval time, so
-a tabular benchmark's simulated seconds count; the cell's one-off search and generation time is
-spent before its first trial). Curves are compared on a common grid (step interpolation: the value
+best validation accuracy so far (first reached wins ties, so the last incumbent is the cell's best
+trial, :func:`harness.schema.best_trials`); the curve is the incumbent's test accuracy (selection
+on validation, as in the final score) against three budgets: trials, epochs (the pruners'
+resource) and cost in seconds (per trial :func:`harness.schema.trial_costs`, so a tabular
+benchmark's simulated seconds count; the cell's one-off search and generation time is spent before
+its first trial). Curves are compared on a common grid (step interpolation: the value
 at x is the incumbent of the last trial finished by x), averaged over seeds with a t-based 95 % CI
 band (clipped to the 0-100 % an accuracy can take), ranked per problem at every grid point (mean
 rank over time, as HPOBench and CARP-S report it), and summarised by the normalised area under the
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from harness.merge import trial_cost
+from harness.schema import trial_costs
 
 __all__ = ["AXES", "SCORE_BOUNDS", "anytime_auc", "curve_band", "incumbent_events", "on_grid", "rank_over_time"]
 
@@ -46,7 +47,7 @@ def incumbent_events(trials: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
         "cell": done["cell"].to_numpy(),
         "trials": done.groupby("cell").cumcount().to_numpy() + 1.0,
         "epochs": pd.to_numeric(done["epochs"], errors="coerce").fillna(0.0).groupby(done["cell"]).cumsum().to_numpy(),
-        "cost": (trial_cost(done).groupby(done["cell"]).cumsum() + offset.fillna(0.0)).to_numpy(),
+        "cost": (trial_costs(done).groupby(done["cell"]).cumsum() + offset.fillna(0.0)).to_numpy(),
         "score": score.to_numpy(dtype=float),
     })
 

@@ -1,11 +1,12 @@
 """Per-cell scores and costs: the rows every comparison starts from.
 
 A *strategy* is (generator when the run has that axis, space, algorithm, sampler, pruner); a
-*problem* is (dataset, seed). A cell's *score* is the test accuracy of its best-by-validation
-complete trial: selection never looks at test accuracy. Cells that are ``n/a`` or failed have no
-score (a failed cell did not spend its budget, so its best trial would not be comparable); they stay
-in the tables with their state. An ``exhausted`` cell is scored: it evaluated every architecture
-of its space, which is all a larger budget would have done.
+*problem* is (dataset, seed). A cell's *score* is the test accuracy of its best trial
+(:func:`harness.schema.best_trials`: best by validation, earliest among equals): selection never
+looks at test accuracy. What a trial cost is :func:`harness.schema.trial_costs`, as everywhere.
+Cells that are ``n/a`` or failed have no score (a failed cell did not spend its budget, so its best
+trial would not be comparable); they stay in the tables with their state. An ``exhausted`` cell is
+scored: it evaluated every architecture of its space, which is all a larger budget would have done.
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from harness.components import RunResults
-from harness.merge import trial_cost
 from harness.results import FINISHED_CELL_STATES
+from harness.schema import COSTED_STATES, best_trials, trial_costs
 
 __all__ = ["STRATEGY_AXES", "per_cell", "strategy_axes", "strategy_labels"]
 
@@ -52,17 +53,15 @@ def per_cell(results: RunResults) -> pd.DataFrame:
     cells["generation_seconds"] = _num(cells, "generation_seconds")
     cells["search_seconds"] = _num(cells, "search_seconds").fillna(0.0)
     if len(trials):
-        finished = trials[trials["state"].isin(["complete", "pruned", "failed"])]
+        finished = trials[trials["state"].isin(COSTED_STATES)]
         spent = pd.DataFrame({
             "cell": finished["cell"], "epochs": _num(finished, "epochs").fillna(0.0),
             "train_seconds": (_num(finished, "train_seconds").fillna(0.0) + _num(finished, "eval_seconds").fillna(0.0)),
-            "trial_seconds": trial_cost(finished), "trials": 1})
+            "trial_seconds": trial_costs(finished), "trials": 1})
         totals = spent.groupby("cell").sum()
-        complete = trials[trials["state"] == "complete"].assign(val=lambda f: _num(f, "val_accuracy"))
-        best = (complete.sort_values(["cell", "val", "trial"], ascending=[True, False, True])
-                .drop_duplicates("cell").set_index("cell"))
+        best = best_trials(trials)
         cells = cells.join(totals, on="cell")
-        cells["best_val"] = cells["cell"].map(best["val"])
+        cells["best_val"] = cells["cell"].map(_num(best, "val_accuracy"))
         cells["score"] = cells["cell"].map(_num(best, "test_accuracy"))
         cells["madds"] = cells["cell"].map(_num(best, "madds"))
     else:

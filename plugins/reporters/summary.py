@@ -1,10 +1,11 @@
 """``summary``: one row per grid cell across seeds (mean ± std), printed and written as CSV + Markdown.
 
-Per seed the *best* trial is the complete trial with the highest validation accuracy (the test
-accuracy is the best trial's, never a maximum over test accuracies: selecting on test would be
-cheating). Epochs spent and wall time count every trial, pruned and failed ones included, plus
-one-shot search time, because that is what the strategy cost. ``n/a`` and failed cells stay in
-the table with their reason.
+Per seed the *best* trial is the complete trial with the highest validation accuracy, the earliest
+among equals (:func:`harness.schema.best_trials`, as in every report); the test accuracy is the
+best trial's, never a maximum over test accuracies: selecting on test would be cheating. Epochs
+spent and cost count every trial, pruned and failed ones included (per trial
+:func:`harness.schema.trial_costs`), plus one-shot search time, because that is what the strategy
+cost. ``n/a`` and failed cells stay in the table with their reason.
 
 Costs are kept apart: child training (every trial's wall time, or a table's simulated seconds),
 one-shot search (supernet, controller) and space generation. Generation is shared by every cell of
@@ -22,6 +23,7 @@ import pandas as pd
 from harness import hookimpl
 from harness.components import Options, Reporter, ReporterSpec, RunResults
 from harness.results import NOT_APPLICABLE
+from harness.schema import best_trials, trial_costs
 
 __all__ = ["SummaryReporter", "summarise"]
 
@@ -39,32 +41,35 @@ def _with_generator(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _per_seed(results: RunResults) -> pd.DataFrame:
     trials, cells = _with_generator(results.trials), _with_generator(results.cells)
+    by_cell = trials.groupby("cell", sort=False) if len(trials) else None
+    states = (by_cell["state"].value_counts().unstack(fill_value=0) if by_cell is not None
+              else pd.DataFrame())
+    epochs = (pd.to_numeric(trials["epochs"], errors="coerce").fillna(0).groupby(trials["cell"]).sum()
+              if "epochs" in trials else pd.Series(dtype=float))
+    costs = trial_costs(trials).groupby(trials["cell"]).sum() if len(trials) else pd.Series(dtype=float)
+    best = best_trials(trials) if len(trials) else pd.DataFrame()
     rows = []
     for _, cell in cells.iterrows():
+        key = cell["cell"]
         row = {axis: cell[axis] for axis in [*GROUP, "seed"]}
         row.update(state=cell["state"], reason=cell["reason"] if isinstance(cell["reason"], str) else "",
                    note=cell["note"] if isinstance(cell.get("note"), str) else "")
-        mine = trials[trials["cell"] == cell["cell"]] if len(trials) else trials
-        complete = mine[mine["state"] == "complete"] if len(mine) else mine
-        row["complete"] = int((mine["state"] == "complete").sum()) if len(mine) else 0
-        row["pruned"] = int((mine["state"] == "pruned").sum()) if len(mine) else 0
-        row["failed"] = int((mine["state"] == "failed").sum()) if len(mine) else 0
-        if len(complete):
-            best = complete.loc[complete["val_accuracy"].astype(float).idxmax()]
-            row.update(best_val_accuracy=float(best["val_accuracy"]), test_accuracy=_num(best["test_accuracy"]),
-                       madds=_num(best["madds"]), params=_num(best["params"]))
+        for name in ("complete", "pruned", "failed"):
+            row[name] = int(states.at[key, name]) if key in states.index and name in states.columns else 0
+        if key in best.index:
+            winner = best.loc[key]
+            row.update(best_val_accuracy=_num(winner["val_accuracy"]), test_accuracy=_num(winner["test_accuracy"]),
+                       madds=_num(winner["madds"]), params=_num(winner["params"]))
         else:
             row.update(best_val_accuracy=np.nan, test_accuracy=np.nan, madds=np.nan, params=np.nan)
         if cell["state"] == NOT_APPLICABLE:  # nothing ran: no cost to report, not a cost of zero
             for name in ("epochs_spent", "train_seconds", "search_seconds", "generation_seconds", "wall_seconds"):
                 row[name] = np.nan
         else:
-            epochs = pd.to_numeric(mine["epochs"], errors="coerce").fillna(0)
-            row["epochs_spent"] = float(epochs.sum()) if len(mine) else 0.0
+            row["epochs_spent"] = float(epochs.get(key, 0.0))
             search = _num(cell.get("search_seconds"))
             generation = _num(cell.get("generation_seconds"))
-            cost = mine["cost_seconds"] if "cost_seconds" in mine.columns else mine["wall_seconds"]
-            row["train_seconds"] = float(pd.to_numeric(cost, errors="coerce").fillna(0).sum()) if len(mine) else 0.0
+            row["train_seconds"] = float(costs.get(key, 0.0))
             row["search_seconds"] = 0.0 if np.isnan(search) else search
             row["generation_seconds"] = 0.0 if np.isnan(generation) else generation
             row["wall_seconds"] = row["train_seconds"] + row["search_seconds"] + row["generation_seconds"]
