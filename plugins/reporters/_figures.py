@@ -1,8 +1,12 @@
 """The comparison's figures (matplotlib + seaborn styling), each saved as PNG and SVG.
 
-Colours are fixed per strategy for the whole report (one palette dict passed to every plot, so a
-Pareto line has its points' colour even with more than ten strategies). Cost axes are logarithmic
-over positive values only; MAdds ticks use engineering notation (``10M``), major ticks only.
+Colours are fixed per strategy for the whole report: :func:`palette` is called once per report and
+its dict is passed to every figure (critical-difference diagrams, anytime curves, Pareto fronts), so
+a strategy is drawn in one colour everywhere, and a Pareto line has its points' colour even with
+more than ten strategies. Cost axes are logarithmic over positive values only; MAdds and cost ticks
+use engineering notation (``10M``), major ticks only; count axes (trials, cumulative epochs) get a
+few round ticks in the same notation (``5k``), since five-digit labels at matplotlib's default
+spacing run into each other.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["anytime_figure", "cd_diagram", "overhead_figure", "palette", "pareto_figure", "save"]
+__all__ = ["anytime_figure", "cd_diagram", "count_axis", "overhead_figure", "palette", "pareto_figure", "save"]
 
 
 def _plt() -> Any:
@@ -57,6 +61,16 @@ def _seconds_axis(ax: Any) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+def count_axis(ax: Any, ticks: int = 6) -> None:
+    """At most ``ticks`` round major ticks on the x axis of a count (trials, cumulative epochs),
+    labelled ``500``, ``5k``, ``12.5k``: a table run's 20,000 cumulative epochs would otherwise get
+    ten five-digit labels with no space between them."""
+    from matplotlib.ticker import EngFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=ticks, steps=[1, 2, 2.5, 5, 10], min_n_ticks=3))
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+
+
 def _legend_panel(ax: Any, colours: dict[str, Any], names: Iterable[str]) -> None:
     """A legend of the strategies filling an otherwise empty panel (never over the data)."""
     from matplotlib.lines import Line2D
@@ -86,6 +100,8 @@ def anytime_figure(bands: dict[str, dict[str, pd.DataFrame]], ranks: dict[str, p
         ax.set(xlabel=labels[axis], ylabel="test accuracy of incumbent (%)")
         if axis == "cost" and axis in bands:
             _seconds_axis(ax)
+        elif axis != "cost":
+            count_axis(ax)
     for ax, axis in zip(axes[1], ("trials", "cost")):
         table = ranks.get(axis)
         if table is None or table.empty:
@@ -97,15 +113,19 @@ def anytime_figure(bands: dict[str, dict[str, pd.DataFrame]], ranks: dict[str, p
         ax.set(xlabel=labels[axis], ylabel="mean rank (1 = best)")
         if axis == "cost":
             _seconds_axis(ax)
+        else:
+            count_axis(ax)
         ax.invert_yaxis()
     _legend_panel(axes[1][2], colours, sorted(names))
     fig.suptitle(title)
     return fig
 
 
-def cd_diagram(ranks: pd.Series, pvalues: pd.DataFrame, title: str) -> Any:
+def cd_diagram(ranks: pd.Series, pvalues: pd.DataFrame, colours: dict[str, Any], title: str) -> Any:
     """Critical-difference diagram (Demšar 2006): average ranks on an axis, bars joining strategies
-    the Nemenyi test cannot tell apart at alpha = 0.05 (scikit-posthocs draws it)."""
+    the Nemenyi test cannot tell apart at alpha = 0.05 (scikit-posthocs draws it). Each strategy's
+    marker, line and label are in its report colour (``colours``), not scikit-posthocs' own cycle,
+    which follows rank order and so changes from diagram to diagram."""
     import scikit_posthocs as sp
 
     plt = _plt()
@@ -114,7 +134,8 @@ def cd_diagram(ranks: pd.Series, pvalues: pd.DataFrame, title: str) -> Any:
     side = min(0.4, 0.03 + 0.0085 * (longest + 7))  # scikit-posthocs writes the labels beside the axis
     fig.subplots_adjust(left=side, right=1 - side, bottom=0.02, top=0.85)
     sp.critical_difference_diagram(ranks, pvalues, ax=ax, label_fmt_left="{label} ({rank:.2f})",
-                                   label_fmt_right="({rank:.2f}) {label}")
+                                   label_fmt_right="({rank:.2f}) {label}",
+                                   color_palette={name: colours[name] for name in ranks.index})
     ax.set_title(title, fontsize="medium")
     return fig
 

@@ -1,7 +1,9 @@
 """The report as one self-contained HTML page and as Markdown, from the same sections.
 
 The HTML embeds every picture as a data URI and sorts tables with a few lines of inline script
-(click a header; numbers sort as numbers), so it opens anywhere without a network. Markdown links
+(click a header; numbers sort as numbers), so it opens anywhere without a network. Tables fit the
+page (1200 px at most) rather than scroll sideways: headers and cells wrap at spaces, a strategy's
+long name anywhere; the scroll box is only a last resort for a table of very many columns. Markdown links
 the PNG files written next to it.
 """
 from __future__ import annotations
@@ -44,10 +46,10 @@ class Section:
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;font-size:13px;margin:.6em 0}.scroll{overflow-x:auto;max-width:100%}
-td,th{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}
-td:first-child,th:first-child{text-align:left}
-th{background:#f3f3f3;cursor:pointer;user-select:none}th:hover{background:#e6e6e6}
+table{border-collapse:collapse;font-size:12px;margin:.6em 0;max-width:100%}.scroll{overflow-x:auto;max-width:100%}
+td,th{border:1px solid #ccc;padding:3px 5px;text-align:right;white-space:normal}
+td:first-child,th:first-child{text-align:left;overflow-wrap:anywhere;min-width:8em}
+th{background:#f3f3f3;cursor:pointer;user-select:none;vertical-align:bottom}th:hover{background:#e6e6e6}
 figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:13px;color:#555;max-width:900px}
 #verdict{background:#f4f8ff;border:1px solid #b9cdf0;padding:.6em 1.2em;border-radius:6px}

@@ -9,7 +9,9 @@ mean with a 95 % bootstrap CI, IQM, median, probability of improvement over the 
 rank and anytime AUC; the Friedman test with a critical-difference diagram; anytime curves and mean
 rank over time; pruning savings; accuracy against MAdds with Pareto fronts and hypervolume; where
 the time went. The methods are in the helper modules' docstrings (``_stats``, ``_anytime``,
-``_verdicts``, ``_pruning``, ``_pareto``).
+``_verdicts``, ``_pruning``, ``_pareto``, ``_budget``). Each strategy has one colour in every
+figure (one palette per report), and every table's numbers are its own cells' (per dataset, or
+all datasets pooled).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from harness_plugins.reporters import _anytime, _figures, _stats
+from harness_plugins.reporters._budget import budget_sentence
 from harness_plugins.reporters._page import Figure, Section, Table, to_html, to_markdown
 from harness_plugins.reporters._pareto import hypervolume, pareto_front
 from harness_plugins.reporters._pruning import pruning_savings
@@ -88,33 +91,18 @@ class _Context:
         self.strategy_of = self.cells.set_index("cell")["strategy"]
         self.problem_of = self.cells.set_index("cell")[["dataset", "seed"]].astype(str).agg("/".join, axis=1)
         self.dataset_of = self.cells.set_index("cell")["dataset"]
-        self.auc = self._auc()
 
-    def _auc(self) -> pd.Series:
-        """Mean over a strategy's cells of the anytime AUC on the trials axis."""
-        if self.events.empty:
+    def auc(self, cells: pd.DataFrame) -> pd.Series:
+        """Per strategy, the mean over its scored cells among ``cells`` (a table's scope: one
+        dataset, or all) of the anytime AUC on the trials axis: each table shows its own cells'
+        curves, never the pooled ones (datasets differ by tens of points)."""
+        scored = set(cells.loc[cells["score"].notna(), "cell"])
+        events = self.events[self.events["cell"].isin(scored)]
+        if events.empty:
             return pd.Series(dtype=float)
-        grid = _anytime.grid_for(self.events, "trials")
-        values = _anytime.on_grid(self.events, "trials", grid)
+        values = _anytime.on_grid(events, "trials", _anytime.grid_for(events, "trials"))
         per_cell_auc = _anytime.anytime_auc(values)
-        scored = self.cells.set_index("cell")["score"].notna()
-        per_cell_auc = per_cell_auc[per_cell_auc.index.map(lambda c: bool(scored.get(c, False)))]
         return per_cell_auc.groupby(self.strategy_of.reindex(per_cell_auc.index)).mean()
-
-
-def _budget_sentence(results: RunResults, ctx: _Context) -> str:
-    budget = results.metadata.get("budget") or {}
-    config = results.metadata.get("config") or {}
-    if budget.get("runs", 1) > 1:
-        runs = ", ".join(budget["per_run"])
-        if budget.get("matched") is not None:
-            return (f"Merged runs {runs}; their budgets differ ({budget['per_run']} {budget['unit']}), so every "
-                    f"cell is compared at the matched budget of {budget['matched']:g} {budget['unit']} "
-                    f"({budget['truncated_cells']} cells cut).")
-        return f"Merged runs {runs}, all with the same budget ({budget['unit']})."
-    if config.get("trials"):
-        return f"Budget: {config['trials']} trials of up to {config.get('epochs', '?')} epochs per cell."
-    return "Budget: as run."
 
 
 def _unit(matrix: pd.DataFrame) -> str:
@@ -124,12 +112,13 @@ def _unit(matrix: pd.DataFrame) -> str:
 
 def _scope(ctx: _Context, cells: pd.DataFrame, label: str, tag: str, with_figures: bool) -> list[Section]:
     matrix = score_matrix(cells)
-    table = strategy_table(cells, matrix, ctx.baseline, ctx.auc)
+    table = strategy_table(cells, matrix, ctx.baseline, ctx.auc(cells))
     sections = [Section(f"Strategies: {label}", tables=[_strategy_display(table, ctx.baseline)], paragraphs=[
         ("Score = test accuracy of each cell's best-by-validation trial. CI: 95 % percentile bootstrap over seeds"
          " (stratified by dataset). IQM: mean of the middle 50 %. P(better than baseline): probability that a"
          " seed of this strategy scores above one of the baseline (ties count half). Rank: 1 = best, averaged"
-         " over problems every strategy has. Anytime AUC: mean incumbent score over trials 1..budget.")])]
+         " over problems every strategy has. Anytime AUC: mean incumbent score over trials 1..budget, over this"
+         " table's cells.")])]
     (ctx.out_dir / f"compare_{tag}.csv").write_text(table.to_csv(index=False))
     complete = matrix.dropna()
     if complete.shape[1] >= 3 and complete.shape[0] >= 2:
@@ -139,7 +128,7 @@ def _scope(ctx: _Context, cells: pd.DataFrame, label: str, tag: str, with_figure
                                                      " (no evidence that the strategies differ)."))
         figures = []
         if with_figures:
-            fig = _figures.cd_diagram(_stats.average_ranks(complete), _stats.nemenyi(complete),
+            fig = _figures.cd_diagram(_stats.average_ranks(complete), _stats.nemenyi(complete), ctx.colours,
                                       f"{label}: average rank (1 = best); bars join strategies Nemenyi cannot separate")
             figures.append(Figure(_figures.save(fig, ctx.out_dir, f"compare_cd_{tag}"),
                                   f"Critical-difference diagram, {label}: average rank of each strategy over "
@@ -282,7 +271,7 @@ def build_sections(results: RunResults, out_dir: Path, baseline: str | None = No
     matrix = score_matrix(cells)
     ranks = _stats.average_ranks(matrix) if not matrix.empty else pd.Series(dtype=float)
     lines = verdicts(matrix, ctx.baseline, ranks, _unit(matrix)) if not matrix.empty else ["no cell has a score yet"]
-    paragraphs = [_budget_sentence(results, ctx)]
+    paragraphs = [budget_sentence(results)]
     if not matrix.empty:
         best = ranks.sort_values().index[0]
         leader = (f"All strategies share the average rank {ranks[best]:.2f}" if np.allclose(ranks, ranks[best])

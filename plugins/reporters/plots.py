@@ -1,15 +1,18 @@
 """``plots``: the comparison as pictures, and one self-contained HTML page.
 
 - ``accuracy_vs_madds.png``: every complete trial's validation accuracy against its MAdds, one
-  colour per strategy (algorithm / sampler / pruner), with each strategy's Pareto front (no other
+  colour per strategy (the strategy axes that vary), with each strategy's Pareto front (no other
   trial of that strategy is both more accurate and cheaper);
 - ``best_so_far_trials.png`` and ``best_so_far_time.png``: the best validation accuracy of a
-  complete trial found so far against the trial number and against cumulative wall time (trial wall time, or a tabular
-  benchmark's simulated cost, plus one-shot search time), mean over seeds with a ± std band;
+  complete trial found so far against the trial number and against cumulative cost
+  (:func:`harness.schema.trial_costs`: a trial's wall time, or a tabular benchmark's simulated
+  cost), mean over seeds with a ± std band;
 - ``plots.html``: those pictures (embedded as data URIs) and the summary table (computed from the
-  results, not read from ``summary.csv``), in one file that opens anywhere.
+  results, not read from ``summary.csv``), in one file that opens anywhere and fits the window.
 
-Each strategy keeps one colour in every plot, its Pareto line included, however many there are.
+Strategies are named as the ``compare`` report names them, and each keeps one colour in every
+plot, its Pareto line included, however many there are: one palette is made per report, from every
+cell (``compare``'s palette too), and passed to every figure.
 
 One figure set per dataset. Selection is on validation accuracy throughout.
 """
@@ -18,14 +21,18 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from harness_plugins.reporters._figures import count_axis, palette
+from harness_plugins.reporters._scores import strategy_labels
 
 from harness import hookimpl
 from harness.components import Options, Reporter, ReporterSpec, RunResults
+from harness.schema import trial_costs
 
-__all__ = ["PlotsReporter", "best_so_far", "pareto_front"]
+__all__ = ["PlotsReporter", "best_so_far", "pareto_front", "strategies"]
 
 
 def pareto_front(accuracy: np.ndarray, madds: np.ndarray) -> np.ndarray:
@@ -39,20 +46,21 @@ def pareto_front(accuracy: np.ndarray, madds: np.ndarray) -> np.ndarray:
     return np.asarray(front, dtype=int)
 
 
-def best_so_far(trials: pd.DataFrame) -> pd.DataFrame:
+def best_so_far(trials: pd.DataFrame, strategy_of: pd.Series | None = None) -> pd.DataFrame:
     """Per cell, in trial order over finished (complete or pruned) trials: the running maximum of
     the validation accuracy of *complete* trials (a pruned trial costs, but is no finished model,
-    as in the summary), with the cumulative cost; failed trials are left out."""
+    as in the summary), with the cumulative cost; failed trials are left out. ``strategy_of``
+    names each cell's strategy (default: :func:`strategies` of the trials)."""
+    if strategy_of is None:
+        strategy_of = strategies(trials)
     rows = []
     for cell, group in trials.groupby("cell", sort=False):
         group = group[group["state"].isin(["complete", "pruned"])].sort_values("trial")
         if group.empty:
             continue
-        cost = pd.to_numeric(group.get("extra.simulated_cost", pd.Series(index=group.index, dtype=float)),
-                             errors="coerce")
-        cost = cost.fillna(pd.to_numeric(group["wall_seconds"], errors="coerce")).fillna(0.0)
+        cost = trial_costs(group)
         rows.append(pd.DataFrame({
-            "cell": cell, "strategy": _strategy(group.iloc[0]), "dataset": group["dataset"].iloc[0],
+            "cell": cell, "strategy": strategy_of.get(cell, "?"), "dataset": group["dataset"].iloc[0],
             "seed": group["seed"].iloc[0], "n": np.arange(1, len(group) + 1),
             "best": group["val_accuracy"].astype(float).where(group["state"] == "complete").cummax().ffill().to_numpy(),
             "seconds": cost.cumsum().to_numpy(),
@@ -61,8 +69,23 @@ def best_so_far(trials: pd.DataFrame) -> pd.DataFrame:
         columns=["cell", "strategy", "dataset", "seed", "n", "best", "seconds"])
 
 
-def _strategy(row: pd.Series) -> str:
-    return f"{row['space']}/{row['algorithm']}/{row['sampler']}/{row['pruner']}"
+def strategies(table: pd.DataFrame) -> pd.Series:
+    """Each cell's strategy label, indexed by cell, as ``compare`` labels it: from ``cells.csv``
+    (every cell, ``n/a`` ones included, as ``compare`` sees them) or, lacking its axes, the
+    trials."""
+    if not len(table) or "cell" not in table:
+        return pd.Series(dtype=str)
+    rows = table.drop_duplicates("cell")
+    return pd.Series(strategy_labels(rows).to_numpy(), index=rows["cell"].to_numpy())
+
+
+def _report_strategies(results: RunResults) -> pd.Series:
+    """Every cell's label, those of cells with trials but no ``cells.csv`` row included."""
+    cells, trials = results.cells, results.trials
+    named = (strategies(cells) if len(cells) and {"cell", "algorithm", "sampler"} <= set(cells.columns)
+             else pd.Series(dtype=str))
+    unnamed = trials[~trials["cell"].isin(named.index)] if len(trials) else trials
+    return pd.concat([named, strategies(unnamed)]) if len(unnamed) else named
 
 
 class PlotsReporter(Reporter):
@@ -70,51 +93,74 @@ class PlotsReporter(Reporter):
         import matplotlib
 
         matplotlib.use("Agg")  # files only, never a window
-        import matplotlib.pyplot as plt
         import seaborn as sns
 
         trials = results.trials
         if not len(trials):
             return "plots: no trials yet\n"
-        sns.set_theme(style="whitegrid", context="notebook")
+        strategy_of = _report_strategies(results)
+        colours = palette(strategy_of)  # one per report: a strategy's colour in every figure
+        curves = best_so_far(trials, strategy_of)
         images: list[Path] = []
-        curves = best_so_far(trials)
-        for dataset, mine in trials.groupby("dataset", sort=False):
-            tag = str(dataset).replace("/", "_")
-            done = mine[mine["state"] == "complete"].copy()
-            done["strategy"] = done.apply(_strategy, axis=1)
-            if len(done) and pd.to_numeric(done["madds"], errors="coerce").notna().any():
-                fig, ax = plt.subplots(figsize=(10, 5))
-                names = sorted(done["strategy"].unique())
-                palette = dict(zip(names, sns.color_palette("tab10" if len(names) <= 10 else "husl", len(names))))
-                sns.scatterplot(data=done, x="madds", y="val_accuracy", hue="strategy", hue_order=names,
-                                palette=palette, alpha=0.6, ax=ax)
-                for strategy, group in done.groupby("strategy"):
-                    acc, madds = group["val_accuracy"].to_numpy(float), group["madds"].to_numpy(float)
-                    front = pareto_front(acc, madds)
-                    ax.step(madds[front], acc[front], where="post", color=palette[strategy], lw=1.5)
-                ax.set(xscale="log", xlabel="MAdds (one forward pass)", ylabel="validation accuracy",
-                       title=f"{dataset}: accuracy vs MAdds (lines: Pareto fronts)")
-                from matplotlib.ticker import EngFormatter, NullFormatter
-
-                ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 10M, not overlapping 10^7 minor labels
-                ax.xaxis.set_minor_formatter(NullFormatter())
-                images.append(_save(fig, out_dir / f"accuracy_vs_madds_{tag}.png"))
-            here = curves[curves["dataset"] == dataset]
-            for x, label, name in (("n", "trials", "trials"), ("seconds", "cumulative cost (s)", "time")):
-                if here.empty:
-                    continue
-                fig, ax = plt.subplots(figsize=(10, 5))
-                sns.lineplot(data=here, x=x, y="best", hue="strategy", errorbar="sd", ax=ax,
-                             estimator="mean" if x == "n" else None, units=None if x == "n" else "cell")
-                ax.set(xlabel=label, ylabel="best validation accuracy so far",
-                       title=f"{dataset}: best so far vs {label}" + (" (mean ± std over seeds)" if x == "n" else ""))
-                if x == "seconds":
-                    ax.set_xscale("log")  # costs are positive: no symlog, no negative ticks
-                images.append(_save(fig, out_dir / f"best_so_far_{name}_{tag}.png"))
+        # a context, not sns.set_theme: the style must not leak into other reporters' figures
+        with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
+            for dataset, mine in trials.groupby("dataset", sort=False):
+                done = mine[mine["state"] == "complete"].assign(strategy=lambda f: f["cell"].map(strategy_of))
+                tag = str(dataset).replace("/", "_")
+                if len(done) and pd.to_numeric(done["madds"], errors="coerce").notna().any():
+                    images.append(_save(_madds_figure(done, colours, str(dataset)),
+                                        out_dir / f"accuracy_vs_madds_{tag}.png"))
+                here = curves[curves["dataset"] == dataset]
+                if len(here):
+                    for x, name in (("n", "trials"), ("seconds", "time")):
+                        images.append(_save(_curve_figure(here, x, colours, str(dataset)),
+                                            out_dir / f"best_so_far_{name}_{tag}.png"))
         page = out_dir / "plots.html"
         page.write_text(_html(results, images))
         return f"plots: {len(images)} figures and {page}\n"
+
+
+def _madds_figure(done: pd.DataFrame, colours: dict[str, Any], dataset: str) -> Any:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.ticker import EngFormatter, NullFormatter
+
+    fig, ax = plt.subplots(figsize=(10, 5))
+    sns.scatterplot(data=done, x="madds", y="val_accuracy", hue="strategy", hue_order=sorted(done["strategy"].unique()),
+                    palette=colours, alpha=0.6, ax=ax)
+    for strategy, group in done.groupby("strategy"):
+        acc, madds = group["val_accuracy"].to_numpy(float), group["madds"].to_numpy(float)
+        front = pareto_front(acc, madds)
+        ax.step(madds[front], acc[front], where="post", color=colours[strategy], lw=1.5)
+    ax.set(xscale="log", xlabel="MAdds (one forward pass)", ylabel="validation accuracy",
+           title=f"{dataset}: accuracy vs MAdds (lines: Pareto fronts)")
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 10M, not overlapping 10^7 minor labels
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    return fig
+
+
+def _curve_figure(curves: pd.DataFrame, x: str, colours: dict[str, Any], dataset: str) -> Any:
+    """Best so far against trials (mean ± std over seeds) or cumulative cost (one line per cell)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(10, 5))
+    by_trials = x == "n"
+    sns.lineplot(data=curves, x=x, y="best", hue="strategy", hue_order=sorted(curves["strategy"].unique()),
+                 palette=colours, errorbar="sd", ax=ax, estimator="mean" if by_trials else None,
+                 units=None if by_trials else "cell")
+    label = "trials" if by_trials else "cumulative cost (s)"
+    ax.set(xlabel=label, ylabel="best validation accuracy so far",
+           title=f"{dataset}: best so far vs {label}" + (" (mean ± std over seeds)" if by_trials else ""))
+    if by_trials:
+        count_axis(ax)
+    else:
+        from matplotlib.ticker import EngFormatter, NullFormatter
+
+        ax.set_xscale("log")  # costs are positive: no symlog, no negative ticks
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    return fig
 
 
 def _save(fig: object, path: Path) -> Path:
@@ -144,8 +190,15 @@ def _html(results: RunResults, images: list[Path]) -> str:
         for p in images)
     title = html.escape(f"harness run {results.run_dir.name}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
-            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
-            "td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style></head><body>"
+            "body{font-family:sans-serif;margin:2em auto;max-width:1300px;padding:0 1em}"
+            # the summary has 18 columns: they wrap to fit the window rather than scroll sideways
+            "table{border-collapse:collapse;font-size:11px;max-width:100%}"
+            "td,th{border:1px solid #ccc;padding:2px 4px}th{vertical-align:bottom}td{white-space:nowrap}"
+            # names wrap at their hyphens when space runs short; numbers never; a failure's note may
+            # be long and hold a long path: it wraps anywhere
+            "td:nth-child(-n+6){white-space:normal}"
+            "td:last-child{white-space:normal;overflow-wrap:anywhere;min-width:12em}"
+            "img{max-width:100%;height:auto}</style></head><body>"
             f"<h1>{title}</h1><h2>Summary (mean ± std over seeds)</h2>{table}<h2>Figures</h2>{figures}</body></html>\n")
 
 

@@ -55,3 +55,33 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
             browser.close()
     assert problems == []
     assert (run / "report.png").stat().st_size > 10_000
+
+
+def test_tables_fit_a_1400_px_window(tmp_path: Path) -> None:
+    """Neither page scrolls sideways at 1400 px, nor does any table inside its box, with long strategy
+    names (every strategy axis varies) and the summary's 18 columns."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the test extra installs playwright")
+    from harness_plugins.reporters.compare import CompareReporter
+    from harness_plugins.reporters.plots import PlotsReporter
+
+    strategies = [{"space": space, "algorithm": a, "sampler": sampler, "pruner": p, "generator": generator, "skill": s}
+                  for a, s in (("random", 0.0), ("regularized-evolution", 0.02)) for p in ("none", "median")
+                  for space, sampler, generator in (("nb201", "tpe", "manual"),
+                                                    ("darts-like", "random", "autospace-generator"))]
+    run = synthetic_run(tmp_path / "run", strategies, datasets=("nb201-cifar100", "nb201-imagenet16-120"),
+                        seeds=range(6), trials=10, generator=True)
+    results = load_results(run)
+    CompareReporter().report(results, run)
+    PlotsReporter().report(results, run)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            for name in ("report.html", "plots.html"):
+                page.goto((run / name).as_uri(), wait_until="load")
+                assert page.evaluate("() => document.documentElement.scrollWidth") <= 1400, name
+                widths = page.evaluate("""() => Array.from(document.querySelectorAll('table')).map(
+                    t => [t.scrollWidth, t.parentElement.clientWidth])""")
+                assert widths and all(table <= box for table, box in widths), (name, widths)
+        finally:
+            browser.close()
