@@ -36,7 +36,7 @@ from harness_plugins.reporters._verdicts import (
     verdicts,
 )
 
-from harness import hookimpl
+from harness import hookimpl, schema
 from harness.components import Options, Reporter, ReporterSpec, RunResults
 
 __all__ = ["CompareReporter", "build_sections"]
@@ -305,14 +305,16 @@ def build_sections(results: RunResults, out_dir: Path, baseline: str | None = No
 
 
 def _fingerprint(results: RunResults, baseline: str | None) -> str:
-    """What the report depends on: the tables, the budget, the baseline, and this code."""
+    """What the report depends on: the tables, the budget, the baseline, and this code (the
+    reporters' modules, and the schema's rules for a trial's cost and a cell's best trial)."""
     config = results.metadata.get("config", {})
-    inputs = [results.metadata.get("budget"), config.get("trials"), config.get("epochs"), baseline]
+    inputs = [results.metadata.get("budget"), config.get("trials"), config.get("epochs"), config.get("timeout"),
+              baseline]
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode())
     for frame in (results.trials, results.cells):
         digest.update(",".join(map(str, frame.columns)).encode())
         digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
-    for source in sorted(Path(__file__).parent.glob("*.py")):
+    for source in [*sorted(Path(__file__).parent.glob("*.py")), Path(schema.__file__)]:
         digest.update(source.read_bytes())
     return digest.hexdigest()
 
