@@ -188,6 +188,9 @@ def _incompatibility(setup: CellSetup, config: RunConfig) -> str | None:
     if setup.generator.generates and tabular and not config.generator_data:
         return (f"generator {cell.generator} learns from images and {cell.dataset} is a table: "
                 f"name an image dataset with --generator-data")
+    if setup.algorithm.trains_on_images and tabular and not config.search_data:
+        return (f"algorithm {cell.algorithm} trains a supernet on images and {cell.dataset} is a table: "
+                f"name an image dataset with --search-data")
     searched: Any = setup.base_space
     if setup.generator.generates:
         # the space does not exist before generation: algorithms see what it will offer

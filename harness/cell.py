@@ -79,8 +79,9 @@ class StudyCell(CellContext):
     """The :class:`CellContext` of one cell, backed by its Optuna study."""
 
     def __init__(self, study: optuna.Study, space: SearchSpace, seed: int, shape: InputShape, device: str,
-                 options: Options, data: Callable[[], ImageData | None]) -> None:
+                 options: Options, data: Callable[[], ImageData | None], evaluator: Evaluator | None = None) -> None:
         self.study = study
+        self.evaluator = evaluator
         self.space = space
         self.seed = seed
         self.shape = shape
@@ -118,6 +119,13 @@ class StudyCell(CellContext):
 
     def set_cell_state(self, key: str, value: Any) -> None:
         self.study.set_user_attr(f"{schema.STATE_PREFIX}{key}", value)
+
+    def record_ranking(self, ranking: list[dict[str, Any]]) -> None:
+        if self.evaluator is None:
+            return
+        from harness.ranking import score_ranking
+
+        self.study.set_user_attr(schema.RANKING, json.loads(json.dumps(score_ranking(ranking, self.evaluator))))
 
     def record_search_cost(self, seconds: float, **details: Any) -> None:
         # one key per worker process: two workers never read-modify-write the same attribute
@@ -201,7 +209,7 @@ class CellRun:
                                      setup.pruner)
         self.study_id = storage.get_study_id_from_name(name)
         self.context = StudyCell(self.study, inputs.space, cell.seed, inputs.shape, inputs.device, config.options,
-                                 inputs.data)
+                                 inputs.data, inputs.evaluator)
 
     @staticmethod
     def sampler_seed(storage: BaseStorage, name: str, seed: int, ordinal: int) -> int:

@@ -95,6 +95,10 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--generator-data", default=None, metavar="DATASET",
                       help="image dataset generators learn from (default: each cell's own dataset; "
                            "needed when the cells' dataset is a table)")
+    data.add_argument("--search-data", default=None, metavar="DATASET",
+                      help="image dataset one-shot search algorithms (gradient, rl --rl-mode shared) train their "
+                           "supernet on when the cells' dataset is a table; the derived architecture is scored on "
+                           "the table")
     training = parser.add_argument_group("training")
     training.add_argument("--fix", action="append", metavar="NAME=VALUE", default=[],
                           help="pin a hyperparameter (lr, weight_decay, optimizer, batch_size, schedule, ...)")
@@ -201,6 +205,7 @@ def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
     return RunConfig(
         datasets=_axis(registry, "dataset", args.datasets), spaces=_axis(registry, "space", args.spaces),
         generators=_axis(registry, "generator", args.generators), generator_data=args.generator_data,
+        search_data=args.search_data,
         heartbeat=args.heartbeat,
         algorithms=_axis(registry, "algorithm", args.algorithms), samplers=_axis(registry, "sampler", args.samplers),
         pruners=_axis(registry, "pruner", args.pruners), seeds=args.seeds, trials=args.trials, epochs=args.epochs,

@@ -77,6 +77,9 @@ class RunConfig:
     #: the image dataset generators learn from when a cell's dataset is a table (``None``: the
     #: cell's own dataset)
     generator_data: str | None = None
+    #: the image dataset one-shot search algorithms (those whose ``trains_on_images``) train their
+    #: supernet on when a cell's dataset is a table; the derived architecture is scored on the table
+    search_data: str | None = None
     val_fraction: float = 0.2
     split_seed: int = 0
     max_per_class: int | None = None
@@ -140,6 +143,8 @@ class RunConfig:
     def identity(self) -> dict[str, Any]:
         """The part of the config that defines what the run computes."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in EXECUTION_ONLY | {"options"}}
+        if data.get("search_data") is None:  # added later: runs without it keep their run ids
+            data.pop("search_data", None)
         data["options"] = {k: v for k, v in sorted(self.options.items()) if k not in EXECUTION_ONLY
                            and k not in data and (self.counted_options is None or k in self.counted_options)}
         return data

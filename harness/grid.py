@@ -84,8 +84,9 @@ def expand_grid(config: RunConfig, registry: Registry) -> list[Cell]:
                         ("sampler", config.samplers), ("pruner", config.pruners), ("reporter", config.reporters)):
         for name in names:
             registry.get(kind, name)
-    if config.generator_data:
-        registry.get("dataset", config.generator_data)
+    for data in (config.generator_data, config.search_data):
+        if data:
+            registry.get("dataset", data)
     return [Cell(*values) for values in itertools.product(
         config.datasets, config.generators, config.spaces, config.algorithms, config.samplers, config.pruners,
         config.seeds)]

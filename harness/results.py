@@ -37,7 +37,8 @@ TRIAL_COLUMNS = [
 ]
 CELL_COLUMNS = [
     "run_id", "cell", *AXES, "state", "reason", "trials_complete", "trials_pruned", "trials_failed",
-    "search_seconds", "search_details", "generation_key", "generation_seconds", "note",
+    "search_seconds", "search_details", "generation_key", "generation_seconds", "space_size", "search_data",
+    "generation_data", "kendall_tau", "spearman", "generation_kendall_tau", "generation_spearman", "note",
 ]
 
 _STATE_NAMES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
@@ -94,13 +95,20 @@ def cell_row(run_id: str, cell: dict[str, Any], state: str, reason: str | None,
               for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     cost = schema.search_costs(attrs)
     generation = attrs.get(schema.GENERATION) or {}
+    data = attrs.get(schema.TRAINING_DATA) or {}
+    ranking, generation_ranking = attrs.get(schema.RANKING) or {}, attrs.get(schema.GENERATION_RANKING) or {}
     return {
         "run_id": run_id, "cell": cell["key"], **{axis: cell.get(axis) for axis in AXES}, "state": state,
         "reason": reason, "trials_complete": counts[TrialState.COMPLETE], "trials_pruned": counts[TrialState.PRUNED],
         "trials_failed": counts[TrialState.FAIL], "search_seconds": sum(c.get("seconds", 0.0) for c in cost),
         "search_details": json.dumps(cost, sort_keys=True) if cost else None,
         "generation_key": generation.get("key"), "generation_seconds": generation.get("seconds"),
-        "note": cell.get("note"),
+        "space_size": attrs.get(schema.SPACE_SIZE), "search_data": data.get("search"),
+        "generation_data": data.get("generation"),
+        "kendall_tau": ranking.get("kendall_tau"), "spearman": ranking.get("spearman"),
+        "generation_kendall_tau": generation_ranking.get("kendall_tau"),
+        "generation_spearman": generation_ranking.get("spearman"),
+        "note": join_notes(cell.get("note"), data.get("note")),
     }
 
 
@@ -174,7 +182,11 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
                                  derived_seed_note(attrs))
         cell_rows.append(row)
         if attrs.get(schema.GENERATION):
-            generations[attrs[schema.GENERATION]["key"]] = attrs[schema.GENERATION]
+            summary = generations.setdefault(attrs[schema.GENERATION]["key"], dict(attrs[schema.GENERATION]))
+            scored = attrs.get(schema.GENERATION_RANKING) or {}
+            if scored.get("kendall_tau") is not None and summary.get("scored_on") is None:
+                summary.update(kendall_tau=scored["kendall_tau"], spearman=scored.get("spearman"),
+                             scored_on=cell.get("dataset"))
     trials_frame = pd.DataFrame(trial_rows)
     # the documented columns always exist, in their order, then hp.*, arch.*, algo.*, extra.* sorted
     extra_columns = sorted((c for c in trials_frame.columns if c not in TRIAL_COLUMNS),
@@ -262,12 +274,15 @@ def fixed_space_note(cell: dict[str, Any], trials: list[optuna.trial.FrozenTrial
             f"its space is fixed by the first trial (details in harness.log)")
 
 
-GENERATION_COLUMNS = ["run_id", "generation_key", "generator", "space", "data", "seed", "seconds", "worker", "details"]
+GENERATION_COLUMNS = ["run_id", "generation_key", "generator", "space", "data", "seed", "seconds", "space_size",
+                      "kendall_tau", "spearman", "scored_on", "worker", "details"]
 
 
 def _generations_frame(storage: optuna.storages.BaseStorage, run_id: str,
                        generations: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """One row per space generation of the run, with its details (from the claim that did it)."""
+    """One row per space generation of the run, with its details (from the claim that did it). Its
+    ranking's τ is the one scored on the table of ``scored_on``, the first table dataset whose
+    cells used the generation (``cells.csv`` has it for every cell)."""
     from harness.claims import stored_result
 
     claims = optuna.load_study(study_name=f"{run_id}/claims", storage=storage)
@@ -276,7 +291,10 @@ def _generations_frame(storage: optuna.storages.BaseStorage, run_id: str,
         result = stored_result(claims, f"generate|{key}") or {}
         generator, space, data, seed = key.split("|")
         rows.append({"run_id": run_id, "generation_key": key, "generator": generator, "space": space, "data": data,
-                     "seed": int(seed), "seconds": result.get("seconds"), "worker": result.get("worker"),
+                     "seed": int(seed), "seconds": result.get("seconds"),
+                     "space_size": (result.get("details") or {}).get("space_size"),
+                     "kendall_tau": generations[key].get("kendall_tau"), "spearman": generations[key].get("spearman"),
+                     "scored_on": generations[key].get("scored_on"), "worker": result.get("worker"),
                      "details": json.dumps(result.get("details"), sort_keys=True)})
     return pd.DataFrame(rows, columns=GENERATION_COLUMNS)
 

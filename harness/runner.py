@@ -46,6 +46,7 @@ from harness.errors import UsageError
 from harness.grid import Cell, PlannedCell, expand_grid
 from harness.logs import route_library_logs
 from harness.metadata import run_metadata
+from harness.ranking import score_ranking
 from harness.registry import Registry, load_registry
 from harness.results import cell_reason, cell_row, export_run, trial_row
 from harness.runfiles import read_run_json, write_json_atomic
@@ -74,6 +75,10 @@ def plan_grid(config: RunConfig, registry: Registry, assembler: CellAssembler | 
     ``assembler``, a worker's, the setups are the ones its cells then run with). A cell whose
     components fail to build is planned to run: it fails with its traceback then, the others run."""
     assembler = assembler or CellAssembler(config, registry)
+    for option, name in (("--generator-data", config.generator_data), ("--search-data", config.search_data)):
+        if name and _is_table(assembler, name):
+            raise UsageError(f"{option} {name}: a table answers by lookup and has no images to train on; "
+                             f"name an image dataset")
     planned = []
     for cell in expand_grid(config, registry):
         setup = assembler.assemble(cell)
@@ -82,6 +87,22 @@ def plan_grid(config: RunConfig, registry: Registry, assembler: CellAssembler | 
         else:
             planned.append(PlannedCell(cell, None, setup.note, setup.fixed_space))
     return planned
+
+
+def _space_size(space: SearchSpace, generation: dict[str, Any] | None) -> int | None:
+    """How many architectures the searched space holds: counted when it can enumerate them, else
+    what its generation reported (``None`` when neither knows: a continuous space)."""
+    if "enumerate" in space.capabilities:
+        return len(space.enumerate())
+    size = (generation or {}).get("space_size")
+    return int(size) if size is not None else None
+
+
+def _is_table(assembler: CellAssembler, name: str) -> bool:
+    try:
+        return isinstance(assembler.dataset(name), TabularBenchmark)
+    except PluginFailed:
+        return False  # a broken dataset plugin fails the cells that use it, with its traceback
 
 
 @dataclass(frozen=True)
@@ -183,24 +204,37 @@ class Worker:
 
     # -- one cell ----------------------------------------------------------------------------
 
+    def training_data(self, setup: CellSetup) -> dict[str, str | None]:
+        """Which image datasets the cell's training work uses besides the trials: ``generation``
+        (the generator's, ``None`` when it generates nothing) and ``search`` (a one-shot
+        algorithm's supernet: the cell's own dataset, or ``--search-data`` on a table)."""
+        cell = setup.cell
+        generation = (self.config.generator_data or cell.dataset) if setup.generator.generates else None
+        search = None
+        if setup.algorithm.trains_on_images:
+            search = self.config.search_data if setup.tabular and self.config.search_data else cell.dataset
+        return {"generation": generation, "search": search}
+
     def run_cell(self, cell: Cell, progress: Any = None) -> str:
         assert self.storage is not None and self._claims is not None, "attach() the worker to the run's storage first"
         run_id = str(self.config.run_id)
         setup = self.assembler.assemble(cell)
         error, run, generation = None, None, None
+        data: dict[str, str | None] = {}
         if isinstance(setup, CellUnavailable):
             error = setup.reason
         else:
-            generates = setup.generator.generates
-            for name in dict.fromkeys([cell.dataset, *([self.config.generator_data] if generates else [])]):
-                if error is None and name:
+            data = self.training_data(setup)
+            for name in dict.fromkeys([cell.dataset, *(n for n in data.values() if n)]):
+                if error is None:
                     self.load(name)
                     error = self.failed_datasets.get(name)
         if error is None and isinstance(setup, CellSetup):
             try:  # the generator and the sampler's factory are plugin code too
                 space, generation = self._searched_space(setup)
                 loaded = self.dataset(cell.dataset)
-                inputs = CellInputs(space, loaded.evaluator, loaded.shape, self.device, loaded.search_data)
+                search = self.dataset(data["search"]) if data["search"] else loaded
+                inputs = CellInputs(space, loaded.evaluator, loaded.shape, self.device, search.search_data)
                 run = CellRun(self.config, setup, inputs, self.storage, self._claims, self.ordinal,
                               on_trial=self._trial_finished)
             except PluginFailed as exc:
@@ -215,13 +249,39 @@ class Worker:
             state = "failed"
         else:
             study = run.study
+            self._record_training_data(study, cell, data)
+            size = _space_size(run.inputs.space, generation)
+            if study.user_attrs.get(schema.SPACE_SIZE) != size:
+                study.set_user_attr(schema.SPACE_SIZE, size)
             if generation is not None:
+                ranking = generation.pop("ranking", None)
+                generation.pop("space_size", None)
                 study.set_user_attr(schema.GENERATION, generation)
+                if ranking and schema.GENERATION_RANKING not in study.user_attrs:
+                    study.set_user_attr(schema.GENERATION_RANKING, score_ranking(ranking, run.inputs.evaluator))
             state = run.run(progress.update if progress is not None else (lambda n: None))
         attrs = study.user_attrs
         self.registry.cell_finished(cell_row(run_id, PlannedCell(cell).to_json(), state, cell_reason(state, attrs),
                                              study.get_trials(deepcopy=False), attrs))
         return state
+
+    def _record_training_data(self, study: optuna.Study, cell: Cell, data: dict[str, str | None]) -> None:
+        """Store which image data the cell's generation and search trained on, and say so when it
+        does not match the task of the cell's own dataset (resolution, classes)."""
+        if not any(data.values()):
+            return
+        table = self.dataset(cell.dataset).shape
+        notes = []
+        for role, name in data.items():
+            if name and name != cell.dataset:
+                shape = self.dataset(name).shape
+                if (shape.height, shape.width, shape.num_classes) != (table.height, table.width, table.num_classes):
+                    notes.append(f"{role} trained on {name} ({shape.height}x{shape.width} px, {shape.num_classes} "
+                                 f"classes), scored on {cell.dataset} ({table.height}x{table.width} px, "
+                                 f"{table.num_classes} classes)")
+        record = {**data, "note": "; ".join(notes) or None}
+        if study.user_attrs.get(schema.TRAINING_DATA) != record:
+            study.set_user_attr(schema.TRAINING_DATA, record)
 
     def _searched_space(self, setup: CellSetup) -> tuple[SearchSpace, dict[str, Any] | None]:
         """The space the cell searches: the base space for a generator that generates nothing;
@@ -252,7 +312,9 @@ class Worker:
         result, _ = run_once(self._claims, self.storage, f"generate|{key}", generate)
         if key not in self._spaces:
             self._spaces[key] = guarded(f"generator {cell.generator}", lambda: generator.load(base, result["space"]))
-        return self._spaces[key], {"key": key, "seconds": result["seconds"]}
+        details = result.get("details") or {}
+        return self._spaces[key], {"key": key, "seconds": result["seconds"], "ranking": details.get("ranking"),
+                                   "space_size": details.get("space_size")}
 
     def _trial_finished(self, study: optuna.Study, number: int) -> None:
         if not self.registry.observes_trials():

@@ -20,6 +20,13 @@ Study (cell) attributes:
                      stored, worker ordinal) rather than the cell seed alone (a second worker
                      or a resume): from there on the cell's random draws differ from those of
                      the other cells of its seed
+``training_data``    the image datasets the cell's generation and one-shot search trained on
+                     (``{"generation", "search", "note"}``; ``note`` says when they do not
+                     match the task of the cell's dataset: resolution, classes)
+``ranking``          the one-shot search's ranking scored against the table
+                     (:func:`harness.ranking.score_ranking`: ``kendall_tau``, ``spearman``...)
+``generation_ranking`` the generator's ranking (AutoSpace's α) scored against the cell's table
+``space_size``       how many architectures the searched space holds (``None``: not enumerable)
 ``budget``           the budget the cell was last run with (``{"trials", "timeout"}``): an
                      export without the run's configuration judges the cell's state by it
 ==================== ======================================================================
@@ -56,7 +63,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CELL", "ERROR", "EXHAUSTED", "FAILED", "GENERATION", "KILLED", "PREPARED", "PROC", "RECORD", "START",
-    "STATE_PREFIX", "SEARCH_COST_PREFIX", "DERIVED_SEED", "BUDGET", "SURPLUS", "WORKER", "COLUMN_PREFIX", "Budget",
+    "STATE_PREFIX", "SEARCH_COST_PREFIX", "DERIVED_SEED", "BUDGET", "TRAINING_DATA", "SPACE_SIZE", "RANKING",
+    "GENERATION_RANKING", "SURPLUS", "WORKER", "COLUMN_PREFIX", "Budget",
     "FINISHED",
     "COSTED_STATES", "best_trials", "budget_used", "trial_costs",
     "is_counted", "is_killed", "search_costs", "trial_cost_seconds", "trial_record", "trial_start",
@@ -76,6 +84,10 @@ DERIVED_SEED = "derived_seed"
 #: the budget the cell was last run with, ``{"trials": N, "timeout": S or None}``: what an export
 #: without the run's configuration judges the cell's state by
 BUDGET = "budget"
+TRAINING_DATA = "training_data"
+SPACE_SIZE = "space_size"
+RANKING = "ranking"
+GENERATION_RANKING = "generation_ranking"
 # trial attributes
 WORKER = "worker"
 PROC = "proc"

@@ -60,6 +60,13 @@ class SearchAlgorithm(ABC):
     #: other algorithms with every sampler but the first are ``n/a`` there.
     sampler_chooses_architecture: ClassVar[bool] = False
 
+    @property
+    def trains_on_images(self) -> bool:
+        """Whether :meth:`prepare` trains on images (``cell.data()``: a one-shot supernet). On a
+        table dataset such an algorithm searches on the run's ``--search-data`` image dataset and
+        its derived architecture is scored on the table; without one the cell is ``n/a``."""
+        return False
+
     def incompatible(self, space: SearchSpace, dataset: ImageDataset | TabularBenchmark) -> str | None:
         """Why this algorithm cannot run on (space, dataset), or ``None``. The default checks
         :attr:`requires` against the space's capabilities. When the cell's space is generated,

@@ -72,6 +72,12 @@ class CellContext(ABC):
         """Record one-shot search overhead (supernet, controller, predictor) for the cell table,
         separately from child training."""
 
+    def record_ranking(self, ranking: list[dict[str, Any]]) -> None:
+        """Record the algorithm's own ranking of architectures, ``[{"arch_id", "score"}]`` (a
+        supernet's shared-weight validation accuracy of sampled architectures, say). On a table
+        dataset the harness scores it against the table's accuracies (Kendall's τ, Spearman's ρ:
+        ``kendall_tau`` in ``cells.csv``). The default ignores it."""
+
     def record_trial_column(self, trial: optuna.Trial, name: str, value: str | int | float | bool | None) -> None:
         """Record a per-trial fact of the algorithm's (e.g. a local search's move: ``init``,
         ``neighbour``, ``restart``) as the column ``algo.<name>`` of ``trials.csv``, next to the

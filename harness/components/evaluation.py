@@ -60,6 +60,15 @@ class Evaluator(ABC):
                  cell: CellContext) -> TrialOutcome:
         ...
 
+    def reference_accuracy(self, arch_id: str) -> float | None:
+        """The ground-truth accuracy (a fraction in [0, 1]) of the architecture whose identity is
+        ``arch_id`` (``space.arch_id``): what a benchmark table records for it when trained alone
+        on its full schedule, on the split the benchmark reports (its test split). The harness
+        scores a method's own ranking of architectures against it (Kendall's τ: a supernet's,
+        AutoSpace's α). ``None`` (the default) when unknown without training, or when the
+        architecture is not in the table."""
+        return None
+
 
 class TabularBenchmark(ABC):
     """A benchmark that answers accuracy by lookup (zero training cost).

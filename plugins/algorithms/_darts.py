@@ -23,10 +23,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from harness_plugins.algorithms._oneshot import (
+    RANKING_IMAGES,
     SearchData,
     batch_stream,
     seeded_generator,
+    shared_accuracy,
     skip_fraction,
+    supernet_ranking,
 )
 
 from harness.components import ImageData
@@ -103,6 +106,13 @@ def darts_search(supernet: Supernet, data: ImageData, config: DartsConfig, seed:
             weight_opt.step()
             schedule.step()
 
+    def shared_weights_accuracy(candidate: dict[str, Any]) -> float:
+        onehot = {name: F.one_hot(torch.tensor(list(options).index(candidate[name])), len(options))
+                  .to(device=device, dtype=torch.float32) for name, options in decisions}
+        return shared_accuracy(lambda x: supernet.forward_mixed(x, onehot), split.valid, split.normaliser,
+                               limit=RANKING_IMAGES)
+
+    ranking = supernet_ranking(decisions, shared_weights_accuracy, seed)
     with torch.no_grad():
         probs = {name: torch.softmax(v, dim=0) for name, v in logits.items()}
         arch = {name: options[int(probs[name].argmax())] for name, options in decisions}
@@ -117,5 +127,6 @@ def darts_search(supernet: Supernet, data: ImageData, config: DartsConfig, seed:
         "expected_madds": expected,
         "derived_madds": derived,
         "steps": total_steps,
+        "ranking": [{"arch": a, "score": score} for a, score in ranking],
         "config": {**asdict(config), "arch_betas": list(config.arch_betas)},
     }

@@ -23,12 +23,14 @@ import torch
 import torch.nn.functional as F
 from harness_plugins.algorithms._controller import Controller, Reinforce
 from harness_plugins.algorithms._oneshot import (
+    RANKING_IMAGES,
     SearchData,
     batch_stream,
     build_supernet,
     seeded_generator,
     shared_accuracy,
     skip_fraction,
+    supernet_ranking,
 )
 
 from harness.components import ImageData, InputShape, SearchSpace
@@ -100,10 +102,13 @@ def enas_search(space: SearchSpace, shape: InputShape, data: ImageData, config: 
                               limit=DERIVE_IMAGES) for arch in candidates]
     best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
     arch = candidates[best]
+    ranking = supernet_ranking(decisions, lambda a: shared_accuracy(lambda x: supernet(x, a), split.valid,
+                                                                    split.normaliser, limit=RANKING_IMAGES), seed)
     last = rewards[-config.controller_steps:] if rewards else []
     return {
         "arch": arch,
         "arch_id": space.arch_id(arch),
+        "ranking": [{"arch_id": space.arch_id(a), "score": score} for a, score in ranking],
         "shared_val_accuracy": scores[best],
         "greedy_shared_val_accuracy": scores[0],
         "skip_fraction": skip_fraction(arch, decisions),

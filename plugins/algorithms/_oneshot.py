@@ -24,6 +24,13 @@ __all__ = [
 #: Options that remove a layer's computation; their share in a derived arch shows collapse.
 SKIP_LIKE = frozenset({"skip", "skip_connect", "none", "zero", "identity"})
 
+#: Architectures a one-shot search scores with its shared weights once it is done, so that its
+#: ranking can be compared with stand-alone accuracy (Kendall's τ against a benchmark table; 30 is
+#: the smallest sample the weight-sharing literature reports τ on).
+RANKING_SAMPLES = 30
+#: Validation images each of them is scored on (as ENAS's derivation scores its candidates).
+RANKING_IMAGES = 1024
+
 
 @dataclass
 class SearchData:
@@ -87,11 +94,31 @@ def seeded_generator(seed: int, device: str | torch.device) -> torch.Generator:
     return torch.Generator(device=torch.device(device)).manual_seed(int(seed))
 
 
+def supernet_ranking(decisions: Sequence[tuple[str, Sequence[Any]]], score: Callable[[Architecture], float],
+                     seed: int, n: int = RANKING_SAMPLES) -> list[tuple[Architecture, float]]:
+    """The supernet's own ranking: ``n`` distinct architectures drawn uniformly (each decision
+    independently, with a generator of its own so the search's random streams are untouched),
+    each with ``score(arch)`` (its shared-weight validation accuracy)."""
+    gen = torch.Generator().manual_seed((int(seed) * 7_919 + 104_729) % 2**63)
+    sizes = 1
+    for _, options in decisions:
+        sizes *= max(len(options), 1)
+    drawn: dict[tuple[str, ...], Architecture] = {}
+    for _ in range(20 * n):
+        if len(drawn) >= min(n, sizes):
+            break
+        arch = {name: options[int(torch.randint(len(options), (1,), generator=gen))] for name, options in decisions}
+        drawn.setdefault(tuple(str(arch[name]) for name, _ in decisions), arch)
+    return [(arch, float(score(arch))) for arch in drawn.values()]
+
+
 def search_once(cell: CellContext, key: str, search: Callable[[ImageData], dict[str, Any]], name: str,
                 **cost_details: Any) -> None:
     """The ``prepare`` of a one-shot algorithm: run ``search`` on the cell's search data (train +
     validation) unless its result is stored under ``key`` already, time it (synchronising CUDA),
-    store ``{**result, "seconds"}`` in the cell state and record the search cost. The harness runs
+    store ``{**result, "seconds"}`` in the cell state and record the search cost. A ``"ranking"``
+    in the result (``[{"arch_id", "score"}]``: the supernet's own ranking) goes to
+    ``cell.record_ranking`` instead (scored against the table on table datasets). The harness runs
     ``prepare`` in one worker per cell; the others find the stored result."""
     if cell.get_cell_state(key) is not None:
         return
@@ -105,8 +132,11 @@ def search_once(cell: CellContext, key: str, search: Callable[[ImageData], dict[
     if torch.device(cell.device).type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
+    ranking = result.pop("ranking", None)
     cell.set_cell_state(key, {**result, "seconds": seconds})
     cell.record_search_cost(seconds, **cost_details, **result)
+    if ranking:
+        cell.record_ranking(ranking)
 
 
 def derived_arch(cell: CellContext, key: str, prepare: Callable[[CellContext], None]) -> Architecture:

@@ -27,11 +27,8 @@ from harness.components import (
     Architecture,
     CellContext,
     ImageData,
-    ImageDataset,
     Options,
     SearchAlgorithm,
-    SearchSpace,
-    TabularBenchmark,
 )
 
 if TYPE_CHECKING:
@@ -51,20 +48,20 @@ class GradientAlgorithm(SearchAlgorithm):
 
         self.config = config or DartsConfig()
 
-    def incompatible(self, space: SearchSpace, dataset: ImageDataset | TabularBenchmark) -> str | None:
-        reason = super().incompatible(space, dataset)
-        if reason is None and isinstance(dataset, TabularBenchmark):
-            return "gradient search trains a supernet: needs an image dataset, not a table"
-        return reason
+    @property
+    def trains_on_images(self) -> bool:
+        return True  # the supernet (on a table: the run's --search-data images)
 
     def prepare(self, cell: CellContext) -> None:
         from harness_plugins.algorithms._darts import darts_search
         from harness_plugins.algorithms._oneshot import build_supernet, search_once
 
         def search(data: ImageData) -> dict[str, Any]:
-            supernet = build_supernet(cell.space, cell.shape, cell.seed, cell.device)
+            # the supernet is built for the data it trains on (on a table: the --search-data images)
+            supernet = build_supernet(cell.space, data.shape, cell.seed, cell.device)
             result = darts_search(supernet, data, self.config, cell.seed, cell.device)
-            return {**result, "arch_id": cell.space.arch_id(result["arch"])}
+            ranking = [{"arch_id": cell.space.arch_id(e["arch"]), "score": e["score"]} for e in result["ranking"]]
+            return {**result, "arch_id": cell.space.arch_id(result["arch"]), "ranking": ranking}
 
         search_once(cell, STATE_KEY, search, "gradient search", algorithm="gradient")
 

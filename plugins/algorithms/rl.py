@@ -80,9 +80,11 @@ class RLAlgorithm(SearchAlgorithm):
             return reason
         if "supernet" not in space.capabilities:
             return "space lacks supernet (needed by --rl-mode shared)"
-        if isinstance(dataset, TabularBenchmark):
-            return "--rl-mode shared trains a supernet: needs an image dataset, not a table"
         return None
+
+    @property
+    def trains_on_images(self) -> bool:
+        return self.mode == "shared"  # the supernet (on a table: the run's --search-data images)
 
     # -- shared mode -----------------------------------------------------------------------------
 
@@ -92,7 +94,8 @@ class RLAlgorithm(SearchAlgorithm):
         from harness_plugins.algorithms._enas_shared import enas_search
         from harness_plugins.algorithms._oneshot import search_once
 
-        search_once(cell, STATE_KEY, lambda data: enas_search(cell.space, cell.shape, data, self.config, cell.seed,
+        # the supernet is built for the data it trains on (on a table: the --search-data images)
+        search_once(cell, STATE_KEY, lambda data: enas_search(cell.space, data.shape, data, self.config, cell.seed,
                                                               cell.device),
                     "rl shared mode", algorithm="rl", mode="shared")
 

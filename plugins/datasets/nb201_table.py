@@ -197,6 +197,18 @@ class NB201TableEvaluator(Evaluator):
         )
 
 
+    def reference_accuracy(self, arch_id: str) -> float | None:
+        """The table's accuracy of the NAS-Bench-201 cell ``arch_id`` (its NB201 string)."""
+        from harness_plugins.spaces.nb201 import arch_to_string, parse_arch_string
+
+        try:
+            key = arch_to_string(parse_arch_string(arch_id))
+        except (KeyError, ValueError):
+            return None
+        value = self.accuracies.get(key)
+        return None if value is None else value / 100.0
+
+
 class NB201Table(TabularBenchmark):
     """One column of the NAS-Bench-201 CSV as a benchmark (see the module docstring)."""
 
