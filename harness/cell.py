@@ -15,6 +15,7 @@ no worker asks for more trials, now or on resume.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ from typing import Any, Callable, Literal
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from harness import exhaustion, schema
 from harness.assembly import CellSetup
@@ -82,6 +83,9 @@ class StudyCell(CellContext):
                  options: Options, data: Callable[[], ImageData | None], evaluator: Evaluator | None = None) -> None:
         self.study = study
         self.evaluator = evaluator
+        self._history: list[EvaluatedArchitecture] = []
+        self._history_open: list[int] = []
+        self._history_seen = 0
         self.space = space
         self.seed = seed
         self.shape = shape
@@ -90,18 +94,29 @@ class StudyCell(CellContext):
         self._data = data
 
     def history(self) -> list[EvaluatedArchitecture]:
-        out = []
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        """Complete and pruned trials with an architecture, by trial number. Kept incrementally
+        (a finished trial never changes): each call looks only at new and still-running trials."""
+        trials = self.study.get_trials(deepcopy=False)
+        if len(trials) < self._history_seen:  # not the list seen before: start over
+            self._history, self._history_open, self._history_seen = [], [], 0
+        still_open = []
+        for position in [*self._history_open, *range(self._history_seen, len(trials))]:
+            t = trials[position]
+            if not t.state.is_finished():
+                still_open.append(position)
+                continue
             start = schema.trial_start(t)
-            if "arch" not in start:
+            if t.state not in (TrialState.COMPLETE, TrialState.PRUNED) or "arch" not in start:
                 continue
             if t.state == TrialState.COMPLETE:
                 accuracy = t.values[0]
             else:
                 accuracy = t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else 0.0
-            out.append(EvaluatedArchitecture(t.number, start["arch"], start["arch_id"], float(accuracy),
-                                             t.state.name.lower()))
-        return out
+            bisect.insort(self._history, EvaluatedArchitecture(t.number, start["arch"], start["arch_id"],
+                                                               float(accuracy), t.state.name.lower()),
+                          key=lambda e: e.number)
+        self._history_open, self._history_seen = still_open, len(trials)
+        return list(self._history)
 
     def taken_arch_ids(self) -> set[str]:
         taken = set()
@@ -181,6 +196,8 @@ class _Attempt:
     interrupted: bool = False
     #: the cell's verdict when this trial found the space exhausted (it evaluates nothing)
     exhausted: dict[str, Any] | None = None
+    #: the trial as stored by its ``tell``
+    told: FrozenTrial | None = None
 
 
 class CellRun:
@@ -193,7 +210,7 @@ class CellRun:
 
     def __init__(self, config: RunConfig, setup: CellSetup, inputs: CellInputs,
                  storage: BaseStorage, claims: optuna.Study, ordinal: int = 0,
-                 on_trial: Callable[[optuna.Study, int], None] = lambda study, number: None) -> None:
+                 on_trial: Callable[[optuna.Study, FrozenTrial], None] = lambda study, trial: None) -> None:
         self.cell = cell = setup.cell
         self.config = config
         self.setup = setup
@@ -208,6 +225,8 @@ class CellRun:
         self.study = open_cell_study(storage, cell, str(config.run_id), setup.directions, setup.sampler(sampler_seed),
                                      setup.pruner)
         self.study_id = storage.get_study_id_from_name(name)
+        #: the cell's budget, kept up to date incrementally (per trial: O(running trials))
+        self.tally = schema.BudgetTally()
         self.context = StudyCell(self.study, inputs.space, cell.seed, inputs.shape, inputs.device, config.options,
                                  inputs.data, inputs.evaluator)
 
@@ -229,7 +248,7 @@ class CellRun:
         return int(digest[:8], 16)
 
     def budget(self) -> schema.Budget:
-        return schema.budget_used(self.study.get_trials(deepcopy=False), self.study.user_attrs)
+        return self.tally.update(self.study.get_trials(deepcopy=False)).budget(self.study.user_attrs)
 
     def exhausted(self) -> bool:
         """Whether a worker found the cell's space exhausted: it is finished, whatever its budget."""
@@ -248,8 +267,7 @@ class CellRun:
         trial numbers are handed out atomically, so the first ``trials`` counted ones win."""
         if self.config.trials < 1:
             return False
-        earlier = [t for t in self.study.get_trials(deepcopy=False) if t.number < number and schema.is_counted(t)]
-        return len(earlier) >= self.config.trials
+        return self.tally.update(self.study.get_trials(deepcopy=False)).counted_before(number) >= self.config.trials
 
     def run(self, progress: Callable[[int], None] = lambda n: None) -> str:
         """Work on the cell; returns ``"done"``, ``"exhausted"`` (finished short of its budget: the
@@ -332,8 +350,8 @@ class CellRun:
             raise
         finally:
             final = self._tell(trial, attempt)
-        if final not in ("killed", "exhausted"):  # an exhausted trial is a placeholder, as a surplus one
-            self.on_trial(self.study, trial.number)
+        if final not in ("killed", "exhausted") and attempt.told is not None:  # placeholders are not trials
+            self.on_trial(self.study, attempt.told)
         return final
 
     def _propose(self, trial: optuna.Trial, attempt: _Attempt) -> Architecture:
@@ -389,16 +407,15 @@ class CellRun:
         trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start)))
 
     def _claimed_elsewhere(self, number: int, attempt: _Attempt) -> bool:
-        arch_id = attempt.start["arch_id"]
-        return any(t.number != number and schema.is_counted(t) and schema.trial_start(t).get("arch_id") == arch_id
-                   for t in self.study.get_trials(deepcopy=False))
+        return self.tally.update(self.study.get_trials(deepcopy=False)).held_elsewhere(attempt.start["arch_id"], number)
 
     def _evaluate(self, trial: optuna.Trial, attempt: _Attempt) -> None:
         """Fill ``attempt``; exceptions of plugin code fail the trial, not the run."""
         try:
             arch = self._propose(trial, attempt)
             attempt.start["hparams"] = {} if self.setup.tabular else self.hparams.suggest(trial)
-            trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start)))
+            if attempt.start["hparams"]:  # the claim stored by _propose lacks them: one more write
+                trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start)))
             attempt.outcome = self.inputs.evaluator.evaluate(trial, arch, attempt.start["hparams"], self.context)
             if not math.isfinite(attempt.outcome.val_accuracy):
                 raise ValueError(f"validation accuracy is {attempt.outcome.val_accuracy}")
@@ -445,6 +462,7 @@ class CellRun:
             told = self.study.tell(trial, values, state=state if values is None else None, skip_if_finished=True)
         except optuna.exceptions.UpdateFinishedTrialError:
             told = None  # a set_user_attr found the trial finished
+        attempt.told = told
         if told is None or told.state != state or told.user_attrs.get(schema.KILLED):
             # another process declared this trial's worker dead and failed it meanwhile
             log.warning("trial %d of %s was finished by another worker; its result is dropped",

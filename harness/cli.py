@@ -271,12 +271,13 @@ def _export(run_dir: Path, accept_loss: bool = False) -> Any:
 
 def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[str] | None,
             overrides: dict[str, Any] | None = None, accept_loss: bool = False, out_dir: Path | None = None,
-            match: str = "trials", from_tables: bool = False) -> ReportOutcome:
+            match: str = "trials", from_tables: bool = False, exported: Any = None) -> ReportOutcome:
     """Re-export the runs' tables from their storage (or, ``from_tables``, read them as exported) and
     run ``reporters`` (default: the first run's) on one run, or on several merged (see
     ``harness.merge``), into ``out_dir`` (default: the run's folder). Their factories get the
     defaults, then the options stored with the (first) run, then ``overrides`` (given to
-    ``harness report``). Each reporter runs in isolation (see :func:`_run_reporter`)."""
+    ``harness report``). Each reporter runs in isolation (see :func:`_run_reporter`). ``exported``:
+    the results ``harness bench`` has just exported (the run is then not exported again)."""
     from harness.merge import merge_runs
     from harness.results import load_results
 
@@ -284,7 +285,8 @@ def _report(registry: Any, run_dirs: Sequence[Path] | Path, reporters: Iterable[
     for folder in run_dirs if from_tables else ():
         if not (folder / "trials.csv").exists() or not (folder / "cells.csv").exists():
             raise UsageError(f"{folder}: no trials.csv and cells.csv here to report from")
-    runs = [load_results(d) if from_tables else _export(d, accept_loss) for d in run_dirs]
+    runs = [exported] if exported is not None else \
+        [load_results(d) if from_tables else _export(d, accept_loss) for d in run_dirs]
     out_dir = out_dir or run_dirs[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     results = runs[0] if len(runs) == 1 and out_dir == run_dirs[0] else merge_runs(runs, out_dir, match)
@@ -503,11 +505,11 @@ def _main(argv: list[str]) -> int:
     _check_reporters(config, registry)
     incomplete = None
     try:
-        run_bench(config, registry)
+        results = run_bench(config, registry)
     except RunIncomplete as exc:
-        incomplete = exc
+        incomplete, results = exc, exc.results
     print(f"run {config.run_id}: results in {config.run_dir}")
-    reported = _print_report(_report(registry, config.run_dir, config.reporters))
+    reported = _print_report(_report(registry, config.run_dir, config.reporters, exported=results))
     if incomplete is not None:
         print(f"harness: {incomplete}", file=sys.stderr)
         return 3  # rerunning matters more than a missing report (the rerun reports again)

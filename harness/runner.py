@@ -316,13 +316,9 @@ class Worker:
         return self._spaces[key], {"key": key, "seconds": result["seconds"], "ranking": details.get("ranking"),
                                    "space_size": details.get("space_size")}
 
-    def _trial_finished(self, study: optuna.Study, number: int) -> None:
-        if not self.registry.observes_trials():
-            return
-        cell = study.user_attrs[schema.CELL]
-        match = [t for t in study.get_trials(deepcopy=False) if t.number == number]
-        if match:
-            self.registry.trial_finished(trial_row(str(self.config.run_id), cell, match[0]))
+    def _trial_finished(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.registry.observes_trials():
+            self.registry.trial_finished(trial_row(str(self.config.run_id), study.user_attrs[schema.CELL], trial))
 
 
 def _set_threads(config: RunConfig) -> None:

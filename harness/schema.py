@@ -53,8 +53,9 @@ so budgets, merged runs and every report agree on what a trial cost and which on
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -66,7 +67,7 @@ __all__ = [
     "STATE_PREFIX", "SEARCH_COST_PREFIX", "DERIVED_SEED", "BUDGET", "TRAINING_DATA", "SPACE_SIZE", "RANKING",
     "GENERATION_RANKING", "SURPLUS", "WORKER", "COLUMN_PREFIX", "Budget",
     "FINISHED",
-    "COSTED_STATES", "best_trials", "budget_used", "trial_costs",
+    "COSTED_STATES", "BudgetTally", "best_trials", "budget_used", "trial_costs",
     "is_counted", "is_killed", "search_costs", "trial_cost_seconds", "trial_record", "trial_start",
 ]
 
@@ -162,11 +163,79 @@ class Budget:
 
 
 def budget_used(trials: Iterable[FrozenTrial], study_attrs: Mapping[str, Any]) -> Budget:
-    counted = [t for t in trials if is_counted(t)]
-    finished = [t for t in counted if t.state in FINISHED]
-    seconds = sum(trial_cost_seconds(t) for t in finished)
-    seconds += sum(float(c.get("seconds", 0.0)) for c in search_costs(study_attrs))
-    return Budget(len(counted), len(finished), seconds)
+    """The budget ``trials`` use (see :class:`BudgetTally`, which applies the same rule as trials
+    arrive)."""
+    tally = BudgetTally()
+    tally.update(list(trials))
+    return tally.budget(study_attrs)
+
+
+class BudgetTally:
+    """The budget rule applied incrementally, so a worker's per-trial bookkeeping costs O(running
+    trials), not O(all trials), however long the cell: a finished trial never changes (Optuna
+    refuses to update one), so it is folded in once; only trials still running are looked at
+    again. Feed it the study's trials (``study.get_trials(deepcopy=False)``: the storage's list,
+    in creation order, only ever appended to) with :meth:`update`.
+    """
+
+    def __init__(self) -> None:
+        self._seen = 0
+        #: positions of trials not finished when last seen (running or waiting)
+        self._open: list[int] = []
+        self._open_numbers: list[int] = []
+        self._finished = 0
+        self._seconds = 0.0
+        #: numbers of counted finished trials, sorted (for :meth:`counted_before`)
+        self._finished_numbers: list[int] = []
+        #: arch ids held by counted finished trials -> how many
+        self._finished_arch_ids: dict[str, int] = {}
+        self._finished_arch_of: dict[int, str] = {}
+        self._trials: Sequence[FrozenTrial] = ()
+
+    def update(self, trials: Sequence[FrozenTrial]) -> "BudgetTally":
+        if len(trials) < self._seen or any(trials[p].number != n for p, n in zip(self._open, self._open_numbers)):
+            self.__init__()  # type: ignore[misc]  # the list is not the one seen before: start over
+        self._trials = trials
+        still_open = []
+        for position in [*self._open, *range(self._seen, len(trials))]:
+            t = trials[position]
+            if t.state in FINISHED:
+                self._fold(t)
+            else:
+                still_open.append(position)
+        self._open, self._seen = still_open, len(trials)
+        self._open_numbers = [trials[p].number for p in still_open]
+        return self
+
+    def _fold(self, t: FrozenTrial) -> None:
+        if not is_counted(t):
+            return
+        self._finished += 1
+        self._seconds += trial_cost_seconds(t)
+        bisect.insort(self._finished_numbers, t.number)
+        arch_id = trial_start(t).get("arch_id")
+        if arch_id is not None:
+            self._finished_arch_ids[arch_id] = self._finished_arch_ids.get(arch_id, 0) + 1
+            self._finished_arch_of[t.number] = arch_id
+
+    def _counted_open(self) -> list[FrozenTrial]:
+        return [t for t in (self._trials[p] for p in self._open) if is_counted(t)]
+
+    def budget(self, study_attrs: Mapping[str, Any]) -> Budget:
+        """What :func:`budget_used` says of the trials last seen."""
+        seconds = self._seconds + sum(float(c.get("seconds", 0.0)) for c in search_costs(study_attrs))
+        return Budget(self._finished + len(self._counted_open()), self._finished, seconds)
+
+    def counted_before(self, number: int) -> int:
+        """How many counted trials (finished or running) have a number below ``number``."""
+        running = sum(1 for t in self._counted_open() if t.number < number)
+        return bisect.bisect_left(self._finished_numbers, number) + running
+
+    def held_elsewhere(self, arch_id: str, number: int) -> bool:
+        """Whether a counted trial other than ``number`` holds ``arch_id`` (finished or running)."""
+        if self._finished_arch_ids.get(arch_id, 0) - (self._finished_arch_of.get(number) == arch_id) > 0:
+            return True
+        return any(t.number != number and trial_start(t).get("arch_id") == arch_id for t in self._counted_open())
 
 
 def _numbers(trials: pd.DataFrame, column: str) -> pd.Series:

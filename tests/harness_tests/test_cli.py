@@ -231,3 +231,21 @@ def test_report_help_lists_plugin_options(capsys: pytest.CaptureFixture[str]) ->
     assert main(["report", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--cifar100-verify-md5" in out and "(default: auto)" in " ".join(out.split())
+
+
+def test_bench_exports_the_run_once(bench_args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bench's own export feeds the reporters: the storage is not read back a second time."""
+    import harness.results
+    import harness.runner
+
+    calls: list[Path] = []
+    original = harness.results.export_run
+
+    def counting(run_dir: Path, *args: Any, **kwargs: Any) -> Any:
+        calls.append(run_dir)
+        return original(run_dir, *args, **kwargs)
+
+    monkeypatch.setattr(harness.runner, "export_run", counting)
+    monkeypatch.setattr(harness.results, "export_run", counting)
+    assert main([*bench_args, "--reporters", "summary"]) == 0
+    assert len(calls) == 1

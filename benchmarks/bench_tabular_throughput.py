@@ -1,0 +1,139 @@
+"""Per-trial cost of ``harness bench`` on a table against a plain Optuna loop, same storage and table.
+
+Why: tabular comparisons run at scale (algorithms x datasets x 100 seeds x 1,000 trials), so the
+harness's bookkeeping per trial (budget, claims, surplus check, records) must stay flat in the
+number of trials and close to what Optuna itself costs. Both sides run in this process, in the same
+run, on the same storage kind (the harness's journal file, or SQLite) and the same NAS-Bench-201
+table (a synthetic one in the real format unless ``--table`` names the real CSV):
+
+- the harness: one cell (random search on ``nb201``), ``run_bench`` without reporters, timed from
+  the first trial to the export (start-up and planning are measured apart, as ``setup``);
+- plain Optuna: ``ask``, one ``suggest_int`` for the architecture's index among the 15,625 cells,
+  the table lookup, ``tell``: the cheapest hand-written loop (three storage writes per trial; one
+  ``suggest_categorical`` per edge, as a user might write it, costs eight).
+
+Printed per storage and size: seconds, milliseconds per trial, the *marginal* ms per trial between
+consecutive sizes (start-up excluded), the ratio harness / Optuna of the marginal costs (goal <= 2),
+and flatness: the marginal cost at the largest size over the smallest (goal <= 1.3). ``--jobs``
+adds a two-cell grid run with 1 and 2 worker processes (goal: speed-up >= 1.7 with 2).
+
+Run on purpose (not collected by pytest)::
+
+    .venv/bin/python benchmarks/bench_tabular_throughput.py                          # 300, 3000, 10000
+    .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 300,3000 --storages journal,sqlite
+    .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 2000 --storages journal --jobs
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+
+def _storage(kind: str, folder: Path) -> str:
+    return f"journal:{folder / 'optuna.journal'}" if kind == "journal" else f"sqlite:///{folder / 'optuna.db'}"
+
+
+def harness_run(table: Path, kind: str, n: int, folder: Path, seeds: int = 1, jobs: int = 1) -> float:
+    """Seconds ``run_bench`` spends on ``seeds`` cells of ``n`` trials (reporters excluded)."""
+    import optuna
+
+    from harness.cli import build_parser, config_from_args
+    from harness.registry import load_registry
+    from harness.runner import run_bench
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    registry = load_registry()
+    args = build_parser(registry).parse_args([
+        "bench", "--datasets", "nb201-cifar100", "--table", str(table), "--spaces", "nb201", "--algorithms",
+        "random", "--samplers", "random", "--pruners", "none", "--seeds", f"0-{seeds - 1}", "--trials", str(n),
+        "--results", str(folder), "--run-id", f"h{n}-{jobs}", "--no-progress", "--reporters", "summary",
+        "--storage", _storage(kind, folder), "--jobs", str(jobs)])
+    config = config_from_args(args, registry)
+    start = time.perf_counter()
+    run_bench(config, registry)
+    return time.perf_counter() - start
+
+
+def optuna_run(table: Path, kind: str, n: int, folder: Path) -> float:
+    """Seconds a plain ask/tell loop spends on ``n`` trials of random search over NB201 cells."""
+    import optuna
+    from harness_plugins.datasets.nb201_table import load_table
+    from harness_plugins.spaces.nb201 import EDGES, OPS, arch_to_string
+
+    from harness.storage import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    accuracy = load_table(table)["CIFAR100TestAccuracy200Epochs"]
+    cells = [dict(zip(EDGES, ops)) for ops in itertools.product(OPS, repeat=len(EDGES))]
+    storage = open_storage(_storage(kind, folder))
+    start = time.perf_counter()
+    study = optuna.create_study(storage=storage, study_name=f"plain{n}", direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(n):
+        trial = study.ask()
+        arch = cells[trial.suggest_int("index", 0, len(cells) - 1)]
+        study.tell(trial, accuracy[arch_to_string(arch)] / 100.0)
+    return time.perf_counter() - start
+
+
+def _marginal(sizes: list[int], seconds: list[float]) -> list[float]:
+    return [1000 * (seconds[i] - seconds[i - 1]) / (sizes[i] - sizes[i - 1]) for i in range(1, len(sizes))]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="300,3000,10000", help="trials per cell (comma-separated)")
+    parser.add_argument("--storages", default="journal,sqlite", help="journal and/or sqlite")
+    parser.add_argument("--table", default=None, help="a NAS-Bench-201 CSV (default: a synthetic one)")
+    parser.add_argument("--jobs", action="store_true", help="also time a 2-cell grid with --jobs 1 and 2")
+    args = parser.parse_args(argv)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
+    try:
+        table = Path(args.table) if args.table else _synthetic(work)
+        for kind in args.storages.split(","):
+            rows: dict[str, list[float]] = {"harness": [], "optuna": []}
+            for n in sizes:
+                for name, run in (("harness", harness_run), ("optuna", optuna_run)):
+                    folder = work / f"{kind}-{name}-{n}"
+                    folder.mkdir()
+                    rows[name].append(run(table, kind, n, folder))
+                    print(f"{kind:8s} {name:8s} {n:6d} trials: {rows[name][-1]:7.2f} s "
+                          f"({1000 * rows[name][-1] / n:.2f} ms/trial)", flush=True)
+            if len(sizes) > 1:
+                h, o = _marginal(sizes, rows["harness"]), _marginal(sizes, rows["optuna"])
+                spans = [f"{sizes[i]}->{sizes[i + 1]}" for i in range(len(sizes) - 1)]
+                for span, hm, om in zip(spans, h, o):
+                    print(f"{kind:8s} marginal {span:>12s}: harness {hm:.2f} ms/trial, optuna {om:.2f} ms/trial, "
+                          f"ratio {hm / om:.2f} (goal <= 2)")
+                print(f"{kind:8s} flatness (marginal, largest span / smallest): harness {h[-1] / h[0]:.2f} "
+                      f"(goal <= 1.3), optuna {o[-1] / o[0]:.2f}")
+        if args.jobs:
+            n = sizes[-1]
+            one = harness_run(table, "journal", n, _fresh(work, "jobs1"), seeds=2, jobs=1)
+            two = harness_run(table, "journal", n, _fresh(work, "jobs2"), seeds=2, jobs=2)
+            print(f"journal  2 cells x {n} trials: --jobs 1 {one:.2f} s, --jobs 2 {two:.2f} s, speed-up "
+                  f"{one / two:.2f} (goal >= 1.7)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _fresh(work: Path, name: str) -> Path:
+    folder = work / name
+    folder.mkdir()
+    return folder
+
+
+def _synthetic(work: Path) -> Path:
+    from harness_plugins.datasets._nb201_synthetic import write_synthetic_table
+
+    return write_synthetic_table(work / "nb201.csv")
+
+
+if __name__ == "__main__":
+    main()
+
