@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from harness_plugins.generators._layerwise import decision_names
 from harness_plugins.spaces._cell_nets import CellBackbone, ParameterBank, run_cell
 from harness_plugins.spaces._cells import Cell
 from torch import nn
@@ -46,11 +47,6 @@ def correct_gradient(grad: torch.Tensor, expected: Sequence[float], sampled: Seq
     factor = torch.tensor([n / max(s, 1) for n, s in zip(expected, sampled, strict=True)],
                           dtype=grad.dtype, device=grad.device)
     return grad * factor
-
-
-def decision_names(positions: int, shared: bool) -> list[str]:
-    """``["cell"]`` for one cell at every position, else ``["cell_0", ..., "cell_{L-1}"]``."""
-    return ["cell"] if shared else [f"cell_{i}" for i in range(positions)]
 
 
 class CellChoiceSupernet(Supernet):

@@ -33,9 +33,14 @@ if TYPE_CHECKING:
     from harness_plugins.spaces._cells import Cell, CellTemplate
     from torch import nn
 
-__all__ = ["ENUMERATE_LIMIT", "LayerwiseSpace"]
+__all__ = ["ENUMERATE_LIMIT", "LayerwiseSpace", "decision_names"]
 
 ENUMERATE_LIMIT = 15_625
+
+
+def decision_names(positions: int, shared: bool) -> list[str]:
+    """``["cell"]`` for one cell at every position, else ``["cell_0", ..., "cell_{L-1}"]``."""
+    return ["cell"] if shared else [f"cell_{i}" for i in range(positions)]
 
 
 class LayerwiseSpace(SearchSpace):
@@ -43,8 +48,6 @@ class LayerwiseSpace(SearchSpace):
         {"sample", "mutate", "decisions", "encode", "graph", "supernet"})
 
     def __init__(self, base: SearchSpace, cells: Sequence[Sequence[str]], shared: bool) -> None:
-        from harness_plugins.generators._autospace_supernet import decision_names
-
         self.base = base
         self.template: CellTemplate = base.cell_template()  # type: ignore[attr-defined]
         self.shared = shared
