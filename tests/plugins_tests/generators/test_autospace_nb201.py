@@ -145,6 +145,11 @@ def test_shared_space_is_scored_cells_by_alpha_then_unscored_then_drawn() -> Non
     assert all(hamming_ratio(adjacency(TEMPLATE.parse(c), TEMPLATE), ref) < 0.3 for c in space)
     # the paper's top-K (recorded as "cells") is the head of the space
     assert details["cells"][0] == space[:4]
+    # the fill is the control's own draws for this seed (common random numbers)
+    (control_spec,) = [s for s in autospace.harness_generators() if s.name == "autospace-random"]
+    control = control_spec.factory(options).generate(
+        GenerationRequest(BASE, "nb201", "digits", None, data.shape, 0, "cpu", options))
+    assert set(space[-n_drawn:]) <= set(control.space["cells"][0])
 
 
 def test_resource_term_is_per_reference_network_and_moves_alpha_at_the_default_lambda() -> None:
