@@ -6,6 +6,12 @@ relative to the working directory): ``nb201-cifar10`` (``CIFAR10TestAccuracy200E
 (``ImageNetTestAccuracy200Epochs``). Rows are keyed by ``ArchitectureString`` (the
 ``|op~0|+...`` string, which is the nb201 space's ``arch_id``); accuracies are percentages.
 
+**The official data is better.** This plugin stays for users who have only the extract. The
+NATS-Bench release (its topology archive is NAS-Bench-201) is read by
+:mod:`harness_plugins.datasets.nats_table` (``nats-tss-cifar10-valid``, ``nats-tss-cifar100``,
+``nats-tss-imagenet16-120``): selection on validation accuracy, the benchmark's recorded training
+times as costs, and per-epoch learning curves, so pruners act there.
+
 **Selection uses the test column.** The extract has no validation column, so the value a search
 algorithm selects on (``val_accuracy``, the study's objective) and the value reported
 (``test_accuracy``) are the same number, as NASLib and Syne Tune do with this CSV. Every outcome says
