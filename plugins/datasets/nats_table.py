@@ -230,16 +230,17 @@ def make_table(name: str, options: Options) -> NATSTable:
     space, dataset, _ = DATASETS[name]
     schedule = str(options.get("nats_schedule", DEFAULT_SCHEDULE))
     seeds = str(options.get("nats_seeds", DEFAULT_SEEDS))
-    epochs = int(options.get("epochs", 1))
     if schedule not in SCHEDULES:
         raise UsageError(f"--nats-schedule {schedule!r}: must be one of {', '.join(SCHEDULES)}")
     if seeds not in SEED_MODES:
         raise UsageError(f"--nats-seeds {seeds!r}: must be one of {', '.join(SEED_MODES)}")
     directory = options.get(f"nats_{space}_dir")
+    full = int(FULL_SCHEDULE[space])
+    # without a run's --epochs (a table built by hand) trials run the whole schedule
+    epochs = int(options.get("epochs") or (full if schedule == "full" else int(schedule)))
     if space == "sss":
         return SizeTable(name, schedule, seeds, epochs, directory)
     if schedule == "full" and (space, dataset) in _FINAL_ONLY:
-        full = int(FULL_SCHEDULE[space])
         if epochs < full:
             raise UsageError(f"{name} records validation accuracy on the {full}-epoch schedule after the last epoch "
                              f"only: give --epochs {full}, or --nats-schedule 12")

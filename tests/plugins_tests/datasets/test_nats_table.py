@@ -344,3 +344,22 @@ def test_registration_imports_neither_nats_bench_nor_torch() -> None:
 def test_archive_module_is_cached_per_folder_not_per_name(sample: Path) -> None:
     first = _nats_archive.open_archive(sample / ARCHIVE_NAMES["sss"], "sss")
     assert _nats_archive.open_archive(sample / ".." / "nats" / ARCHIVE_NAMES["sss"], "sss") is first
+
+
+def test_harness_bench_on_the_sample_stays_within_its_three_architectures(sample: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from harness.cli import main
+
+    results = tmp_path / "results"
+    assert main(["bench", "--data-dir", str(sample), "--results", str(results), "--seeds", "0", "--no-progress",
+                 "--reporters", "summary", "--datasets", "nats-tss-cifar100,nats-sss-imagenet16-120",
+                 "--spaces", "nats-tss,nats-sss", "--nats-tss-archs", "archive", "--nats-sss-archs", "archive",
+                 "--algorithms", "random,rea,sampler", "--samplers", "tpe", "--pruners", "none,median",
+                 "--trials", "8", "--epochs", "12"]) == 0
+    (run_dir,) = results.iterdir()
+    trials, cells = pd.read_csv(run_dir / "trials.csv"), pd.read_csv(run_dir / "cells.csv")
+    ran = cells[cells["state"] != "not_applicable"]
+    assert len(ran) == 12 and set(ran["state"]) == {"done"}  # 2 tables x 3 algorithms x 2 pruners
+    assert set(trials["state"]) <= {"complete", "pruned"} and len(trials) == 12 * 8
+    assert set(trials["extra.nats_index"]) <= set(INDICES)
