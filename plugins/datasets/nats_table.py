@@ -164,10 +164,9 @@ class NATSEvaluator(Evaluator):
         """The run the trial follows and the run its test accuracy comes from."""
         if self.seeds == "mean":
             return runs.mean(), tests.mean()
-        run = runs.seed(int(rng.choice(runs.seeds)))
-        if self.test_hp == self.hp:
-            return run, tests.seed(int(run.seed))  # type: ignore[arg-type]  # a drawn run has a seed
-        return run, tests.seed(int(rng.choice(tests.seeds)))
+        seed = int(rng.choice(runs.seeds))
+        test_seed = seed if self.test_hp == self.hp else int(rng.choice(tests.seeds))  # the same run if it can
+        return runs.seed(seed), tests.seed(test_seed)
 
 
 def _label(run: Run) -> int | str:
