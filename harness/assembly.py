@@ -185,7 +185,7 @@ def _incompatibility(setup: CellSetup, config: RunConfig) -> str | None:
     reason = guarded(f"generator {cell.generator}", lambda: setup.generator.incompatible(setup.base_space, dataset))
     if reason:
         return f"generator {cell.generator}: {reason}"
-    if setup.generator.generates and tabular and not config.generator_data:
+    if setup.generator.generates and setup.generator.trains_on_images and tabular and not config.generator_data:
         return (f"generator {cell.generator} learns from images and {cell.dataset} is a table: "
                 f"name an image dataset with --generator-data")
     if setup.algorithm.trains_on_images and tabular and not config.search_data:

@@ -209,7 +209,9 @@ class Worker:
         (the generator's, ``None`` when it generates nothing) and ``search`` (a one-shot
         algorithm's supernet: the cell's own dataset, or ``--search-data`` on a table)."""
         cell = setup.cell
-        generation = (self.config.generator_data or cell.dataset) if setup.generator.generates else None
+        generation = None
+        if setup.generator.generates and setup.generator.trains_on_images:
+            generation = self.config.generator_data or cell.dataset
         search = None
         if setup.algorithm.trains_on_images:
             search = self.config.search_data if setup.tabular and self.config.search_data else cell.dataset

@@ -79,6 +79,9 @@ class SpaceGenerator(ABC):
     #: ``False`` for generators that only transform the base space without data or compute
     #: (``manual``): the harness then skips the stored-generation machinery entirely.
     generates: bool = True
+    #: ``False`` for a generator that generates without training (a control that draws at random):
+    #: on a table dataset it then needs no ``--generator-data`` image dataset.
+    trains_on_images: bool = True
 
     def incompatible(self, base: SearchSpace, dataset: ImageDataset | TabularBenchmark) -> str | None:
         """Why this generator cannot work on ``base`` with ``dataset``, or ``None``."""

@@ -36,7 +36,7 @@ class AutoSpaceRandomGenerator(CellSpaceGenerator):
     """See the module docstring."""
 
     name = "autospace-random"
-    needs_images = False
+    trains_on_images = False
 
     def generate(self, request: GenerationRequest) -> GeneratedSpaceState:
         template = self.template(request.base)

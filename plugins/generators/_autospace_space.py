@@ -37,8 +37,6 @@ class CellSpaceGenerator(SpaceGenerator):
 
     #: The generator's registered name (for messages).
     name: str = "autospace"
-    #: Whether generation trains on images (a table then needs ``--generator-data``).
-    needs_images: bool = True
 
     def __init__(self, k: int, space_size: int, threshold: float, shared_cell: bool, reference: str | None,
                  ops: tuple[str, ...] | None, generator_data: str | None) -> None:
@@ -55,7 +53,7 @@ class CellSpaceGenerator(SpaceGenerator):
         if isinstance(dataset, TabularBenchmark):
             if not self.shared_cell:
                 return "a layer-wise generated space is outside the table (use --autospace-shared-cell)"
-            if self.needs_images and not self.generator_data:
+            if self.trains_on_images and not self.generator_data:
                 return "a table has no images to generate on (name an image dataset with --generator-data)"
         return None
 

@@ -116,7 +116,11 @@ class AutoSpaceGenerator(CellSpaceGenerator):
             space = [[template.cell_id(c) for c in cells]]
             kept_scored = sum(c in scored for c in cells)
             extra = {"space_scored": kept_scored, "space_unscored": len(cells) - drawn - kept_scored,
-                     "space_drawn": drawn}
+                     "space_drawn": drawn,
+                     # alpha's own ranking of the cells it scored: the harness scores it against a
+                     # table's accuracies (Kendall's tau in cells.csv's generation_kendall_tau)
+                     "ranking": [{"arch_id": template.cell_id(m.cell), "score": m.alpha} for m in ranking
+                                 if m.scored]}
         details = {
             **result,
             **self.space_details(template, space),

@@ -419,6 +419,7 @@ def _bench(table: Path, results: Path, *extra: str) -> list[str]:
     """``harness bench`` on the nb201 table searching a generated space of 3 shared cells."""
     return ["bench", "--datasets", "nb201-cifar10", "--table", str(table), "--generators", "autospace",
             "--spaces", "nb201", "--nb201-cells", "1", "--nb201-channels", "4", "--autospace-k", "3",
+            "--autospace-space-size", "3",
             "--autospace-shared-cell", "--autospace-iterations", "2", "--autospace-warmup", "1",
             "--autospace-batch-size", "16", "--generator-data", "digits", "--max-per-class", "10",
             "--algorithms", "npenas-np", "--npenas-np-epochs", "2", "--npenas-init", "2", "--npenas-batch", "2",

@@ -68,3 +68,28 @@ def test_the_derived_architecture_is_scored_on_the_table_with_the_supernets_rank
     ranking = study.user_attrs[schema.RANKING]
     assert ranking["n"] == 30 and len({e["arch_id"] for e in ranking["entries"]}) == 30
     assert all(e["reference"] == pytest.approx(table[e["arch_id"]] / 100) for e in ranking["entries"])
+
+
+@pytest.mark.slow
+def test_autospace_and_its_control_on_a_table_record_space_size_and_alphas_ranking(
+        nb201_table_path: Path, tmp_path: Path) -> None:
+    """The control needs no image data; AutoSpace trains on --generator-data, and the τ of its α's
+    ranking is scored against the cell's table and recorded in both cells.csv and generations.csv."""
+    args = ["bench", "--datasets", "nb201-cifar100", "--table", str(nb201_table_path), "--spaces", "nb201",
+            "--generators", "autospace,autospace-random", "--autospace-shared-cell", "--autospace-space-size", "20",
+            "--autospace-iterations", "40", "--autospace-warmup", "2", "--autospace-rebuild-every", "2",
+            "--autospace-batch-size", "16", "--nb201-cells", "1", "--nb201-channels", "4",
+            "--generator-data", "digits", "--max-per-class", "20", "--algorithms", "random", "--samplers", "random",
+            "--pruners", "none", "--seeds", "0", "--trials", "3", "--results", str(tmp_path), "--run-id", "g",
+            "--no-progress", "--reporters", "summary"]
+    assert main(args) == 0
+    cells = pd.read_csv(tmp_path / "g" / "cells.csv").set_index("generator")
+    assert (cells["state"] == "done").all() and (cells["space_size"] == 20).all()
+    assert cells.loc["autospace", "generation_data"] == "digits"
+    assert pd.isna(cells.loc["autospace-random", "generation_data"])  # it trained on nothing
+    assert pd.isna(cells.loc["autospace-random", "generation_kendall_tau"])  # and has no ranking of its own
+    tau = cells.loc["autospace", "generation_kendall_tau"]
+    assert -1.0 <= tau <= 1.0
+    generations = pd.read_csv(tmp_path / "g" / "generations.csv").set_index("generator")
+    assert generations.loc["autospace", "kendall_tau"] == pytest.approx(tau)
+    assert generations.loc["autospace", "scored_on"] == "nb201-cifar100"
