@@ -363,3 +363,17 @@ def test_harness_bench_on_the_sample_stays_within_its_three_architectures(sample
     assert len(ran) == 12 and set(ran["state"]) == {"done"}  # 2 tables x 3 algorithms x 2 pruners
     assert set(trials["state"]) <= {"complete", "pruned"} and len(trials) == 12 * 8
     assert set(trials["extra.nats_index"]) <= set(INDICES)
+
+
+def test_synthetic_archives_use_the_costs_the_release_records(sample: Path) -> None:
+    from harness_plugins.datasets._nats_synthetic import SHAPES, size_costs, topology_costs
+
+    for space in ("tss", "sss"):
+        api = library(sample, space)
+        for index in INDICES:
+            text = api.meta_archs[index]
+            for dataset, shape in SHAPES.items():
+                cost = api.get_cost_info(index, dataset, hp="12")
+                mine = (topology_costs(parse_arch_string(text), shape) if space == "tss"
+                        else size_costs([int(c) for c in text.split(":")], shape))
+                assert mine == pytest.approx((cost["flops"], cost["params"]), abs=1e-6)
