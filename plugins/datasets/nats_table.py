@@ -79,6 +79,7 @@ from harness.components import (
     TrialOutcome,
     TrialStopped,
 )
+from harness.config import execution_only
 from harness.errors import DataError, UsageError
 
 if TYPE_CHECKING:
@@ -257,9 +258,11 @@ def _factory_for(name: str) -> Any:
 def harness_addoption(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("NATS-Bench tables (nats-tss-*, nats-sss-*)")
     for space in ("tss", "sss"):
-        group.add_argument(f"--nats-{space}-dir", default=None, metavar="PATH",
-                           help=f"the {ARCHIVE_NAMES[space]} folder of the NATS-Bench release "
-                                f"(default: that name under --data-dir)")
+        # where the archive is, like --data-dir, is no part of the run id: workers on other machines
+        # with the archive elsewhere join the same run
+        execution_only(group.add_argument(f"--nats-{space}-dir", default=None, metavar="PATH",
+                                          help=f"the {ARCHIVE_NAMES[space]} folder of the NATS-Bench release "
+                                               f"(default: that name under --data-dir)"))
     group.add_argument("--nats-schedule", default=DEFAULT_SCHEDULE, choices=SCHEDULES,
                        help="the training schedule trials follow: 12 epochs (default) or full (200 on tss, 90 on "
                             "sss); --epochs caps it")

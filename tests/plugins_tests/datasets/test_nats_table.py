@@ -377,3 +377,18 @@ def test_synthetic_archives_use_the_costs_the_release_records(sample: Path) -> N
                 mine = (topology_costs(parse_arch_string(text), shape) if space == "tss"
                         else size_costs([int(c) for c in text.split(":")], shape))
                 assert mine == pytest.approx((cost["flops"], cost["params"]), abs=1e-6)
+
+
+def test_where_the_archive_lies_is_no_part_of_the_run_id() -> None:
+    from harness.cli import build_parser, config_from_args
+    from harness.registry import load_registry
+
+    registry = load_registry(["nats-table", "nats-spaces", "random", "samplers", "pruners"])
+
+    def run_id(*args: str) -> str:
+        parsed = build_parser(registry).parse_args(["bench", "--datasets", "nats-tss-cifar100", "--spaces", "nats-tss",
+                                                    "--algorithms", "random", *args])
+        return str(config_from_args(parsed, registry).run_id)
+
+    assert run_id("--nats-tss-dir", "/a") == run_id("--nats-tss-dir", "/b") == run_id()
+    assert run_id("--nats-seeds", "mean") != run_id() != run_id("--nats-schedule", "full")
