@@ -89,6 +89,35 @@ def plan_grid(config: RunConfig, registry: Registry, assembler: CellAssembler | 
     return planned
 
 
+class GenerationProgress:
+    """Shows a generation's ``progress(done, total)``: a bar on a terminal (``--no-progress``
+    hides it), and a line in the run's log at every tenth of the work."""
+
+    def __init__(self, what: str, show: bool) -> None:
+        self.what, self.show = what, show and sys.stderr.isatty()
+        self._bar: Any = None
+        self._logged = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        tenth = 10 * done // total
+        if tenth > self._logged:
+            self._logged = tenth
+            log.info("%s: %d/%d", self.what, done, total)
+        if self.show:
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total, desc=self.what, unit="it", file=sys.stderr, leave=False)
+            self._bar.n = done
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
 def _space_size(space: SearchSpace, generation: dict[str, Any] | None) -> int | None:
     """How many architectures the searched space holds: counted when it can enumerate them, else
     what its generation reported (``None`` when neither knows: a continuous space)."""
@@ -300,11 +329,15 @@ class Worker:
             data_name = self.config.generator_data or cell.dataset
             loaded = self.dataset(data_name)
             data = loaded.search_data()
+            progress = GenerationProgress(f"generating {key}", self.config.progress)
             request = GenerationRequest(base=base, base_name=cell.space, dataset=data_name, data=data,
                                         shape=data.shape if data is not None else loaded.shape, seed=cell.seed,
-                                        device=self.device, options=self.config.options)
+                                        device=self.device, options=self.config.options, progress=progress)
             started = time.perf_counter()
-            state = guarded(f"generator {cell.generator}", lambda: generator.generate(request))
+            try:
+                state = guarded(f"generator {cell.generator}", lambda: generator.generate(request))
+            finally:
+                progress.close()
             seconds = time.perf_counter() - started
             from harness.workers import WORKER_ID
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from harness.components.base import Options
 from harness.components.data import ImageData, InputShape
@@ -47,6 +47,8 @@ class GenerationRequest:
     generated space must build models for); ``data.shape`` may differ when generation trains on
     another dataset. ``seed`` is the cell's seed; ``device`` is ``cpu`` or ``cuda[:N]``;
     ``options`` holds every parsed option (``harness_addoption`` defaults included).
+    ``progress(done, total)``: call it as the work advances (e.g. once per training iteration);
+    the harness shows it (a progress bar on a terminal, the run's log otherwise).
     """
 
     base: SearchSpace
@@ -57,6 +59,7 @@ class GenerationRequest:
     seed: int
     device: str
     options: Options
+    progress: Callable[[int, int], None] = field(default=lambda done, total: None, repr=False, compare=False)
 
 
 @dataclass

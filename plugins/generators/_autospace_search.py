@@ -114,7 +114,8 @@ def resource_term(supernet: CellChoiceSupernet, probs: dict[str, torch.Tensor], 
 
 def run_autospace(template: CellTemplate, backbone: CellBackbone, data: ImageData, config: AutoSpaceConfig,
                   seed: int, device: str,
-                  on_rebuild: Callable[[int, CellChoiceSupernet], None] | None = None) -> dict[str, Any]:
+                  on_rebuild: Callable[[int, CellChoiceSupernet], None] | None = None,
+                  progress: Callable[[int, int], None] = lambda done, total: None) -> dict[str, Any]:
     """Generate; return ``{"cells": [[id, ...] per decision], "populations": [Population, ...],
     "alphas": ..., details...}`` (the caller pops ``cells`` and ``populations``, the rest is JSON).
     ``template`` may restrict the base's ops (mutations use its ops) and sets the reference;
@@ -137,6 +138,7 @@ def run_autospace(template: CellTemplate, backbone: CellBackbone, data: ImageDat
     unit = reference_madds(backbone, template.reference) or 1.0
     backbone.train()
     for t in range(config.iterations):
+        progress(t, config.iterations)
         if t % config.rebuild_every == 0:
             selected = [pop.select() for pop in pops]
             with torch.random.fork_rng(devices=[]):

@@ -103,7 +103,9 @@ class AutoSpaceGenerator(CellSpaceGenerator):
             torch.manual_seed(request.seed)
             backbone = request.base.cell_backbone(request.data.shape)  # type: ignore[attr-defined]
         backbone = backbone.to(request.device)
-        result = run_autospace(template, backbone, request.data, self.config, request.seed, request.device)
+        result = run_autospace(template, backbone, request.data, self.config, request.seed, request.device,
+                               progress=request.progress)
+        request.progress(self.config.iterations, self.config.iterations)
         populations = result.pop("populations")
         top_k = result.pop("cells")
         space = top_k

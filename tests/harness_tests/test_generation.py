@@ -153,3 +153,17 @@ def test_two_worker_processes_generate_once_and_a_killed_generation_is_redone_on
     assert len(_generations(log)) == 2
     run_bench(killed, _registry())
     assert len(_generations(log)) == 2
+
+
+def test_generation_progress_is_logged_at_every_tenth(caplog: Any) -> None:
+    import logging
+
+    from harness.runner import GenerationProgress
+
+    progress = GenerationProgress("generating g|s|d|0", show=False)
+    with caplog.at_level(logging.INFO, logger="harness.runner"):
+        for done in range(101):
+            progress(done, 100)
+    progress.close()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("generating g|s|d|0")]
+    assert lines == [f"generating g|s|d|0: {10 * i}/100" for i in range(11)]

@@ -114,8 +114,12 @@ def test_generation_on_digits_records_its_options_and_loads_a_searchable_space(b
     options = parsed(*argv, *(["--autospace-shared-cell"] if shared else []))
     gen = factory(options)
     data = digits_split(max_per_class=20)
-    request = GenerationRequest(base, "base", "digits", data, data.shape, 0, "cpu", options)
+    reported: list[tuple[int, int]] = []
+    request = GenerationRequest(base, "base", "digits", data, data.shape, 0, "cpu", options,
+                                progress=lambda done, total: reported.append((done, total)))
     state = gen.generate(request)
+    # generation shows its progress: every iteration, up to the whole budget
+    assert [done for done, _ in reported] == [*range(12), 12] and {total for _, total in reported} == {12}
     stored = json.loads(json.dumps({"space": state.space, "details": state.details}))  # storable as JSON
     details = stored["details"]
     assert details["config"]["iterations"] == 12 and details["config"]["k"] == 4 and details["rebuilds"] == 3
