@@ -106,7 +106,14 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     training.add_argument("--compile", action="store_true", help="torch.compile models (CUDA)")
     training.add_argument("--deterministic", action="store_true", help="disable cuDNN autotuning")
     execution = parser.add_argument_group("execution and output")
-    execution.add_argument("--jobs", type=int, default=1, help="worker processes on this machine (default 1)")
+    execution.add_argument("--jobs", type=int, default=1,
+                           help="worker processes on this machine, with --launcher local (default 1)")
+    execution.add_argument("--launcher", default="local",
+                           help="where the workers run: local (this machine, --jobs processes), slurm (a job "
+                                "array), or a plugin's; see `harness list` (default local)")
+    execution.add_argument("--detach", action="store_true",
+                           help="with a remote launcher (slurm): return once the workers are submitted and print "
+                                "the `harness report` command to run when they finish")
     execution.add_argument("--threads", type=int, default=None,
                            help="CPU threads per worker process (default: cores / jobs)")
     execution.add_argument("--storage", default=None,
@@ -211,7 +218,7 @@ def config_from_args(args: argparse.Namespace, registry: Any) -> Any:
         pruners=_axis(registry, "pruner", args.pruners), seeds=args.seeds, trials=args.trials, epochs=args.epochs,
         timeout=args.timeout, val_fraction=args.val_fraction, split_seed=args.split_seed,
         max_per_class=args.max_per_class, fixed=parse_fixed(args.fix), device=args.device, jobs=args.jobs,
-        threads=args.threads,
+        threads=args.threads, launcher=args.launcher, detach=args.detach,
         storage=args.storage, results=args.results, run_id=args.run_id,
         reporters=_axis(registry, "reporter", args.reporters), compile=args.compile,
         deterministic=args.deterministic, data_dir=args.data_dir, download=args.download, progress=args.progress,
@@ -508,6 +515,10 @@ def _main(argv: list[str]) -> int:
         results = run_bench(config, registry)
     except RunIncomplete as exc:
         incomplete, results = exc, exc.results
+    if results is None:  # --detach: the workers run on; the report waits for them
+        print(f"run {config.run_id}: workers submitted; once they have finished, write the report with:\n"
+              f"harness report {config.run_id} --results {config.results}")
+        return 0
     print(f"run {config.run_id}: results in {config.run_dir}")
     reported = _print_report(_report(registry, config.run_dir, config.reporters, exported=results))
     if incomplete is not None:

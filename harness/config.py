@@ -2,7 +2,7 @@
 
 The run id is a hash of everything that changes results (axes, budgets, split, pinned
 hyperparameters, plugin options) and none of what only changes how the run executes (device,
-jobs, storage, output folder), so the same command resumes the same run, and so does the same
+jobs, launcher, storage, output folder), so the same command resumes the same run, and so does the same
 command on another machine joining through a shared storage.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ __all__ = ["EXECUTION_ONLY", "RunConfig", "absolute_storage_url", "execution_onl
 EXECUTION_ONLY = frozenset({
     "device", "jobs", "storage", "results", "run_id", "progress", "plugins", "command", "reporters",
     "compile", "data_dir", "download", "func", "threads", "fix", "verbose", "counted_options",
-    "heartbeat",
+    "heartbeat", "launcher", "detach",
 })
 
 _EXECUTION_ONLY_FLAG = "harness_execution_only"
@@ -101,6 +101,10 @@ class RunConfig:
     #: Heartbeat interval (seconds) on storages that support Optuna's heartbeat (RDB); a trial
     #: with no beat for 3 intervals is failed and retried by any worker.
     heartbeat: int = 10
+    #: Where the run's workers run (a launcher component: ``local``, ``slurm``...).
+    launcher: str = "local"
+    #: Return once a remote launcher's workers are started, without waiting for them.
+    detach: bool = False
     #: Every parsed option, including those plugins add (for component factories).
     options: dict[str, Any] = field(default_factory=dict)
     #: The plugin options that define the run (those of the plugins the grid uses); ``None``: all.

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         AlgorithmSpec,
         DatasetSpec,
         GeneratorSpec,
+        LauncherSpec,
         PrunerSpec,
         ReporterSpec,
         SamplerSpec,
@@ -42,6 +43,7 @@ __all__ = [
     "harness_cell_finished",
     "harness_datasets",
     "harness_generators",
+    "harness_launchers",
     "harness_pruners",
     "harness_reporters",
     "harness_run_metadata",
@@ -154,6 +156,19 @@ def harness_reporters() -> list[ReporterSpec]:
     costs only its own output (one stderr line naming it and its plugin, the traceback in the
     run's ``harness.log``, exit code 4); a :class:`harness.errors.UsageError` is a bad option value
     (one line, exit 2).
+    """
+
+
+@hookspec
+def harness_launchers() -> list[LauncherSpec]:
+    """Register launchers (``--launcher``, default ``local``): where a run's workers run.
+
+    Return :class:`harness.components.LauncherSpec` objects whose factory builds a
+    :class:`harness.components.Launcher`. ``harness bench`` asks the chosen one to check the
+    launch before anything is written, then to start the workers once the run's folder and storage
+    exist, and watches them until they end (or, with ``--detach``, leaves them). Each worker joins
+    the run through its storage, as ``harness worker`` does, so a restarted worker joins again.
+    Built in: ``local`` (``--jobs`` processes on this machine) and ``slurm`` (a submitit job array).
     """
 
 

@@ -27,6 +27,7 @@ from harness.components import (
     KINDS,
     ComponentSpec,
     ImageDataset,
+    Launcher,
     Options,
     PrunerRequest,
     Reporter,
@@ -55,6 +56,7 @@ _KIND_HOOKS = {
     "sampler": "harness_samplers",
     "pruner": "harness_pruners",
     "reporter": "harness_reporters",
+    "launcher": "harness_launchers",
 }
 
 
@@ -265,6 +267,9 @@ class Registry:
 
     def reporter(self, name: str, options: Options) -> Reporter:
         return self._build("reporter", name, options, Reporter)
+
+    def launcher(self, name: str, options: Options) -> Launcher:
+        return self._build("launcher", name, options, Launcher)
 
     def multi_objective(self, sampler: str) -> bool:
         """Whether sampler ``sampler`` optimises (accuracy, MAdds) rather than accuracy alone."""

@@ -4,7 +4,9 @@ storage, and export the tables.
 
 There is no scheduler of ours: every worker walks the same cell list and asks Optuna for trials
 until each cell's budget (counted in the storage) is spent, so workers on one machine
-(``--jobs``) or many (``--storage postgresql://...``) share the work through Optuna alone. Work
+(``--jobs``) or many (``--storage postgresql://...``) share the work through Optuna alone. Where
+the workers run is the run's launcher's business (:mod:`harness.components.launchers`): processes
+beside this one (``local``), or a Slurm job array this command waits for (``slurm``). Work
 that must happen once per run (a space generation, a one-shot search) goes through an atomic
 claim in the same storage (:mod:`harness.claims`).
 """
@@ -12,9 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -36,6 +36,7 @@ from harness.components import (
     ImageData,
     ImageDataset,
     InputShape,
+    LaunchRequest,
     RunResults,
     SearchSpace,
     TabularBenchmark,
@@ -44,21 +45,22 @@ from harness.config import RunConfig
 from harness.device import resolve_device
 from harness.errors import UsageError
 from harness.grid import Cell, PlannedCell, expand_grid
-from harness.logs import route_library_logs
 from harness.metadata import run_metadata
 from harness.ranking import score_ranking
-from harness.registry import Registry, load_registry
+from harness.registry import Registry
 from harness.results import cell_reason, cell_row, export_run, trial_row
 from harness.runfiles import read_run_json, write_json_atomic
 from harness.storage import close_storage, open_storage, storage_url
 from harness.workers import fail_dead_trials, register_worker
 
-__all__ = ["LoadedDataset", "RunIncomplete", "Worker", "plan_grid", "run_bench", "run_worker"]
+__all__ = ["LoadedDataset", "RunIncomplete", "Worker", "plan_grid", "run_bench", "run_worker", "work_on_run"]
 
 log = logging.getLogger(__name__)
 
 #: How often a worker that has finished its cells looks at the trials other workers still run.
 STRAGGLER_POLL_SECONDS = 1.0
+#: How often ``harness bench`` looks at a remote launcher's workers and the run's progress.
+REMOTE_POLL_SECONDS = 5.0
 
 
 class RunIncomplete(Exception):
@@ -365,33 +367,17 @@ def _set_threads(config: RunConfig) -> None:
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // config.jobs))
 
 
-def _stop(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _worker_process(config_json: dict[str, Any], planned: list[dict[str, Any]]) -> None:
-    """A ``--jobs`` worker process. SIGTERM (sent by the main process on Ctrl-C) ends it quietly:
-    the trial in flight is told to Optuna as interrupted (retried by the next run), exit 130; the
-    main process says the one line. Any other error is one line on stderr and exit 1."""
-    signal.signal(signal.SIGTERM, _stop)
+def work_on_run(config: RunConfig, registry: Registry, planned: list[PlannedCell]) -> None:
+    """Work on a run its launching command has prepared (run folder and storage exist) as one
+    more process, until no work is left: a launcher's worker process (``--jobs``) on this machine."""
+    _set_threads(config)
+    storage = open_storage(storage_url(config.storage, config.run_dir), config.heartbeat)
     try:
-        config = RunConfig.from_json(config_json)
-        _set_threads(config)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        route_library_logs(config.run_dir)
-        registry = load_registry(config.plugins)
-        storage = open_storage(storage_url(config.storage, config.run_dir), config.heartbeat)
-        try:
-            worker = Worker(config, registry)
-            worker.attach(storage)
-            worker.work([PlannedCell.from_json(p) for p in planned])
-        finally:
-            close_storage(storage)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:
-        print(f"harness: worker process {os.getpid()} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        sys.exit(1)
+        worker = Worker(config, registry)
+        worker.attach(storage)
+        worker.work(planned)
+    finally:
+        close_storage(storage)
 
 
 def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[PlannedCell]) -> None:
@@ -414,9 +400,14 @@ def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[Planne
     write_json_atomic(metadata, run_file)
 
 
-def run_bench(config: RunConfig, registry: Registry) -> RunResults:
-    """Run (or resume) the whole grid and export its tables; returns the results, or raises
-    :class:`RunIncomplete` when a worker process died and cells are short of their budget."""
+def run_bench(config: RunConfig, registry: Registry) -> RunResults | None:
+    """Run (or resume) the whole grid with the run's launcher and export its tables; returns the
+    results (``None`` when ``--detach`` left a remote launcher's workers running), or raises
+    :class:`RunIncomplete` when a worker died and cells are short of their budget."""
+    launcher = registry.launcher(config.launcher, config.options)
+    if config.detach and not launcher.remote:
+        raise UsageError(f"--detach: launcher {config.launcher} runs the workers in this command; detach from a "
+                         f"remote launcher's workers (--launcher slurm)")
     _set_threads(config)
     worker = Worker(config, registry)
     planned = plan_grid(config, registry, worker.assembler)
@@ -430,31 +421,49 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults:
                                   *([config.generator_data] if config.generator_data and runnable else [])]):
         worker.load(dataset)  # corrupt or missing data fails here, before anything is written
     url = storage_url(config.storage, config.run_dir)
+    request = LaunchRequest(launcher=config.launcher, run_id=str(config.run_id), run_dir=config.run_dir.resolve(),
+                            storage=url, config=config.to_json(), planned=[p.to_json() for p in planned],
+                            options=config.options)
+    launcher.check(request)  # a launch that cannot work fails here, before anything is written
     # a bad or unreachable storage fails here, before anything is written; the default journal
     # lives in the run folder, so it is opened once _prepare_run_dir made that folder
     storage = open_storage(url, config.heartbeat) if config.storage else None
     _prepare_run_dir(config, registry, planned)
     storage = storage or open_storage(url, config.heartbeat)
-    worker.attach(storage)  # ordinal 0 for a fresh run's first process, before the other processes start
-    progress = _progress(config, storage, runnable)
-    processes = _start_jobs(config, planned)
+    if not launcher.remote:
+        worker.attach(storage)  # ordinal 0 for a fresh run's first process, before the other processes start
+    progress = None if config.detach else _progress(config, storage, runnable)
+    try:
+        workers = launcher.launch(request)
+    except BaseException:
+        close_storage(storage)
+        raise
+    if launcher.remote:
+        print(f"run {config.run_id}: {workers.describe()}", file=sys.stderr)
+    if config.detach:
+        close_storage(storage)
+        return None
     interrupted = False
     try:
-        worker.work(planned, progress)
+        if launcher.remote:  # this command does no trial: it shows the storage's progress until they end
+            while not workers.wait(REMOTE_POLL_SECONDS):
+                _show_progress(progress, config, storage, runnable)
+        else:
+            worker.work(planned, progress)
     except KeyboardInterrupt:
         interrupted = True
-        for proc in processes:  # they ignore Ctrl-C: told once, here, they stop quietly
-            proc.terminate()
+        workers.stop()  # local workers ignore Ctrl-C: told once, here, they stop quietly
         raise
     finally:
-        for proc in processes:
-            proc.join()
-        died = [proc.exitcode for proc in processes if proc.exitcode]
-        if died and not interrupted:
-            # their trials in flight are retried here, now, rather than by the next run
-            log.warning("%d worker process(es) died (exit codes %s); finishing their cells in this process",
-                        len(died), ", ".join(map(str, died)))
-            worker.work(planned, progress)
+        if not launcher.remote:
+            workers.wait()
+        died = workers.failures() if not interrupted else []
+        if died:
+            log.warning("%d worker process(es) died (%s)%s", len(died), "; ".join(died),
+                        "" if launcher.remote else "; finishing their cells in this process")
+            if not launcher.remote:  # their trials in flight are retried here, now, rather than by the next run
+                worker.work(planned, progress)
+        _show_progress(progress, config, storage, runnable)
         if progress is not None:
             progress.close()
         results = export_run(config.run_dir, str(config.run_id), storage, planned, config)
@@ -475,25 +484,6 @@ def _raise_if_incomplete(config: RunConfig, results: RunResults) -> None:
                 ([f"{failed} cell(s) failed (their errors are in cells.csv)"] if failed else [])
         raise RunIncomplete(f"run {config.run_id} is incomplete: {' and '.join(parts)}; "
                             f"rerun the same command to finish it", results)
-
-
-def _start_jobs(config: RunConfig, planned: list[PlannedCell]) -> list[Any]:
-    """The ``--jobs`` worker processes. They start with Ctrl-C ignored (inherited across the
-    spawn), so a Ctrl-C is handled once, by the main process, which stops them with SIGTERM."""
-    if config.jobs < 2:
-        return []
-    context = multiprocessing.get_context("spawn")
-    processes = []
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        for _ in range(1, config.jobs):
-            proc = context.Process(target=_worker_process, args=(config.to_json(), [p.to_json() for p in planned]),
-                                   daemon=False)
-            proc.start()
-            processes.append(proc)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    return processes
 
 
 def run_worker(config: RunConfig, registry: Registry) -> None:
@@ -517,11 +507,8 @@ def run_worker(config: RunConfig, registry: Registry) -> None:
         close_storage(storage)
 
 
-def _progress(config: RunConfig, storage: optuna.storages.BaseStorage, runnable: list[PlannedCell]) -> Any:
-    if not config.progress or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
+def _finished(config: RunConfig, storage: optuna.storages.BaseStorage, runnable: list[PlannedCell]) -> int:
+    """How many trials of the run's budget the storage holds finished now."""
     done = 0
     names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     for p in runnable:
@@ -529,5 +516,21 @@ def _progress(config: RunConfig, storage: optuna.storages.BaseStorage, runnable:
         if name in names:
             study = optuna.load_study(study_name=name, storage=storage)
             done += min(schema.budget_used(study.get_trials(deepcopy=False), study.user_attrs).finished, config.trials)
-    return tqdm(total=len(runnable) * config.trials, initial=done, unit="trial", desc=f"run {config.run_id}",
-                file=sys.stderr)
+    return done
+
+
+def _progress(config: RunConfig, storage: optuna.storages.BaseStorage, runnable: list[PlannedCell]) -> Any:
+    if not config.progress or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=len(runnable) * config.trials, initial=_finished(config, storage, runnable), unit="trial",
+                desc=f"run {config.run_id}", file=sys.stderr)
+
+
+def _show_progress(progress: Any, config: RunConfig, storage: optuna.storages.BaseStorage,
+                   runnable: list[PlannedCell]) -> None:
+    """Set the bar to the storage's count (workers elsewhere cannot update it trial by trial)."""
+    if progress is not None:
+        progress.n = _finished(config, storage, runnable)
+        progress.refresh()

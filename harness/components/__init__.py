@@ -16,6 +16,7 @@ sampler    :class:`SamplerSpec`    an ``optuna.samplers.BaseSampler`` (unwrapped
 pruner     :class:`PrunerSpec`     an ``optuna.pruners.BasePruner`` (unwrapped)
 dataset    :class:`DatasetSpec`    an :class:`ImageDataset` or a :class:`TabularBenchmark`
 reporter   :class:`ReporterSpec`   a :class:`Reporter`
+launcher   :class:`LauncherSpec`   a :class:`Launcher` (where a run's workers run)
 ========== ======================= ==================================================
 
 Architectures are plain JSON-serialisable dicts (``Architecture``); a space gives each one a
@@ -23,7 +24,8 @@ canonical string identity (:meth:`SearchSpace.arch_id`) used to deduplicate and 
 
 The interfaces live in one module per concern, imported in this order and never in a cycle:
 ``base`` (shared types), ``data``, ``spaces``, ``context``, ``evaluation``, ``algorithms``,
-``generation``, ``reports``, and ``specs`` (what hooks return) on top; import them from here.
+``generation``, ``reports``, ``launchers``, and ``specs`` (what hooks return) on top; import them
+from here.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from harness.components.evaluation import (
     TrialStopped,
 )
 from harness.components.generation import GeneratedSpaceState, GenerationRequest, SpaceGenerator
+from harness.components.launchers import LaunchedWorkers, Launcher, LaunchRequest
 from harness.components.reports import Reporter, RunResults
 from harness.components.spaces import SearchSpace
 from harness.components.specs import (
@@ -46,6 +49,7 @@ from harness.components.specs import (
     ComponentSpec,
     DatasetSpec,
     GeneratorSpec,
+    LauncherSpec,
     Options,
     PrunerRequest,
     PrunerSpec,
@@ -71,6 +75,10 @@ __all__ = [
     "ImageDataset",
     "InputShape",
     "KINDS",
+    "LaunchRequest",
+    "LaunchedWorkers",
+    "Launcher",
+    "LauncherSpec",
     "Options",
     "PrunerRequest",
     "PrunerSpec",

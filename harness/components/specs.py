@@ -14,17 +14,18 @@ if TYPE_CHECKING:
     from harness.components.data import ImageDataset
     from harness.components.evaluation import TabularBenchmark
     from harness.components.generation import SpaceGenerator
+    from harness.components.launchers import Launcher
     from harness.components.reports import Reporter
     from harness.components.spaces import SearchSpace
 
 __all__ = [
-    "KINDS", "AlgorithmSpec", "Architecture", "ComponentSpec", "DatasetSpec", "GeneratorSpec", "Options",
-    "PrunerRequest", "PrunerSpec", "ReporterSpec", "SamplerRequest", "SamplerSpec", "SpaceSpec",
+    "KINDS", "AlgorithmSpec", "Architecture", "ComponentSpec", "DatasetSpec", "GeneratorSpec", "LauncherSpec",
+    "Options", "PrunerRequest", "PrunerSpec", "ReporterSpec", "SamplerRequest", "SamplerSpec", "SpaceSpec",
 ]
 
 
-#: The component kinds, in the order of the grid's axes (reporters are not an axis).
-KINDS = ("dataset", "generator", "space", "algorithm", "sampler", "pruner", "reporter")
+#: The component kinds, in the order of the grid's axes (reporters and launchers are not axes).
+KINDS = ("dataset", "generator", "space", "algorithm", "sampler", "pruner", "reporter", "launcher")
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,3 +137,11 @@ class ReporterSpec(ComponentSpec):
 
     kind: ClassVar[str] = "reporter"
     factory: Callable[[Options], Reporter] = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LauncherSpec(ComponentSpec):
+    """A launcher (``--launcher``). ``factory(options)`` returns a :class:`Launcher`."""
+
+    kind: ClassVar[str] = "launcher"
+    factory: Callable[[Options], Launcher] = field(repr=False)

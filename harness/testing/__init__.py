@@ -12,6 +12,13 @@ pytest runs the harness's checks against it::
     class TestMyReporter(ReporterContract):
         reporter_name = "my-latex"
 
+    class TestMyLauncher(LauncherContract):
+        launcher_name = "my-kubernetes"
+        launch_args = ["--k8s-namespace", "ci"]
+
+        def launch_storage(self):             # a database server the workers reach
+            return os.environ.get("MY_POSTGRES_URL")
+
 The contracts load your component through the real plugin machinery (entry points), so they also
 check that your package is installed and discoverable. Factories receive ``self.options``: every
 option's default from the loaded plugins' ``harness_addoption`` (as at run time), updated with the
@@ -35,6 +42,7 @@ from harness.testing.algorithms import AlgorithmContract
 from harness.testing.cells import DEFAULT_SHAPE, KitCell, ScoreEvaluator, make_cell, run_results, run_trials
 from harness.testing.datasets import DatasetContract
 from harness.testing.generators import GeneratorContract
+from harness.testing.launchers import LauncherContract
 from harness.testing.pruners import PrunerContract
 from harness.testing.reporters import ReporterContract, sample_results
 from harness.testing.samplers import SamplerContract
@@ -48,6 +56,7 @@ __all__ = [
     "DatasetContract",
     "GeneratorContract",
     "KitCell",
+    "LauncherContract",
     "PrunerContract",
     "ReporterContract",
     "SamplerContract",

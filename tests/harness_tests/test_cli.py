@@ -62,7 +62,8 @@ def test_bad_fix_and_device_are_one_line_errors(bench_args: list[str], capsys: p
 def test_plugins_selection_restricts_components(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--plugins", "samplers", "list"]) == 0
     kinds = {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
-    assert kinds == {"sampler", "generator"}  # the manual generator is part of the core
+    # the manual generator and the local launcher load whatever --plugins selects (axis identity, default)
+    assert kinds == {"sampler", "generator", "launcher"}
 
 
 @pytest.mark.slow
@@ -132,7 +133,7 @@ def test_missing_data_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pyt
 def test_plugins_option_may_follow_the_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", "--plugins", "pruners"]) == 0
     kinds = {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
-    assert kinds == {"pruner", "generator"}  # manual: core
+    assert kinds == {"pruner", "generator", "launcher"}  # manual, local: always loaded
 
 
 @pytest.mark.parametrize("args, message", [(["--fix", "batch_size=0"], "batch_size must be at least 1"),

@@ -1,0 +1,1 @@
+"""Built-in launchers (each module one plugin): where a run's workers run."""
