@@ -131,19 +131,20 @@ class SlurmArray(LaunchedWorkers):
     def failures(self) -> list[str]:
         lines = []
         for job_id in self.job_ids:
-            result, err = self.log_dir / f"{job_id}_0_result.pkl", self.log_dir / f"{job_id}_0_log.err"
+            result = self.log_dir / f"{job_id}_0_result.pkl"
+            err = f"{self.log_dir / job_id}_0_log.out and .err"
             try:
                 with result.open("rb") as handle:
                     status, value = pickle.load(handle)
             except FileNotFoundError:
-                lines.append(f"task {job_id} ended without a result (cancelled, killed or out of memory; log {err})")
+                lines.append(f"task {job_id} ended without a result (cancelled, killed or out of memory; logs {err})")
                 continue
             except Exception as exc:  # a result file cut short
-                lines.append(f"task {job_id}: unreadable result {result} ({type(exc).__name__}; log {err})")
+                lines.append(f"task {job_id}: unreadable result {result} ({type(exc).__name__}; logs {err})")
                 continue
             if status != "success":
                 last = [line for line in str(value).strip().splitlines() if line.strip()][-1:] or [str(status)]
-                lines.append(f"task {job_id} failed: {last[0].strip()} (log {err})")
+                lines.append(f"task {job_id} failed: {last[0].strip()} (logs {err})")
         return lines
 
     def describe(self) -> str:

@@ -1,0 +1,247 @@
+"""The ``slurm`` launcher on a real Slurm cluster, with a real PostgreSQL server.
+
+Needs ``HARNESS_TEST_SLURM`` (the partition ``.ci/slurm`` prints once it has started a single-node
+cluster) and ``HARNESS_TEST_POSTGRES_URL`` (``.ci/postgres``); CI sets both. Each test submits real
+job arrays of ``harness worker`` tasks through submitit, then hurts them the ways clusters do:
+
+* a table grid: one task gets the time-limit signal (``SIGUSR2``: submitit checkpoints the worker and
+  requeues the task itself), another is requeued by Slurm while it runs (what preemption does);
+* a live grid (tiny networks on digits): one task's worker is killed with ``kill -9`` in the middle
+  of a trial, another task is cancelled (``scancel``); both are then requeued.
+
+What must hold: every requeued task runs again and joins the same run; 0 trials lost (each trial
+seen complete mid-run is complete at the end, with the same values), 0 duplicated (every cell ends
+with exactly its budget of counted trials, a killed trial is retried and never counted), nothing left
+running, the report written, and the workers' logs under ``results/<run-id>/workers/``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from harness_plugins.datasets._nb201_synthetic import write_synthetic_table
+from optuna.trial import TrialState
+
+from harness import schema
+from harness.cli import main
+from harness.testing import LauncherContract
+from tests.harness_tests.test_faults import snapshot
+
+PARTITION = os.environ.get("HARNESS_TEST_SLURM")
+POSTGRES_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL")
+pytestmark = [
+    pytest.mark.slow, pytest.mark.slurm, pytest.mark.postgres,
+    pytest.mark.skipif(not PARTITION, reason="HARNESS_TEST_SLURM not set (.ci/slurm starts a single-node Slurm "
+                                             "and prints the partition to set it to)"),
+    pytest.mark.skipif(not POSTGRES_URL, reason="HARNESS_TEST_POSTGRES_URL not set (run .ci/postgres)"),
+]
+
+
+class TestSlurmLaunch(LauncherContract):
+    launcher_name = "slurm"
+    launch_args = ["--slurm-partition", str(PARTITION), "--slurm-array", "2"]
+
+    def launch_storage(self) -> str | None:
+        return POSTGRES_URL
+
+
+def _slurm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=60, check=False)
+
+
+def _queue(array: str) -> dict[str, str]:
+    """Task id -> state of the array's tasks Slurm still holds."""
+    out = _slurm("squeue", "--noheader", "--array", "--jobs", array, "--format", "%i %T")
+    return dict(line.split() for line in out.stdout.splitlines() if line.strip())
+
+
+def _until(what: str, condition: object, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def _requeue(task: str, running: bool = False) -> None:
+    """``scontrol requeue`` (retried while the task is still being torn down), then start it now
+    rather than after Slurm's requeue delay."""
+    deadline = time.monotonic() + 120
+    while (out := _slurm("scontrol", "requeue", task)).returncode != 0:
+        assert time.monotonic() < deadline, f"scontrol requeue {task}: {out.stderr}"
+        time.sleep(1)
+    _start_now(task)
+
+
+def _start_now(task: str) -> None:
+    _until(f"{task} pending", lambda: _queue(task.split("_")[0]).get(task) == "PENDING", 120)
+    deadline = time.monotonic() + 60
+    while (out := _slurm("scontrol", "update", f"JobId={task}", "StartTime=now")).returncode != 0:
+        assert time.monotonic() < deadline, f"scontrol update {task} StartTime=now: {out.stderr}"
+        time.sleep(1)
+
+
+def _bench(tmp_path: Path, run_id: str, grid: list[str], tasks: int) -> tuple[subprocess.Popen[str], str, Path]:
+    """``harness bench --launcher slurm`` in a subprocess; returns it, its job array id and its stderr file."""
+    err = tmp_path / f"{run_id}.err"
+    args = [sys.executable, "-m", "harness", "bench", *grid, "--launcher", "slurm", "--slurm-partition",
+            str(PARTITION), "--slurm-array", str(tasks), "--storage", str(POSTGRES_URL), "--heartbeat", "2",
+            "--results", str(tmp_path / "results"), "--run-id", run_id, "--reporters", "summary", "--no-progress"]
+    with err.open("w") as handle:  # the child writes to its own copy
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=handle, text=True, cwd=tmp_path)
+    found: list[str] = []
+
+    def submitted() -> bool:
+        assert proc.poll() is None, err.read_text()
+        found.extend(re.findall(r"Slurm job array (\d+)", err.read_text()))
+        return bool(found)
+
+    _until("the job array's submission", submitted, 120)
+    return proc, found[0], err
+
+
+def _trials(run_id: str) -> dict[str, list[optuna.trial.FrozenTrial]]:
+    assert POSTGRES_URL
+    return snapshot(POSTGRES_URL, run_id)
+
+
+def _complete(cells: dict[str, list[optuna.trial.FrozenTrial]]) -> dict[tuple[str, int], tuple[float, ...]]:
+    return {(name, t.number): tuple(t.values) for name, trials in cells.items() for t in trials
+            if t.state == TrialState.COMPLETE}
+
+
+def _check_budgets(cells: dict[str, list[optuna.trial.FrozenTrial]], run_dir: Path, budget: int,
+                   n_cells: int) -> tuple[dict[str, int], list[str]]:
+    """Figures, and every violation of: each cell ends with exactly ``budget`` counted finished
+    trials (a trial whose worker died, marked ``killed`` or failed by its heartbeat's silence, is
+    retried and not counted), nothing left running, one ``trials.csv`` row per stored trial."""
+    problems = [] if len(cells) == n_cells else [f"{len(cells)} cells in the storage, {n_cells} planned"]
+    figures = {"killed": 0, "duplicated": 0}
+    for name, trials in cells.items():
+        running = [t.number for t in trials if t.state == TrialState.RUNNING]
+        counted = [t for t in trials if schema.is_counted(t) and t.state != TrialState.RUNNING]
+        figures["killed"] += sum(schema.is_killed(t) for t in trials)
+        if running or len(counted) != budget:
+            problems.append(f"{name}: {len(counted)} counted finished trials for a budget of {budget}, "
+                            f"{running} left running")
+    rows = pd.read_csv(run_dir / "trials.csv")
+    figures["duplicated"] = int(rows.duplicated(["cell", "trial"]).sum())
+    if figures["duplicated"] or len(rows) != sum(len(t) for t in cells.values()):
+        problems.append(f"trials.csv: {len(rows)} rows, {figures['duplicated']} duplicated")
+    states = pd.read_csv(run_dir / "cells.csv")["state"]
+    if not states.eq("done").all():
+        problems.append(f"cells.csv states {states.tolist()}")
+    return figures, problems
+
+
+def _finish(proc: subprocess.Popen[str], err: Path, run_id: str, tmp_path: Path, budget: int, n_cells: int,
+            seen: dict[tuple[str, int], tuple[float, ...]]) -> tuple[dict[str, int], str]:
+    """Wait for the bench, then check: exit 0, nothing seen complete lost, exact budgets, the report."""
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err.read_text()[-3000:]
+    cells = _trials(run_id)
+    now = _complete(cells)
+    lost = [key for key, values in seen.items() if now.get(key) != values]
+    run_dir = tmp_path / "results" / run_id
+    figures, problems = _check_budgets(cells, run_dir, budget, n_cells)
+    assert lost == [] and problems == [], (lost, problems)
+    assert (run_dir / "summary.md").exists() and "| random |" in out, "the report was not written"
+    return figures, out
+
+
+def _starts(log: Path) -> int:
+    return log.read_text().count("Starting with JobEnvironment") if log.exists() else 0
+
+
+def test_an_unknown_partition_fails_before_anything_is_written(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    before = _slurm("squeue", "--noheader", "--format", "%i").stdout
+    results = tmp_path / "results"
+    code = main(["bench", "--results", str(results), "--trials", "2", "--epochs", "1", "--seeds", "0", "--samplers",
+                 "random", "--pruners", "none", "--no-progress", "--launcher", "slurm", "--storage", str(POSTGRES_URL),
+                 "--slurm-partition", "no-such-partition", "--run-id", f"bad-{uuid.uuid4().hex[:8]}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "no-such-partition" in err and "sbatch" in err
+    assert not results.exists()
+    assert _slurm("squeue", "--noheader", "--format", "%i").stdout == before  # nothing submitted
+
+
+def test_a_table_grid_survives_a_timeout_signal_and_a_preemption(tmp_path: Path) -> None:
+    budget, run_id = 60, f"slurm-table-{uuid.uuid4().hex[:8]}"
+    table = write_synthetic_table(tmp_path / "nb201.csv")
+    grid = ["--datasets", "nb201-cifar10", "--spaces", "nb201", "--algorithms", "random,rea", "--samplers", "random",
+            "--pruners", "none", "--seeds", "0,1", "--trials", str(budget), "--table", str(table)]
+    started = time.monotonic()
+    proc, array, err = _bench(tmp_path, run_id, grid, tasks=3)
+    try:
+        _until("3 running tasks and 20 complete trials", lambda: list(_queue(array).values()).count("RUNNING") == 3
+               and len(_complete(_trials(run_id))) >= 20)
+        seen = _complete(_trials(run_id))
+        # the time limit's warning signal: submitit checkpoints the worker and requeues the task itself
+        assert _slurm("scancel", "--signal=USR2", f"{array}_0").returncode == 0
+        # preemption: Slurm stops a running task and puts it back in the queue
+        _requeue(f"{array}_1", running=True)
+        _start_now(f"{array}_0")
+        figures, _ = _finish(proc, err, run_id, tmp_path, budget, n_cells=4, seen=seen)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            _slurm("scancel", array)
+    workers = tmp_path / "results" / run_id / "workers"
+    assert _starts(workers / f"{array}_0_0_log.out") == 2 and _starts(workers / f"{array}_1_0_log.out") == 2
+    assert "Requeued job" in (workers / f"{array}_0_0_log.out").read_text()  # submitit's own requeue
+    assert _starts(workers / f"{array}_2_0_log.out") == 1
+    assert "died" not in err.read_text(), err.read_text()  # every task ended well in the end
+    print(f"\nslurm table grid: 4x{budget} trials, 3 tasks, 1 USR2 checkpoint+requeue, 1 preemption requeue: "
+          f"{figures['killed']} killed and retried, 0 lost, {figures['duplicated']} duplicated; "
+          f"{time.monotonic() - started:.0f} s")
+
+
+def test_a_live_grid_survives_kill_9_and_scancel_then_requeue(tmp_path: Path) -> None:
+    budget, run_id = 10, f"slurm-live-{uuid.uuid4().hex[:8]}"
+    grid = ["--datasets", "digits", "--spaces", "convfc", "--algorithms", "sampler", "--samplers", "random",
+            "--pruners", "none", "--seeds", "0,1", "--trials", str(budget), "--epochs", "3", "--max-per-class", "40"]
+    started = time.monotonic()
+    proc, array, err = _bench(tmp_path, run_id, grid, tasks=3)
+    try:
+        def running_trial() -> bool:
+            running = [t for trials in _trials(run_id).values() for t in trials if t.state == TrialState.RUNNING
+                       and schema.PROC in t.user_attrs]
+            victims.extend(t.user_attrs[schema.PROC]["pid"] for t in running)
+            return bool(victims) and list(_queue(array).values()).count("RUNNING") == 3
+
+        victims: list[int] = []
+        _until("a trial running in one of 3 running tasks", running_trial, 300)
+        pid = victims[-1]
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        victim = next(v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"SLURM_ARRAY_TASK_ID="))
+        seen = _complete(_trials(run_id))
+        os.kill(pid, signal.SIGKILL)  # the worker, mid-trial
+        cancelled = next(str(i) for i in range(3) if str(i) != victim)
+        assert _slurm("scancel", f"{array}_{cancelled}").returncode == 0
+        _until("the killed and the cancelled tasks to end", lambda: not {f"{array}_{victim}", f"{array}_{cancelled}"}
+               & {task for task, state in _queue(array).items() if state == "RUNNING"}, 120)
+        for task in (victim, cancelled):
+            _requeue(f"{array}_{task}")
+        figures, _ = _finish(proc, err, run_id, tmp_path, budget, n_cells=2, seen=seen)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            _slurm("scancel", array)
+    workers = tmp_path / "results" / run_id / "workers"
+    for task in (victim, cancelled):
+        assert _starts(workers / f"{array}_{task}_0_log.out") == 2, f"task {task} did not run again"
+    trials = pd.read_csv(tmp_path / "results" / run_id / "trials.csv")
+    assert (trials["state"] == "killed").sum() >= 1  # the kill -9 landed mid-trial: that trial was retried
+    print(f"\nslurm live grid: 2x{budget} trials on digits, 3 tasks, kill -9 of task {victim}'s worker and scancel "
+          f"of task {cancelled}, both requeued: {figures['killed']} killed and retried, 0 lost, "
+          f"{figures['duplicated']} duplicated; {time.monotonic() - started:.0f} s")
