@@ -76,8 +76,8 @@ class AutoSpaceConfig:
     eps: float = 0.5
     rebuild_every: int = 5
     madds_lambda: float = 0.1
-    iterations: int = 60
-    warmup: int = 10
+    iterations: int = 600
+    warmup: int = 60
     mutation_prob: float = 0.5
     batch_size: int = 32
     weight_lr: float = 0.05

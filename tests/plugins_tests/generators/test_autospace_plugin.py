@@ -36,7 +36,7 @@ def test_registered_with_documented_defaults() -> None:
     config = factory(parsed()).config
     assert (config.population, config.k, config.tournament, config.threshold, config.eps, config.rebuild_every,
             config.madds_lambda, config.iterations, config.warmup, config.space_size) == (
-        8, 4, 3, 0.3, 0.5, 5, 0.1, 60, 10, 200)
+        8, 4, 3, 0.3, 0.5, 5, 0.1, 600, 60, 200)
     assert not config.shared_cell
     options = parsed("--autospace-k", "3", "--autospace-lambda", "0.5", "--autospace-rebuild-every", "2",
                      "--autospace-shared-cell", "--autospace-space-size", "50")
