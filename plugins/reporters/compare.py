@@ -28,6 +28,7 @@ from harness_plugins.reporters._page import Figure, Section, Table, to_html, to_
 from harness_plugins.reporters._pareto import hypervolume, pareto_front
 from harness_plugins.reporters._pruning import pruning_savings
 from harness_plugins.reporters._scores import per_cell
+from harness_plugins.reporters._spaces import ranking_section, space_section
 from harness_plugins.reporters._verdicts import (
     check_planned_baseline,
     choose_baseline,
@@ -283,6 +284,13 @@ def build_sections(results: RunResults, out_dir: Path, baseline: str | None = No
     if len(left_out):
         paragraphs.append("Not compared (no score): " + "; ".join(_left_out_reasons(left_out)) + ".")
     sections = [Section("Verdict", paragraphs=paragraphs, bullets=lines, anchor="verdict")]
+    spaces = space_section(cells)
+    if spaces is not None:  # the headline of a grid over generators: each space against the others
+        sections[0].bullets += [f"spaces, {line}" for line in spaces.bullets]
+        sections.append(spaces)
+    ranking = ranking_section(cells)
+    if ranking is not None:
+        sections.append(ranking)
     datasets = list(dict.fromkeys(cells["dataset"].astype(str)))
     if len(datasets) > 1:
         sections += _scope(ctx, cells, "all datasets", "all", with_figures=True)
