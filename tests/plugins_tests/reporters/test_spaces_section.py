@@ -5,18 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from harness_plugins.reporters._scores import per_cell
+from harness_plugins.reporters._spaces import ranking_section, space_section
 
 from harness.results import load_results
 from harness.testing.synthetic import synthetic_run
-from harness_plugins.reporters._spaces import ranking_section, space_section
-from harness_plugins.reporters._scores import per_cell
 
 
 def _run(tmp_path: Path) -> Path:
     strategies = [
         {"generator": g, "space": "nb201", "algorithm": a, "sampler": "random", "pruner": "none", "skill": skill}
-        for g, a, skill in (("manual", "random", 0.0), ("autospace", "random", 0.05), ("autospace-random", "random", 0.0),
-                            ("manual", "rea", 0.01), ("autospace", "rea", 0.01), ("autospace-random", "rea", 0.01))]
+        for g, a, skill in (("manual", "random", 0.0), ("autospace", "random", 0.05),
+                            ("autospace-random", "random", 0.0), ("manual", "rea", 0.01), ("autospace", "rea", 0.01),
+                            ("autospace-random", "rea", 0.01))]
     return synthetic_run(tmp_path / "run", strategies, seeds=range(10), generator=True, tabular=True, noise=0.002)
 
 
