@@ -432,7 +432,6 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults | None:
     storage = storage or open_storage(url, config.heartbeat)
     if not launcher.remote:
         worker.attach(storage)  # ordinal 0 for a fresh run's first process, before the other processes start
-    progress = None if config.detach else _progress(config, storage, runnable)
     try:
         workers = launcher.launch(request)
     except BaseException:
@@ -443,6 +442,7 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults | None:
     if config.detach:
         close_storage(storage)
         return None
+    progress = _progress(config, storage, runnable)
     interrupted = False
     try:
         if launcher.remote:  # this command does no trial: it shows the storage's progress until they end

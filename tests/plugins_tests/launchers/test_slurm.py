@@ -245,3 +245,36 @@ def test_a_live_grid_survives_kill_9_and_scancel_then_requeue(tmp_path: Path) ->
     print(f"\nslurm live grid: 2x{budget} trials on digits, 3 tasks, kill -9 of task {victim}'s worker and scancel "
           f"of task {cancelled}, both requeued: {figures['killed']} killed and retried, 0 lost, "
           f"{figures['duplicated']} duplicated; {time.monotonic() - started:.0f} s")
+
+
+def _table_grid(tmp_path: Path, budget: int) -> list[str]:
+    table = write_synthetic_table(tmp_path / "nb201.csv")
+    return ["--datasets", "nb201-cifar10", "--spaces", "nb201", "--algorithms", "random", "--samplers", "random",
+            "--pruners", "none", "--seeds", "0,1", "--trials", str(budget), "--table", str(table)]
+
+
+def test_detach_returns_at_once_and_the_printed_report_command_finishes_the_run(tmp_path: Path) -> None:
+    budget, run_id = 30, f"slurm-detach-{uuid.uuid4().hex[:8]}"
+    proc, array, err = _bench(tmp_path, run_id, [*_table_grid(tmp_path, budget), "--detach"], tasks=2)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.read_text()
+    command = out.strip().splitlines()[-1]
+    assert command == f"harness report {run_id} --results {tmp_path / 'results'}"
+    assert not (tmp_path / "results" / run_id / "trials.csv").exists()  # nothing waited for, nothing exported
+    _until("the detached array to end", lambda: not _queue(array), 300)
+    report = subprocess.run([sys.executable, "-m", *command.split()], capture_output=True, text=True, timeout=300,
+                            cwd=tmp_path, check=False)
+    assert report.returncode == 0, report.stderr
+    _, problems = _check_budgets(_trials(run_id), tmp_path / "results" / run_id, budget, n_cells=2)
+    assert problems == [] and (tmp_path / "results" / run_id / "summary.md").exists()
+
+
+def test_ctrl_c_while_waiting_cancels_the_array_in_one_line(tmp_path: Path) -> None:
+    run_id = f"slurm-ctrl-c-{uuid.uuid4().hex[:8]}"
+    proc, array, err = _bench(tmp_path, run_id, _table_grid(tmp_path, 500), tasks=2)
+    _until("the tasks to run", lambda: list(_queue(array).values()).count("RUNNING") == 2, 120)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.read_text()
+    assert "interrupted" in err.read_text().strip().splitlines()[-1]
+    _until("the array to be cancelled", lambda: not _queue(array), 60)
