@@ -63,6 +63,9 @@ def _evaluator(name: str) -> Any:
 def cell_importances(trials: pd.DataFrame, evaluator: str = "ped-anova") -> dict[str, float]:
     """Importances (summing to 1) of one cell's complete trials; empty if too few."""
     import optuna
+    from harness_plugins.reporters._study import frozen_study
+    from optuna.distributions import CategoricalDistribution as Categorical
+    from optuna.distributions import IntDistribution as Int
 
     done = trials[trials["state"] == "complete"]
     if len(done) < MIN_TRIALS:
@@ -72,13 +75,12 @@ def cell_importances(trials: pd.DataFrame, evaluator: str = "ped-anova") -> dict
     if not columns:
         return {}
     distributions = {c: _distribution(c, done[c]) for c in columns}
-    study = optuna.create_study(direction="maximize")
-    for _, row in done.iterrows():
-        params = {c: str(row[c]) if isinstance(distributions[c], optuna.distributions.CategoricalDistribution)
-                  else (int(row[c]) if isinstance(distributions[c], optuna.distributions.IntDistribution)
-                        else float(row[c])) for c in columns}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
-                                                  value=float(row["val_accuracy"])))
+    # column by column, not row by row (``iterrows`` builds a Series per trial)
+    converted = [[str(v) for v in done[c].tolist()] if isinstance(distributions[c], Categorical)
+                 else [int(v) for v in done[c].tolist()] if isinstance(distributions[c], Int)
+                 else [float(v) for v in done[c].tolist()] for c in columns]
+    study = frozen_study(done["val_accuracy"].tolist(), [dict(zip(columns, p)) for p in zip(*converted)],
+                         distributions)
     import warnings
 
     with warnings.catch_warnings():  # PED-ANOVA is marked experimental by Optuna
@@ -87,15 +89,22 @@ def cell_importances(trials: pd.DataFrame, evaluator: str = "ped-anova") -> dict
     return {name: float(value) for name, value in scores.items() if math.isfinite(value)}
 
 
-def _fingerprint(trials: pd.DataFrame, evaluator: str) -> str:
-    """What a cell's importances depend on: its complete trials' values and parameters."""
+def _fingerprints(trials: pd.DataFrame, evaluator: str) -> dict[Any, str]:
+    """Per cell, what its importances depend on: its complete trials' values and parameters. The
+    rows are hashed once for the whole table; each cell's digest covers its own rows, in order."""
     import optuna
 
+    columns = sorted(c for c in trials.columns if c in ("trial", "val_accuracy") or c.startswith(("hp.", "arch.")))
+    head = hashlib.sha256(f"{optuna.__version__}|{MIN_TRIALS}|{evaluator}|{columns}".encode())
     done = trials[trials["state"] == "complete"]
-    columns = sorted(c for c in done.columns if c in ("trial", "val_accuracy") or c.startswith(("hp.", "arch.")))
-    digest = hashlib.sha256(f"{optuna.__version__}|{MIN_TRIALS}|{evaluator}|{columns}".encode())
-    digest.update(pd.util.hash_pandas_object(done[columns].astype(str), index=False).to_numpy().tobytes())
-    return digest.hexdigest()
+    rows = pd.util.hash_pandas_object(done[columns].astype(str), index=False).to_numpy()
+    positions = done.groupby("cell", sort=False).indices
+    out = {}
+    for cell in trials["cell"].dropna().unique():
+        digest = head.copy()
+        digest.update(rows[positions[cell]].tobytes() if cell in positions else b"")
+        out[cell] = digest.hexdigest()
+    return out
 
 
 def _cached_importances(trials: pd.DataFrame, cache_path: Path, evaluator: str) -> dict[str, dict[str, float]]:
@@ -104,12 +113,13 @@ def _cached_importances(trials: pd.DataFrame, cache_path: Path, evaluator: str) 
         cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     except (OSError, ValueError):  # a damaged cache is only a lost speed-up
         cache = {}
+    keys = _fingerprints(trials, evaluator)
     fresh, out = {}, {}
     for cell, group in trials.groupby("cell", sort=False):
-        key = _fingerprint(group, evaluator)
         hit = cache.get(str(cell))
-        out[cell] = hit["importances"] if hit and hit.get("fingerprint") == key else cell_importances(group, evaluator)
-        fresh[str(cell)] = {"fingerprint": key, "importances": out[cell]}
+        current = hit is not None and hit.get("fingerprint") == keys[cell]
+        out[cell] = hit["importances"] if current else cell_importances(group, evaluator)
+        fresh[str(cell)] = {"fingerprint": keys[cell], "importances": out[cell]}
     try:
         cache_path.write_text(json.dumps(fresh))
     except OSError:
@@ -129,10 +139,10 @@ class ImportanceReporter(Reporter):
         trials = results.trials
         if len(trials):
             importances = _cached_importances(trials, out_dir / ".importance-cache.json", self.evaluator)
-            for cell, group in trials.groupby("cell", sort=False):
-                for param, share in importances[cell].items():
-                    rows.append({**{axis: group[axis].iloc[0] for axis in [*GROUP, "seed"]}, "cell": cell,
-                                 "param": param, "importance": share})
+            first = trials.drop_duplicates("cell").set_index("cell")[[*GROUP, "seed"]]
+            for cell, shares in importances.items():
+                axes = {axis: first.at[cell, axis] for axis in [*GROUP, "seed"]}
+                rows += [{**axes, "cell": cell, "param": param, "importance": share} for param, share in shares.items()]
         table = pd.DataFrame(rows, columns=[*GROUP, "seed", "cell", "param", "importance"])
         table.to_csv(out_dir / "importance.csv", index=False)
         if table.empty:

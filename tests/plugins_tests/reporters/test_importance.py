@@ -46,8 +46,9 @@ def test_report_ranks_overall_and_per_strategy(tmp_path: Path) -> None:
 
 def test_importances_are_cached_per_cell_until_its_trials_change(tmp_path: Path, monkeypatch) -> None:
     import harness_plugins.reporters.importance as importance
-    from harness.testing.synthetic import synthetic_run
+
     from harness.results import load_results
+    from harness.testing.synthetic import synthetic_run
 
     run = synthetic_run(tmp_path / "r", [dict(space="s", algorithm="a", sampler="t", pruner="none", skill=0.0)],
                         seeds=[0, 1], trials=10)
@@ -63,3 +64,57 @@ def test_importances_are_cached_per_cell_until_its_trials_change(tmp_path: Path,
     assert calls == ["ped-anova"]
     importance.ImportanceReporter("fanova").report(results, run)  # another evaluator: every cell again
     assert calls == ["ped-anova", "fanova", "fanova"]
+
+
+def _row_by_row(trials: pd.DataFrame, evaluator: str) -> dict[str, float]:
+    """The straightforward importances: an in-memory study, one ``add_trial`` per row."""
+    import optuna
+    from harness_plugins.reporters.importance import _distribution, _evaluator
+
+    done = trials[trials["state"] == "complete"]
+    columns = [c for c in done.columns if c.startswith(("hp.", "arch.")) and done[c].notna().all()
+               and done[c].nunique() > 1]
+    distributions = {c: _distribution(c, done[c]) for c in columns}
+    study = optuna.create_study(direction="maximize")
+    for _, row in done.iterrows():
+        params = {c: str(row[c]) if isinstance(distributions[c], optuna.distributions.CategoricalDistribution)
+                  else (int(row[c]) if isinstance(distributions[c], optuna.distributions.IntDistribution)
+                        else float(row[c])) for c in columns}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
+                                                  value=float(row["val_accuracy"])))
+    scores = optuna.importance.get_param_importances(study, evaluator=_evaluator(evaluator), normalize=True)
+    return {name: float(value) for name, value in scores.items()}
+
+
+@pytest.mark.parametrize("evaluator", ["ped-anova", "fanova"])
+def test_importances_are_those_of_an_optuna_study_of_the_same_trials(evaluator: str) -> None:
+    trials = _trials(40, seed=3).assign(**{"hp.flag": lambda f: f["hp.lr"] > 1e-3, "arch.depth": lambda f: f.index % 3})
+    trials.loc[trials.index[::7], "state"] = "pruned"  # pruned trials are not ranked
+    assert cell_importances(trials, evaluator) == _row_by_row(trials, evaluator)  # exactly
+    assert {"hp.flag", "arch.depth"} <= set(cell_importances(trials, evaluator))
+
+
+def test_cells_fingerprints_are_each_cells_own(tmp_path: Path) -> None:
+    """The table's rows are hashed once; each cell's digest is the one of its rows alone."""
+    import hashlib
+
+    import optuna
+    from harness_plugins.reporters.importance import _fingerprints
+
+    from harness.results import load_results
+    from harness.testing.synthetic import synthetic_run
+
+    run = synthetic_run(tmp_path / "r", [dict(space="s", algorithm="a", sampler="t", pruner="median", skill=0.0)],
+                        seeds=[0, 1, 2], trials=12)
+    trials = load_results(run).trials
+    trials.loc[trials["cell"] == trials["cell"].iloc[-1], "state"] = "failed"  # a cell without complete trials
+
+    def alone(group: pd.DataFrame) -> str:
+        done = group[group["state"] == "complete"]
+        columns = sorted(c for c in done.columns if c in ("trial", "val_accuracy") or c.startswith(("hp.", "arch.")))
+        digest = hashlib.sha256(f"{optuna.__version__}|{MIN_TRIALS}|fanova|{columns}".encode())
+        digest.update(pd.util.hash_pandas_object(done[columns].astype(str), index=False).to_numpy().tobytes())
+        return digest.hexdigest()
+
+    expected = {cell: alone(group) for cell, group in trials.groupby("cell", sort=False)}
+    assert _fingerprints(trials, "fanova") == expected and len(set(expected.values())) == 3
