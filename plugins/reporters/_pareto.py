@@ -10,9 +10,10 @@ strategies can be read on the same scale.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from harness_plugins.reporters.plots import pareto_front
 
-__all__ = ["hypervolume", "pareto_front"]
+__all__ = ["cell_hypervolumes", "hypervolume", "pareto_front"]
 
 
 def hypervolume(accuracy: np.ndarray, madds: np.ndarray, max_madds: float) -> float:
@@ -27,3 +28,12 @@ def hypervolume(accuracy: np.ndarray, madds: np.ndarray, max_madds: float) -> fl
     levels = np.clip(accuracy[front], 0.0, None)
     steps = np.diff(np.concatenate([[0.0], levels]))
     return float(np.sum((1.0 - madds[front]) * steps))
+
+
+def cell_hypervolumes(trials: pd.DataFrame, max_madds: float) -> pd.Series:
+    """:func:`hypervolume` of each cell's trials (``cell``, ``val_accuracy``, ``madds`` columns),
+    indexed by ``cell`` in sorted order."""
+    accuracy, madds = trials["val_accuracy"].to_numpy(float), trials["madds"].to_numpy(float)
+    volumes = pd.Series({cell: hypervolume(accuracy[rows], madds[rows], max_madds)
+                         for cell, rows in trials.groupby("cell").indices.items()}, dtype=float).sort_index()
+    return volumes.rename_axis("cell")

@@ -25,7 +25,7 @@ import pandas as pd
 from harness_plugins.reporters import _anytime, _figures, _stats
 from harness_plugins.reporters._budget import budget_sentence
 from harness_plugins.reporters._page import Figure, Section, Table, to_html, to_markdown
-from harness_plugins.reporters._pareto import hypervolume, pareto_front
+from harness_plugins.reporters._pareto import cell_hypervolumes, pareto_front
 from harness_plugins.reporters._pruning import pruning_savings
 from harness_plugins.reporters._scores import per_cell
 from harness_plugins.reporters._spaces import ranking_section, space_section
@@ -181,7 +181,7 @@ def _pareto_section(ctx: _Context, dataset: str, tag: str, seeds: int) -> Sectio
     fronts = {s: pareto_front(g["val_accuracy"].to_numpy(float), g["madds"].to_numpy(float))
               for s, g in done.groupby("strategy", sort=True)}
     largest = float(done["madds"].max())
-    hv = done.groupby("cell").apply(lambda g: hypervolume(g["val_accuracy"], g["madds"], largest), include_groups=False)
+    hv = cell_hypervolumes(done, largest)
     hv_table = hv.groupby(ctx.strategy_of.reindex(hv.index)).agg(["mean", "count"])
     rows = [(s, _stats.bootstrap_ci(hv[ctx.strategy_of.reindex(hv.index) == s].to_numpy())) for s in hv_table.index]
     shown = pd.DataFrame({"strategy": hv_table.index, "cells": hv_table["count"].astype(str),
@@ -321,10 +321,19 @@ def _fingerprint(results: RunResults, baseline: str | None) -> str:
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode())
     for frame in (results.trials, results.cells):
         digest.update(",".join(map(str, frame.columns)).encode())
-        digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
+        digest.update(_row_hashes(frame).tobytes())
     for source in [*sorted(Path(__file__).parent.glob("*.py")), Path(schema.__file__)]:
         digest.update(source.read_bytes())
     return digest.hexdigest()
+
+
+def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A hash per row of the values as they are (text made of every value, as a fallback for
+    values pandas cannot hash, costs a second per 100,000 trials)."""
+    try:
+        return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    except TypeError:
+        return pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy()
 
 
 class CompareReporter(Reporter):
