@@ -53,20 +53,26 @@ def best_so_far(trials: pd.DataFrame, strategy_of: pd.Series | None = None) -> p
     names each cell's strategy (default: :func:`strategies` of the trials)."""
     if strategy_of is None:
         strategy_of = strategies(trials)
-    rows = []
-    for cell, group in trials.groupby("cell", sort=False):
-        group = group[group["state"].isin(["complete", "pruned"])].sort_values("trial")
-        if group.empty:
-            continue
-        cost = trial_costs(group)
-        rows.append(pd.DataFrame({
-            "cell": cell, "strategy": strategy_of.get(cell, "?"), "dataset": group["dataset"].iloc[0],
-            "seed": group["seed"].iloc[0], "n": np.arange(1, len(group) + 1),
-            "best": group["val_accuracy"].astype(float).where(group["state"] == "complete").cummax().ffill().to_numpy(),
-            "seconds": cost.cumsum().to_numpy(),
-        }))
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["cell", "strategy", "dataset", "seed", "n", "best", "seconds"])
+    columns = ["cell", "strategy", "dataset", "seed", "n", "best", "seconds"]
+    finished = trials["state"].isin(["complete", "pruned"]).to_numpy()
+    # cells in order of first appearance among all trials, each cell's trials in trial order
+    order = pd.Series(pd.factorize(trials["cell"])[0][finished], index=trials.index[finished], name="_cell")
+    done = trials[finished].assign(_cell=order).sort_values(["_cell", "trial"], kind="stable")
+    done = done[done["_cell"] >= 0]
+    if done.empty:
+        return pd.DataFrame(columns=columns)
+    by_cell = done.groupby("_cell", sort=False)
+    counts = by_cell.size().to_numpy()
+    first = done.iloc[np.concatenate([[0], np.cumsum(counts)[:-1]])]
+    best = done["val_accuracy"].astype(float).where(done["state"] == "complete")
+    return pd.DataFrame({
+        "cell": done["cell"].to_numpy(),
+        "strategy": np.repeat(np.array([strategy_of.get(c, "?") for c in first["cell"]], dtype=object), counts),
+        "dataset": np.repeat(first["dataset"].to_numpy(), counts), "seed": np.repeat(first["seed"].to_numpy(), counts),
+        "n": by_cell.cumcount().to_numpy() + 1,
+        "best": best.groupby(done["_cell"]).cummax().groupby(done["_cell"]).ffill().to_numpy(),
+        "seconds": trial_costs(done).groupby(done["_cell"]).cumsum().to_numpy(),
+    })
 
 
 def strategies(table: pd.DataFrame) -> pd.Series:

@@ -10,9 +10,11 @@ import pytest
 from harness_plugins.reporters import _anytime
 from harness_plugins.reporters._pareto import cell_hypervolumes, hypervolume
 from harness_plugins.reporters.compare import _fingerprint
+from harness_plugins.reporters.plots import best_so_far, strategies
 
 from harness.components import RunResults
 from harness.results import load_results
+from harness.schema import trial_costs
 from harness.testing.synthetic import synthetic_run
 
 
@@ -59,3 +61,27 @@ def test_the_report_cache_key_follows_every_value(results: RunResults, tmp_path:
     assert _fingerprint(RunResults(results.run_dir, changed, results.cells, results.metadata), None) != key
     unhashable = results.cells.assign(note=[["a list"]] * len(results.cells))  # pandas cannot hash lists
     assert _fingerprint(RunResults(results.run_dir, results.trials, unhashable, results.metadata), None) != key
+
+
+def _best_so_far_per_cell(trials: pd.DataFrame, strategy_of: pd.Series) -> pd.DataFrame:
+    rows = []
+    for cell, group in trials.groupby("cell", sort=False):
+        group = group[group["state"].isin(["complete", "pruned"])].sort_values("trial")
+        if group.empty:
+            continue
+        rows.append(pd.DataFrame({
+            "cell": cell, "strategy": strategy_of.get(cell, "?"), "dataset": group["dataset"].iloc[0],
+            "seed": group["seed"].iloc[0], "n": np.arange(1, len(group) + 1),
+            "best": group["val_accuracy"].astype(float).where(group["state"] == "complete").cummax().ffill().to_numpy(),
+            "seconds": trial_costs(group).cumsum().to_numpy()}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_best_so_far_curves_are_each_cells_own(results: RunResults) -> None:
+    trials = results.trials.sample(frac=1.0, random_state=1)  # cells interleaved, trials out of order
+    cells = list(dict.fromkeys(trials["cell"]))
+    trials.loc[trials["cell"] == cells[0], "state"] = "failed"  # a cell with no finished trial: no curve
+    first = trials.index[trials["cell"] == cells[1]]
+    trials.loc[first, "state"] = np.where(trials.loc[first, "trial"] < 3, "pruned", trials.loc[first, "state"])
+    strategy_of = strategies(trials).drop(cells[2])  # a cell nobody named: "?"
+    pd.testing.assert_frame_equal(best_so_far(trials, strategy_of), _best_so_far_per_cell(trials, strategy_of))
