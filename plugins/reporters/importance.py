@@ -114,12 +114,18 @@ def _cached_importances(trials: pd.DataFrame, cache_path: Path, evaluator: str) 
     except (OSError, ValueError):  # a damaged cache is only a lost speed-up
         cache = {}
     keys = _fingerprints(trials, evaluator)
+    # what cell_importances reads, selected once: a cell's complete trials, their values and parameters
+    read = ["cell", "state", "val_accuracy", *(c for c in trials.columns if c.startswith(("hp.", "arch.")))]
+    complete = trials.loc[trials["state"] == "complete", read]
+    rows = complete.groupby("cell", sort=False).indices
     fresh, out = {}, {}
-    for cell, group in trials.groupby("cell", sort=False):
+    for cell, key in keys.items():
         hit = cache.get(str(cell))
-        current = hit is not None and hit.get("fingerprint") == keys[cell]
-        out[cell] = hit["importances"] if current else cell_importances(group, evaluator)
-        fresh[str(cell)] = {"fingerprint": keys[cell], "importances": out[cell]}
+        if hit is not None and hit.get("fingerprint") == key:
+            out[cell] = hit["importances"]
+        else:
+            out[cell] = cell_importances(complete.iloc[rows.get(cell, [])], evaluator)
+        fresh[str(cell)] = {"fingerprint": key, "importances": out[cell]}
     try:
         cache_path.write_text(json.dumps(fresh))
     except OSError:
@@ -135,15 +141,16 @@ class ImportanceReporter(Reporter):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        rows = []
         trials = results.trials
         if len(trials):
             importances = _cached_importances(trials, out_dir / ".importance-cache.json", self.evaluator)
-            first = trials.drop_duplicates("cell").set_index("cell")[[*GROUP, "seed"]]
-            for cell, shares in importances.items():
-                axes = {axis: first.at[cell, axis] for axis in [*GROUP, "seed"]}
-                rows += [{**axes, "cell": cell, "param": param, "importance": share} for param, share in shares.items()]
-        table = pd.DataFrame(rows, columns=[*GROUP, "seed", "cell", "param", "importance"])
+            axes = trials.drop_duplicates("cell").set_index("cell")[[*GROUP, "seed"]]
+            rows = [(cell, param, share) for cell, shares in importances.items() for param, share in shares.items()]
+            shares = pd.DataFrame(rows, columns=["cell", "param", "importance"])
+            table = axes.loc[shares["cell"]].reset_index(drop=True).assign(
+                cell=shares["cell"], param=shares["param"], importance=shares["importance"])
+        else:
+            table = pd.DataFrame(columns=[*GROUP, "seed", "cell", "param", "importance"])
         table.to_csv(out_dir / "importance.csv", index=False)
         if table.empty:
             text = f"importance: no cell has {MIN_TRIALS} complete trials with varying parameters\n"
