@@ -48,33 +48,35 @@ def _per_seed(results: RunResults) -> pd.DataFrame:
               if "epochs" in trials else pd.Series(dtype=float))
     costs = trial_costs(trials).groupby(trials["cell"]).sum() if len(trials) else pd.Series(dtype=float)
     best = best_trials(trials) if len(trials) else pd.DataFrame()
-    rows = []
-    for _, cell in cells.iterrows():
-        key = cell["cell"]
-        row = {axis: cell[axis] for axis in [*GROUP, "seed"]}
-        row.update(state=cell["state"], reason=cell["reason"] if isinstance(cell["reason"], str) else "",
-                   note=cell["note"] if isinstance(cell.get("note"), str) else "")
-        for name in ("complete", "pruned", "failed"):
-            row[name] = int(states.at[key, name]) if key in states.index and name in states.columns else 0
-        if key in best.index:
-            winner = best.loc[key]
-            row.update(best_val_accuracy=_num(winner["val_accuracy"]), test_accuracy=_num(winner["test_accuracy"]),
-                       madds=_num(winner["madds"]), params=_num(winner["params"]))
-        else:
-            row.update(best_val_accuracy=np.nan, test_accuracy=np.nan, madds=np.nan, params=np.nan)
-        if cell["state"] == NOT_APPLICABLE:  # nothing ran: no cost to report, not a cost of zero
-            for name in ("epochs_spent", "train_seconds", "search_seconds", "generation_seconds", "wall_seconds"):
-                row[name] = np.nan
-        else:
-            row["epochs_spent"] = float(epochs.get(key, 0.0))
-            search = _num(cell.get("search_seconds"))
-            generation = _num(cell.get("generation_seconds"))
-            row["train_seconds"] = float(costs.get(key, 0.0))
-            row["search_seconds"] = 0.0 if np.isnan(search) else search
-            row["generation_seconds"] = 0.0 if np.isnan(generation) else generation
-            row["wall_seconds"] = row["train_seconds"] + row["search_seconds"] + row["generation_seconds"]
-        rows.append(row)
-    return pd.DataFrame(rows)
+    if not len(cells):
+        return pd.DataFrame()
+    # a column per quantity over all cells at once, in cells.csv's order (a row per cell)
+    keys = cells["cell"]
+    out = pd.DataFrame({axis: cells[axis].to_numpy() for axis in [*GROUP, "seed"]})
+    out["state"] = cells["state"].to_numpy()
+    out["reason"] = [r if isinstance(r, str) else "" for r in cells["reason"]]
+    out["note"] = [n if isinstance(n, str) else "" for n in cells["note"]] if "note" in cells else ""
+    for name in ("complete", "pruned", "failed"):
+        out[name] = (keys.map(states[name]).fillna(0).astype(int).to_numpy() if name in states.columns
+                     else 0)
+    found = keys.isin(best.index).to_numpy()
+    for name, column in (("best_val_accuracy", "val_accuracy"), ("test_accuracy", "test_accuracy"),
+                         ("madds", "madds"), ("params", "params")):
+        out[name] = [_num(v) if hit else np.nan
+                     for v, hit in zip(keys.map(best[column]) if found.any() else keys, found)]
+    ran = (cells["state"] != NOT_APPLICABLE).to_numpy()  # nothing ran: no cost to report, not a cost of zero
+    search = np.array([_num(v) for v in cells["search_seconds"]]) if "search_seconds" in cells else np.nan
+    generation = (np.array([_num(v) for v in cells["generation_seconds"]]) if "generation_seconds" in cells
+                  else np.nan)
+    train = keys.map(costs).fillna(0.0).astype(float).to_numpy()
+    search = np.where(np.isnan(search), 0.0, search)
+    generation = np.where(np.isnan(generation), 0.0, generation)
+    out["epochs_spent"] = np.where(ran, keys.map(epochs).fillna(0.0).astype(float).to_numpy(), np.nan)
+    out["train_seconds"] = np.where(ran, train, np.nan)
+    out["search_seconds"] = np.where(ran, search, np.nan)
+    out["generation_seconds"] = np.where(ran, generation, np.nan)
+    out["wall_seconds"] = np.where(ran, train + search + generation, np.nan)
+    return out
 
 
 def _num(value: object) -> float:

@@ -11,10 +11,11 @@ from harness_plugins.reporters import _anytime
 from harness_plugins.reporters._pareto import cell_hypervolumes, hypervolume
 from harness_plugins.reporters.compare import _fingerprint
 from harness_plugins.reporters.plots import best_so_far, strategies
+from harness_plugins.reporters.summary import GROUP, _num, _per_seed, _with_generator
 
 from harness.components import RunResults
-from harness.results import load_results
-from harness.schema import trial_costs
+from harness.results import NOT_APPLICABLE, load_results
+from harness.schema import best_trials, trial_costs
 from harness.testing.synthetic import synthetic_run
 
 
@@ -85,3 +86,52 @@ def test_best_so_far_curves_are_each_cells_own(results: RunResults) -> None:
     trials.loc[first, "state"] = np.where(trials.loc[first, "trial"] < 3, "pruned", trials.loc[first, "state"])
     strategy_of = strategies(trials).drop(cells[2])  # a cell nobody named: "?"
     pd.testing.assert_frame_equal(best_so_far(trials, strategy_of), _best_so_far_per_cell(trials, strategy_of))
+
+
+def _per_seed_cell_by_cell(results: RunResults) -> pd.DataFrame:
+    trials, cells = _with_generator(results.trials), _with_generator(results.cells)
+    states = trials.groupby("cell", sort=False)["state"].value_counts().unstack(fill_value=0)
+    epochs = pd.to_numeric(trials["epochs"], errors="coerce").fillna(0).groupby(trials["cell"]).sum()
+    costs = trial_costs(trials).groupby(trials["cell"]).sum()
+    best = best_trials(trials)
+    rows = []
+    for _, cell in cells.iterrows():
+        key = cell["cell"]
+        row = {axis: cell[axis] for axis in [*GROUP, "seed"]}
+        row.update(state=cell["state"], reason=cell["reason"] if isinstance(cell["reason"], str) else "",
+                   note=cell["note"] if isinstance(cell.get("note"), str) else "")
+        for name in ("complete", "pruned", "failed"):
+            row[name] = int(states.at[key, name]) if key in states.index and name in states.columns else 0
+        if key in best.index:
+            winner = best.loc[key]
+            row.update(best_val_accuracy=_num(winner["val_accuracy"]), test_accuracy=_num(winner["test_accuracy"]),
+                       madds=_num(winner["madds"]), params=_num(winner["params"]))
+        else:
+            row.update(best_val_accuracy=np.nan, test_accuracy=np.nan, madds=np.nan, params=np.nan)
+        if cell["state"] == NOT_APPLICABLE:
+            for name in ("epochs_spent", "train_seconds", "search_seconds", "generation_seconds", "wall_seconds"):
+                row[name] = np.nan
+        else:
+            row["epochs_spent"] = float(epochs.get(key, 0.0))
+            search, generation = _num(cell.get("search_seconds")), _num(cell.get("generation_seconds"))
+            row["train_seconds"] = float(costs.get(key, 0.0))
+            row["search_seconds"] = 0.0 if np.isnan(search) else search
+            row["generation_seconds"] = 0.0 if np.isnan(generation) else generation
+            row["wall_seconds"] = row["train_seconds"] + row["search_seconds"] + row["generation_seconds"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_summary_rows_are_each_cells_own(tmp_path: Path) -> None:
+    strategies = [dict(space="s", algorithm="a", sampler="t", pruner="median", skill=0.0, search_seconds=3.0),
+                  dict(space="s", algorithm="b", sampler="t", pruner="none", skill=0.01, state="failed",
+                       reason="Traceback (most recent call last):\n  File x\nValueError: no"),
+                  dict(space="s", algorithm="c", sampler="t", pruner="none", state=NOT_APPLICABLE, reason="n/a here")]
+    run = synthetic_run(tmp_path / "r", strategies, seeds=range(3), trials=12, generator=True)
+    results = load_results(run)
+    pending = results.cells.iloc[:1].assign(cell="pending", state="pending", note="not started")
+    cells = pd.concat([results.cells, pending], ignore_index=True)
+    for frame in (cells, cells.drop(columns=["note", "generator", "generation_seconds"])):  # older tables
+        trials = results.trials if "generator" in frame else results.trials.drop(columns="generator")
+        these = RunResults(run, trials, frame, results.metadata)
+        pd.testing.assert_frame_equal(_per_seed(these), _per_seed_cell_by_cell(these))
