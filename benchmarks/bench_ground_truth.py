@@ -50,6 +50,7 @@ def _common(args: argparse.Namespace, dataset: str, run_id: str) -> list[str]:
             "--samplers", "random", "--pruners", "none", "--data-dir", str(Path(args.images).parent),
             "--imagefolder-root", Path(args.images).name, "--imagefolder-resolution", str(RESOLUTION[dataset]),
             "--imagefolder-classes", str(args.classes), "--max-per-class", str(args.per_class),
+            "--nb201-cells", str(args.nb201_cells),
             "--results", str(args.out), "--run-id", run_id, "--reporters", "summary,compare",
             "--jobs", str(args.jobs), "--no-progress"]
 
@@ -114,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-class", type=int, default=200, help="train images per class (default 200)")
     parser.add_argument("--iterations", type=int, default=600, help="AutoSpace training iterations")
     parser.add_argument("--supernet-epochs", type=int, default=3, help="gradient and rl shared epochs")
+    parser.add_argument("--nb201-cells", type=int, default=5,
+                        help="cells per stage of the networks generation and one-shot search train (the table's "
+                             "networks have 5; 1 is a proxy 3x cheaper to train)")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", default="results-ground-truth")
     parser.add_argument("--summarise-only", action="store_true", help="only print the table of finished runs")

@@ -46,7 +46,8 @@ per population, K=4 (the paper's example), tournament 3, T=0.3 (at most 3 of a 4
 edges differ from the reference; T is in (0, 1/2], see :mod:`._autospace_cells`), eps=0.5, f=5,
 lambda=0.1 per reference network's MAdds (:mod:`._autospace_search`), 600 iterations of batch 32,
 60 warm-up iterations, M=200 (shared-cell). ``--autospace-iterations`` and
-``--autospace-batch-size`` scale a generation up to a GPU run; its progress is shown as it trains. The paper's ImageNet run is far larger
+``--autospace-batch-size`` scale a generation up to a GPU run; its progress is shown as it trains.
+The paper's ImageNet run is far larger
 (11 layers x 9 candidate cells in the released space, many epochs); its P, tournament size, T,
 eps, f and lambda are not published, so every one is an option and recorded in the details.
 """
