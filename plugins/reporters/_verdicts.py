@@ -101,6 +101,8 @@ def verdicts(matrix: pd.DataFrame, baseline: str | None, ranks: pd.Series, unit:
     the two best-ranked strategies against each other when neither is the baseline."""
     if matrix.empty or matrix.shape[1] < 2:
         return ["only one strategy has results: nothing to compare"]
+    if baseline not in matrix.columns:  # a scope (one dataset) where the run's baseline has no score
+        baseline = None
     order = list(ranks.sort_values().index)
     pairs = [(s, baseline) for s in order if baseline and s != baseline]
     top = [s for s in order[:2]]

@@ -56,3 +56,24 @@ def test_ranking_quality_counts_each_generation_once_and_reports_supernets_per_a
     row = section.tables[0].display.set_index("method").loc["generator autospace"]
     taus = pd.Series([0.1 * (s % 3) for s in range(10)])  # ten generations, not twenty cells
     assert row["Kendall τ"].startswith(f"{taus.mean():+.2f} ± ") and row["Kendall τ"].endswith("(n=10)")
+
+
+def test_a_dataset_where_the_baseline_has_no_score_still_gets_its_verdicts(tmp_path: Path) -> None:
+    """Two tables each covering one space (the other's cells n/a): the run's baseline is absent
+    from one dataset's scope, which is compared without it instead of failing."""
+    from harness_plugins.reporters.compare import build_sections
+
+    strategies = [{"space": s, "algorithm": a, "sampler": "random", "pruner": "none", "skill": skill}
+                  for s in ("nb201", "nats-sss") for a, skill in (("random", 0.0), ("rea", 0.02))]
+    run = synthetic_run(tmp_path / "run", strategies, datasets=("t1", "t2"), seeds=range(6), tabular=True)
+    cells, trials = pd.read_csv(run / "cells.csv"), pd.read_csv(run / "trials.csv")
+    cells["reason"] = cells["reason"].astype(object)
+    na = ((cells["dataset"] == "t1") & (cells["space"] == "nats-sss")) | \
+         ((cells["dataset"] == "t2") & (cells["space"] == "nb201"))
+    cells.loc[na, ["state", "reason"]] = ["not_applicable", "the table covers the other space"]
+    cells.to_csv(run / "cells.csv", index=False)
+    trials[~trials["cell"].isin(cells.loc[na, "cell"])].to_csv(run / "trials.csv", index=False)
+    (tmp_path / "out").mkdir()
+    bullets = build_sections(load_results(run), tmp_path / "out")[0].bullets
+    assert any(line.startswith("t1: ") and "rea" in line for line in bullets)
+    assert any(line.startswith("t2: ") and "rea" in line for line in bullets)
