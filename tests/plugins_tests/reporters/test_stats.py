@@ -70,6 +70,20 @@ def test_holm_adjustment_known_values() -> None:
     assert _stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
 
 
+def test_holm_is_statsmodels_bit_for_bit() -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 5, 40):
+        p = rng.uniform(0, 0.2, n)
+        p[: n // 3] = p[0]  # ties
+        ours = np.asarray(_stats.holm(p))
+        assert ours.tobytes() == multipletests(p, method="holm")[1].tobytes()
+    with_nan = [0.02, np.nan, 0.01, 0.5]
+    assert np.isnan(_stats.holm(with_nan)[1])
+    assert np.delete(_stats.holm(with_nan), 1).tobytes() == multipletests([0.02, 0.01, 0.5], method="holm")[1].tobytes()
+
+
 def test_nemenyi_cannot_separate_identical_strategies() -> None:
     rng = np.random.default_rng(1)
     a = rng.normal(0.7, 0.01, 10)
