@@ -9,6 +9,8 @@ cell, nor draw a line per cell.
 The run: a result folder in the exported format (``harness.testing.synthetic``), 4 datasets x 10
 strategies (5 samplers x pruners ``none``/``median``) x 50 seeds = 2,000 cells of 100 trials
 (200,000 rows in ``trials.csv``), tabular (simulated seconds), with the ``generator`` axis.
+``--datasets`` and ``--seeds`` give other shapes: figures cost per dataset, the bootstrap's pairs
+grow with the square of the seeds.
 
 Measured, each in its own process (``python -m harness report RUN --from-tables``: imports, reading
 the tables, the reporters; synthetic folders have no storage), cold (the importance and comparison
@@ -25,6 +27,7 @@ time much less. Run on purpose (not collected by pytest)::
 
     .venv/bin/python benchmarks/bench_report_scale.py                  # best of 1
     .venv/bin/python benchmarks/bench_report_scale.py --repeats 3 --keep /tmp/scale   # reuse the folder
+    .venv/bin/python benchmarks/bench_report_scale.py --datasets 2 --seeds 100        # 2,000 cells, 100 seeds
 """
 from __future__ import annotations
 
@@ -40,23 +43,21 @@ from harness.testing.synthetic import synthetic_run
 
 GOAL_SECONDS = 60.0
 GOAL_GIB = 4.0
-DATASETS = ("cifar10", "cifar100", "imagenet16", "svhn")
 SAMPLERS = (("random", 0.0), ("tpe", 0.02), ("qmc", 0.005), ("cmaes", 0.01), ("gp", 0.015))
-SEEDS = 50
 TRIALS = 100
 
 
-def make_run(folder: Path) -> Path:
-    """The 2,000-cell run (written once; ``--keep`` reuses it)."""
+def make_run(folder: Path, datasets: int = 4, seeds: int = 50) -> Path:
+    """The run: ``datasets`` x 10 strategies x ``seeds`` cells (written once; ``--keep`` reuses it)."""
     if (folder / "trials.csv").exists() and (folder / "cells.csv").exists():
         return folder
     strategies = [{"space": "nb201", "algorithm": "sampler", "sampler": s, "pruner": p, "skill": k,
                    "generator": "manual"} for s, k in SAMPLERS for p in ("none", "median")]
+    names = [f"dataset{i}" for i in range(datasets)]
     start = time.perf_counter()
-    synthetic_run(folder, strategies, datasets=DATASETS, seeds=range(SEEDS), trials=TRIALS, epochs=200,
-                  tabular=True, generator=True, base={"cifar10": 0.9, "cifar100": 0.7, "imagenet16": 0.45,
-                                                      "svhn": 0.95})
-    print(f"wrote {len(DATASETS) * len(strategies) * SEEDS} cells x {TRIALS} trials in "
+    synthetic_run(folder, strategies, datasets=names, seeds=range(seeds), trials=TRIALS, epochs=200, tabular=True,
+                  generator=True, base={name: 0.9 - 0.5 * i / max(datasets - 1, 1) for i, name in enumerate(names)})
+    print(f"wrote {datasets * len(strategies) * seeds} cells x {TRIALS} trials in "
           f"{time.perf_counter() - start:.1f} s: {folder}")
     return folder
 
@@ -101,9 +102,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1, help="runs per measurement; the best is shown")
     parser.add_argument("--keep", type=Path, default=None, help="write the run here and keep it (reused if there)")
+    parser.add_argument("--datasets", type=int, default=4, help="other shapes of run (default: 2,000 cells)")
+    parser.add_argument("--seeds", type=int, default=50)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        run = make_run(options.keep or Path(tmp) / "scale-2000x100")
+        run = make_run(options.keep or Path(tmp) / "scale", options.datasets, options.seeds)
         print(f"{os.cpu_count()} CPUs, {_load()}")
         cases = [("summary", "summary", True), ("importance", "importance", True), ("compare", "compare", True),
                  ("whole report, cold", "summary,importance,compare", True),
