@@ -343,7 +343,7 @@ class CellRun:
         attempt = _Attempt(started=time.time(), start={"worker": WORKER_ID})
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
         try:
-            with Heartbeat(self.storage, trial_id):
+            with Heartbeat(self.storage, trial_id, beat_now=False):  # ask beat when it created the trial
                 self._evaluate(trial, attempt)
         except BaseException:  # Ctrl-C, SystemExit: the trial is retried by the next run
             attempt.interrupted = True
