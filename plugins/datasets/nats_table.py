@@ -161,6 +161,17 @@ class NATSEvaluator(Evaluator):
         outcome.eval_seconds = time.perf_counter() - started
         return outcome
 
+    def reference_accuracy(self, arch_id: str) -> float | None:
+        """The benchmark's test accuracy of ``arch_id`` after the full schedule, averaged over its
+        seeds (what the one-shot literature ranks against); ``None`` for an architecture the
+        archive lacks or a cell of another space."""
+        try:
+            index = self.archive.index(arch_id)
+            test = self.archive.runs(index, self.dataset, self.test_hp).mean().test
+        except (KeyError, ValueError, DataError):
+            return None
+        return None if math.isnan(test) else test / 100.0
+
     def _pick(self, runs: Runs, tests: Runs, rng: np.random.Generator) -> tuple[Run, Run]:
         """The run the trial follows and the run its test accuracy comes from."""
         if self.seeds == "mean":

@@ -392,3 +392,14 @@ def test_where_the_archive_lies_is_no_part_of_the_run_id() -> None:
 
     assert run_id("--nats-tss-dir", "/a") == run_id("--nats-tss-dir", "/b") == run_id()
     assert run_id("--nats-seeds", "mean") != run_id() != run_id("--nats-schedule", "full")
+
+
+def test_reference_accuracy_is_the_full_schedule_test_accuracy_over_seeds(sample: Path) -> None:
+    """What a method's ranking is scored against: ``get_more_info``'s test accuracy after the full
+    schedule, averaged over the recorded runs; ``None`` for an architecture the archive lacks."""
+    api = library(sample, "tss")
+    evaluator = make_table("nats-tss-cifar100", options(sample)).open(DatasetRequest(data_dir=sample))
+    for index in (0, 11, 284):
+        expected = api.get_more_info(index, "cifar100", hp="200", is_random=False)["test-accuracy"] / 100
+        assert evaluator.reference_accuracy(api.arch(index)) == pytest.approx(expected)
+    assert evaluator.reference_accuracy("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|") is None
