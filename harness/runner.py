@@ -162,6 +162,9 @@ class Worker:
         self._claims: optuna.Study | None = None
         self._datasets: dict[str, LoadedDataset] = {}
         self._spaces: dict[str, SearchSpace] = {}
+        #: (base space, generation key) -> the searched space's size: counted once per process
+        #: (enumerating NAS-Bench-201 takes 0.2 s, which a grid of many table cells would repeat)
+        self._space_sizes: dict[tuple[str, str | None], int | None] = {}
         #: dataset -> traceback, for datasets whose plugin raised while loading (not a DataError)
         self.failed_datasets: dict[str, str] = {}
 
@@ -283,7 +286,10 @@ class Worker:
         else:
             study = run.study
             self._record_training_data(study, cell, data)
-            size = _space_size(run.inputs.space, generation)
+            size_key = (cell.space, generation["key"] if generation else None)
+            if size_key not in self._space_sizes:
+                self._space_sizes[size_key] = _space_size(run.inputs.space, generation)
+            size = self._space_sizes[size_key]
             if study.user_attrs.get(schema.SPACE_SIZE) != size:
                 study.set_user_attr(schema.SPACE_SIZE, size)
             if generation is not None:
