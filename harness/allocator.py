@@ -17,7 +17,10 @@ in the main ``harness bench`` process, in each ``--jobs`` worker and in ``harnes
 
 The cost is memory held, not returned: up to :data:`THRESHOLD` of free heap per malloc arena after
 the largest step, which a training process reuses on its next step anyway. Blocks above it still
-use ``mmap`` (and thread arenas fall back to ``mmap`` for blocks larger than their 64 MiB heaps).
+use ``mmap`` (and thread arenas fall back to ``mmap`` for blocks larger than their 64 MiB heaps;
+in a whole trial no thread allocates such blocks: ``M_ARENA_MAX=1`` changed neither its faults nor
+its kernel time, nor did a larger ``M_TOP_PAD``, so neither is set). What a trial's kernel time
+is left with is first touch of the memory it needs (``bench_cpu_training.py --trial``).
 
 - A preloaded tcmalloc or jemalloc (``LD_PRELOAD``) already caches: left alone, and recorded.
 - Not glibc (macOS, Windows, musl): no ``mallopt`` with these meanings; nothing is done, and the

@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+import numpy as np
 import torch
 
 from harness.training.augment import random_crop_flip
 
 __all__ = ["DeviceData", "Normaliser", "iterate_batches"]
+
+_FIT_CHUNK = 1024  # images per histogram pass: a 4 MB copy per channel at 64 px
 
 
 @dataclass(frozen=True)
@@ -25,10 +28,28 @@ class Normaliser:
 
     @classmethod
     def fit(cls, images: torch.Tensor) -> "Normaliser":
-        x = images.float() / 255.0
-        mean = x.mean(dim=(0, 2, 3), keepdim=True)
-        std = x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
-        return cls(mean, std)
+        """Exact mean and (sample) standard deviation per channel of ``uint8`` images (N x C x H x W),
+        from each channel's histogram of the 256 values, counted a chunk of images at a time.
+
+        Why not ``images.float() / 255``: those two copies are 8x the images (35 GB for
+        Tiny-ImageNet's train split), touched once and freed: a page fault per 4 KiB, a quarter of
+        the faults of a whole 64-px trial on a few thousand images. Histograms are also exact.
+        """
+        if images.dtype != torch.uint8:
+            raise TypeError(f"Normaliser.fit expects uint8 images, got {images.dtype}")
+        channels = images.shape[1]
+        counts = np.zeros((channels, 256), dtype=np.int64)
+        for start in range(0, images.shape[0], _FIT_CHUNK):
+            part = images[start:start + _FIT_CHUNK].cpu().numpy()
+            for c in range(channels):
+                counts[c] += np.bincount(part[:, c].reshape(-1), minlength=256)
+        values = np.arange(256) / 255.0
+        n = counts.sum(axis=1)
+        mean = counts @ values / n
+        var = (counts * (values - mean[:, None]) ** 2).sum(axis=1) / np.maximum(n - 1, 1)
+        shape = (1, channels, 1, 1)
+        return cls(torch.from_numpy(mean).float().reshape(shape),
+                   torch.from_numpy(np.sqrt(var)).float().reshape(shape).clamp_min(1e-3))
 
     def to(self, device: torch.device | str) -> "Normaliser":
         return Normaliser(self.mean.to(device), self.std.to(device))

@@ -110,6 +110,27 @@ def test_normaliser_matches_numpy(data):
     np.testing.assert_allclose(norm.std.flatten(), x.std(axis=(0, 2, 3), ddof=1), rtol=1e-4)
 
 
+def test_normaliser_is_exact_whatever_the_chunking(data, monkeypatch):
+    """fit() counts values chunk by chunk instead of copying the images as floats: the statistics
+    are the exact float64 ones (rounded to float32), however the images are chunked."""
+    from harness.training import batches
+
+    x = data.images.numpy().astype(np.float64) / 255
+    whole = Normaliser.fit(data.images)
+    monkeypatch.setattr(batches, "_FIT_CHUNK", 5)  # 37 images: 7 full chunks and a partial one
+    chunked = Normaliser.fit(data.images)
+    for norm in (whole, chunked):
+        assert norm.mean.shape == norm.std.shape == (1, 3, 1, 1) and norm.mean.dtype == torch.float32
+        np.testing.assert_allclose(norm.mean.flatten(), x.mean(axis=(0, 2, 3)), rtol=1e-7)
+        np.testing.assert_allclose(norm.std.flatten(), x.std(axis=(0, 2, 3), ddof=1), rtol=1e-7)
+    assert torch.equal(whole.mean, chunked.mean) and torch.equal(whole.std, chunked.std)
+
+
+def test_normaliser_takes_uint8_images_only(data):
+    with pytest.raises(TypeError, match="uint8"):
+        Normaliser.fit(data.images.float())
+
+
 def test_evaluation_batches_are_the_normalised_originals_in_order(data):
     norm = Normaliser.fit(data.images)
     batches = list(iterate_batches(data, 10, norm, shuffle=False, augment=False))

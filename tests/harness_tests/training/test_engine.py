@@ -11,7 +11,8 @@ from harness_plugins.spaces.convfc import ConvFCSpace
 
 from harness.components import DatasetRequest, TrialStopped
 from harness.data import split_train_validation
-from harness.training.engine import EngineSettings, TrainingEvaluator
+from harness.training import engine
+from harness.training.engine import EVAL_BATCH, EngineSettings, TrainingEvaluator
 
 HP = {"optimizer": "adam", "lr": 3e-3, "weight_decay": 1e-4, "batch_size": 64, "schedule": "cosine"}
 ARCH = {"conv": [{"filters": 16, "kernel": 3, "pool": True}], "dropout": 0.0, "fc": [64]}
@@ -68,3 +69,23 @@ def test_exploding_learning_rate_stops_as_nan(evaluator: TrainingEvaluator) -> N
     with pytest.raises(TrialStopped, match=r"training loss is (nan|inf)") as info:
         evaluator.evaluate(_trial(), ARCH, hp, _Cell())  # type: ignore[arg-type]
     assert info.value.outcome.epochs >= 1
+
+
+def test_cpu_evaluation_runs_in_the_training_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU, validation and test passes use the trial's batch size, so they fit in the
+    memory training already touched; CUDA keeps the large evaluation batch."""
+    data = Digits().load(DatasetRequest(Path(".")))
+    evaluator = TrainingEvaluator(split_train_validation(data, 0.2, 0), EngineSettings(epochs=2, device="cpu"))
+    seen: list[int] = []
+    evaluate_accuracy = engine.evaluate_accuracy
+
+    def recording(*args: Any, batch_size: int, **kwargs: Any) -> float:
+        seen.append(batch_size)
+        return evaluate_accuracy(*args, batch_size=batch_size, **kwargs)
+
+    monkeypatch.setattr(engine, "evaluate_accuracy", recording)
+    outcome = evaluator.evaluate(_trial(), ARCH, {**HP, "batch_size": 48}, _Cell())  # type: ignore[arg-type]
+    assert seen == [48, 48, 48] and outcome.test_accuracy is not None  # two validation passes, one test
+    assert evaluator.eval_batch(48) == 48
+    evaluator.cuda = True
+    assert evaluator.eval_batch(48) == EVAL_BATCH
