@@ -30,18 +30,20 @@ work allocating as plain glibc does); load averages are recorded. The first run 
 (and caches them) and is reported on its own. The goal: a kernel share of at most 8 % under every
 load.
 
-Measured (2 cores shared with other jobs, load 3-8; the 10-class subset, 1 trial of 2 epochs,
-convfc): plain glibc 21-35 % (5.4-5.7 M faults), the harness 3.4-4.0 % (median per load; 4.8 % at
-most; 310-350 k faults) under all three loads. Alternating with the code from before evaluation
-ran in the training batch and the normalisation statistics stopped copying the images as floats:
-3.0-3.2 % against 4.1-4.2 % (380-520 k faults). What is left is first touch: ~80 k faults
-importing torch, ~36 k planning and reading the decoded cache, ~200 k growing the heap to the
-training step's peak, none in evaluation. Neither ``M_ARENA_MAX=1`` (thread arenas) nor a 64 MiB
-``M_TOP_PAD`` changed it; neither hog raised it. ``OMP_WAIT_POLICY=PASSIVE`` (or
-``GOMP_SPINCOUNT=10000``) nearly halved the user time whenever other work ran (OpenMP threads
-spin-waiting for a core: 30-34 s down to 17-18 s, wall time too) and matched it when the machine
-was quiet; the same kernel seconds then make 6-7 %. libgomp reads it when torch is loaded, so it
-belongs in the environment before that.
+Measured on 2 cores (the 10-class subset, 1 trial of 2 epochs, convfc; medians of 2 runs, each
+setting alternating with the code from before evaluation ran in the training batch and the
+normalisation statistics stopped copying the images as floats): quiet (load 1.2) 4.8 % against
+6.4 %, beside the CPU hog 3.5 % against 4.1 %, beside the memory hog 3.5 % against 4.8 %; 310-350 k
+faults against 410-470 k; plain glibc 24-34 % (5.5-5.7 M faults). With other jobs on the machine
+(load 3-8) 3.0-4.0 % against 4.1-4.2 %. What is left is first touch: ~80 k faults importing torch,
+~36 k planning and reading the decoded cache, ~200 k growing the heap to the training step's
+peak, none in evaluation. Neither ``M_ARENA_MAX=1`` (thread arenas) nor a 64 MiB ``M_TOP_PAD``
+changed it, and neither hog raised it. On 200 classes (``--max-per-class 100``): 2.7 % quiet,
+1.8 % beside the CPU hog; reading the decoded cache and the split copy are then the largest part
+(1.0-1.4 s). ``OMP_WAIT_POLICY=PASSIVE`` (or ``GOMP_SPINCOUNT=10000``) cut the user time from
+26-30 s to 17-18 s beside the hogs or other jobs (OpenMP threads spin-waiting for a core; wall
+time 24 s against 32 s) and from 20 s to 18 s on the quiet machine; the same kernel seconds then
+make 5-7 %. libgomp reads it when torch is loaded, so it belongs in the environment before that.
 
 Run on purpose (not collected by pytest)::
 
