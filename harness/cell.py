@@ -50,6 +50,7 @@ from harness.components import (
 from harness.config import RunConfig
 from harness.grid import Cell
 from harness.hyperparams import HyperparameterSpace
+from harness.trial_feed import TrialFeed
 from harness.workers import WORKER_ID, Heartbeat, ask, fail_dead_trials, this_process
 
 __all__ = ["CellInputs", "CellRun", "StudyCell", "WORKER_ID", "open_cell_study"]
@@ -79,24 +80,35 @@ class _CellExhausted(Exception):
 class StudyCell(CellContext):
     """The :class:`CellContext` of one cell, backed by its Optuna study."""
 
-    def __init__(self, study: optuna.Study, space: SearchSpace, seed: int, shape: InputShape, device: str,
-                 options: Options, data: Callable[[], ImageData | None], evaluator: Evaluator | None = None) -> None:
+    def __init__(self, study: optuna.Study, space: SearchSpace, seed: int, shape: InputShape,
+                 device: str | Callable[[], str], options: Options, data: Callable[[], ImageData | None],
+                 evaluator: Evaluator | None, feed: TrialFeed) -> None:
         self.study = study
         self.evaluator = evaluator
+        #: the cell's trials as this worker follows them (shared with its :class:`CellRun`)
+        self.feed = feed
         self._history: list[EvaluatedArchitecture] = []
         self._history_open: list[int] = []
         self._history_seen = 0
         self.space = space
         self.seed = seed
         self.shape = shape
-        self.device = device
+        self._device = device
         self.options = options
         self._data = data
+
+    @property
+    def device(self) -> str:  # type: ignore[override]  # CellContext declares the attribute
+        """The device, resolved when first asked (a cell whose plugins never ask, on a table, never
+        imports torch to find out)."""
+        if callable(self._device):
+            self._device = self._device()
+        return self._device
 
     def history(self) -> list[EvaluatedArchitecture]:
         """Complete and pruned trials with an architecture, by trial number. Kept incrementally
         (a finished trial never changes): each call looks only at new and still-running trials."""
-        trials = self.study.get_trials(deepcopy=False)
+        trials = self.feed.refresh()
         if len(trials) < self._history_seen:  # not the list seen before: start over
             self._history, self._history_open, self._history_seen = [], [], 0
         still_open = []
@@ -120,7 +132,9 @@ class StudyCell(CellContext):
 
     def taken_arch_ids(self) -> set[str]:
         taken = set()
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.FAIL)):
+        for t in self.feed.refresh():
+            if t.state not in (TrialState.RUNNING, TrialState.FAIL):
+                continue
             start = schema.trial_start(t)
             if "arch_id" in start and schema.is_counted(t):
                 taken.add(start["arch_id"])
@@ -174,12 +188,13 @@ def open_cell_study(storage: BaseStorage, cell: Cell, run_id: str,
 class CellInputs:
     """What a cell's trials need besides its components, as this process holds it: the space
     searched (the base space, or the generated one), the dataset's evaluator and input shape, the
-    device, and the search view of the data (train + validation, loaded on first use)."""
+    device (or a function that resolves it when first needed), and the search view of the data
+    (train + validation, loaded on first use)."""
 
     space: SearchSpace
     evaluator: Evaluator
     shape: InputShape
-    device: str
+    device: str | Callable[[], str]
     data: Callable[[], ImageData | None]
 
 
@@ -227,8 +242,10 @@ class CellRun:
         self.study_id = storage.get_study_id_from_name(name)
         #: the cell's budget, kept up to date incrementally (per trial: O(running trials))
         self.tally = schema.BudgetTally()
+        #: the cell's trials, read incrementally (:mod:`harness.trial_feed`)
+        self.feed = TrialFeed(storage, self.study_id)
         self.context = StudyCell(self.study, inputs.space, cell.seed, inputs.shape, inputs.device, config.options,
-                                 inputs.data, inputs.evaluator)
+                                 inputs.data, inputs.evaluator, self.feed)
 
     @staticmethod
     def sampler_seed(storage: BaseStorage, name: str, seed: int, ordinal: int) -> int:
@@ -248,11 +265,16 @@ class CellRun:
         return int(digest[:8], 16)
 
     def budget(self) -> schema.Budget:
-        return self.tally.update(self.study.get_trials(deepcopy=False)).budget(self.study.user_attrs)
+        return self.tally.update(self.feed.refresh()).budget(self._study_attrs())
 
     def exhausted(self) -> bool:
         """Whether a worker found the cell's space exhausted: it is finished, whatever its budget."""
-        return bool(self.study.user_attrs.get(schema.EXHAUSTED))
+        return bool(self._study_attrs().get(schema.EXHAUSTED))
+
+    def _study_attrs(self) -> dict[str, Any]:
+        """The study's user attributes as the storage holds them, to read only (``study.user_attrs``
+        deep-copies them, and a cell reads them twice per trial)."""
+        return self.storage.get_study_user_attrs(self.study_id)
 
     def budget_left(self) -> bool:
         if self.exhausted():
@@ -267,7 +289,7 @@ class CellRun:
         trial numbers are handed out atomically, so the first ``trials`` counted ones win."""
         if self.config.trials < 1:
             return False
-        return self.tally.update(self.study.get_trials(deepcopy=False)).counted_before(number) >= self.config.trials
+        return self.tally.update(self.feed.refresh()).counted_before(number) >= self.config.trials
 
     def run(self, progress: Callable[[int], None] = lambda n: None) -> str:
         """Work on the cell; returns ``"done"``, ``"exhausted"`` (finished short of its budget: the
@@ -370,7 +392,7 @@ class CellRun:
         collisions = 0
         while True:
             # what the others hold before the algorithm looks (only claims of unique algorithms matter)
-            before = (exhaustion.claims(self.study.get_trials(deepcopy=False), trial.number)
+            before = (exhaustion.claims(self.feed.refresh(), trial.number)
                       if algorithm.unique_architectures else None)
             try:
                 arch = algorithm.propose(trial, self.context)
@@ -380,7 +402,7 @@ class CellRun:
                 self._claim(trial, attempt, None, None)  # give way: held by no one, it may be proposed again
                 collisions += 1
                 if collisions >= MAX_PROPOSALS:
-                    size = exhaustion.all_claimed(space, self.study.get_trials(deepcopy=False), trial.number)
+                    size = exhaustion.all_claimed(space, self.feed.refresh(), trial.number)
                     if size is None:
                         raise RuntimeError(f"algorithm {self.cell.algorithm} proposed {MAX_PROPOSALS} architectures "
                                            f"in a row that other trials had claimed")
@@ -389,7 +411,7 @@ class CellRun:
             except SpaceExhausted as exc:
                 if "arch_id" in attempt.start:
                     self._claim(trial, attempt, None, None)
-                trials = self.study.get_trials(deepcopy=False)
+                trials = self.feed.refresh()
                 now = exhaustion.claims(trials, trial.number)
                 if exhaustion.settled(now if before is None else before, now):
                     raise _CellExhausted(exhaustion.verdict(exc, space, trials, self.config.trials, trial.number,
@@ -407,7 +429,7 @@ class CellRun:
         trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start)))
 
     def _claimed_elsewhere(self, number: int, attempt: _Attempt) -> bool:
-        return self.tally.update(self.study.get_trials(deepcopy=False)).held_elsewhere(attempt.start["arch_id"], number)
+        return self.tally.update(self.feed.refresh()).held_elsewhere(attempt.start["arch_id"], number)
 
     def _evaluate(self, trial: optuna.Trial, attempt: _Attempt) -> None:
         """Fill ``attempt``; exceptions of plugin code fail the trial, not the run."""
@@ -441,7 +463,9 @@ class CellRun:
                 return self._tell_exhausted(trial, attempt.exhausted)
             if schema.START not in trial.user_attrs:
                 trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start, default=str)))
-            record: dict[str, Any] = {"device": self.inputs.device, "reason": attempt.reason, "error": attempt.error,
+            # a table's answer is looked up, trained on no device
+            device = None if self.setup.tabular else self.context.device
+            record: dict[str, Any] = {"device": device, "reason": attempt.reason, "error": attempt.error,
                                       "wall_seconds": time.time() - attempt.started}
             if attempt.outcome is not None:
                 record.update(asdict(attempt.outcome))

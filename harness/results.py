@@ -18,6 +18,7 @@ from harness.components import RunResults
 from harness.config import RunConfig
 from harness.errors import UsageError
 from harness.grid import AXES, PlannedCell
+from harness.storage import study_names
 
 __all__ = ["NOT_APPLICABLE", "TRIAL_COLUMNS", "CELL_COLUMNS", "FINISHED_CELL_STATES", "cell_reason", "cell_row",
            "cell_state", "export_run", "load_results", "trial_row", "write_atomic"]
@@ -159,7 +160,7 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
     refused with a one-line :class:`UsageError`, so an export never wipes results; with
     ``accept_loss`` (after ``harness repair`` listed what was lost) it is written anyway.
     """
-    studies = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    studies = study_names(storage)
     trial_rows: list[dict[str, Any]] = []
     cell_rows: list[dict[str, Any]] = []
     generations: dict[str, dict[str, Any]] = {}

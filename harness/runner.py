@@ -12,6 +12,7 @@ claim in the same storage (:mod:`harness.claims`).
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -42,7 +43,7 @@ from harness.components import (
     TabularBenchmark,
 )
 from harness.config import RunConfig
-from harness.device import resolve_device
+from harness.device import limit_threads, resolve_device
 from harness.errors import UsageError
 from harness.grid import Cell, PlannedCell, expand_grid
 from harness.metadata import run_metadata
@@ -50,7 +51,7 @@ from harness.ranking import score_ranking
 from harness.registry import Registry
 from harness.results import cell_reason, cell_row, export_run, trial_row
 from harness.runfiles import read_run_json, write_json_atomic
-from harness.storage import close_storage, open_storage, storage_url
+from harness.storage import close_storage, open_storage, storage_url, study_names
 from harness.workers import fail_dead_trials, register_worker
 
 __all__ = ["LoadedDataset", "RunIncomplete", "Worker", "plan_grid", "run_bench", "run_worker", "work_on_run"]
@@ -155,7 +156,6 @@ class Worker:
         self.registry = registry
         #: this process's cell setups: each cell's components are built once, here
         self.assembler = CellAssembler(config, registry)
-        self.device = resolve_device(config.device)
         self.storage: optuna.storages.BaseStorage | None = None
         #: this process's ordinal in the run (0: the run's first process); set by :meth:`attach`
         self.ordinal = -1
@@ -167,6 +167,14 @@ class Worker:
         self._space_sizes: dict[tuple[str, str | None], int | None] = {}
         #: dataset -> traceback, for datasets whose plugin raised while loading (not a DataError)
         self.failed_datasets: dict[str, str] = {}
+        if config.device != "auto":
+            _ = self.device  # a device named on the command line is checked now, before anything is written
+
+    @functools.cached_property
+    def device(self) -> str:
+        """The device trials train on, resolved when first needed (a worker on a table never
+        asks, and so never imports torch)."""
+        return resolve_device(self.config.device)
 
     def attach(self, storage: optuna.storages.BaseStorage) -> None:
         """Join the run's storage: take an ordinal, open the claims study."""
@@ -210,16 +218,23 @@ class Worker:
     def work(self, planned: list[PlannedCell], progress: Any = None) -> None:
         """Every runnable cell to its budget, then wait for the trials other workers still run in
         them: one whose worker dies meanwhile is retried here, so the run ends complete as long as
-        one worker is alive."""
+        one worker is alive.
+
+        Each worker walks the whole list but starts at the cell its ordinal points to (the run's
+        first process at the first cell), so N workers start on N different cells rather than all
+        on one study: their trials then go to different studies (on a table a trial is a few
+        milliseconds, most of them storage writes, and workers sharing one study wait on each
+        other's), and a worker that reaches a cell another has filled finds its budget spent."""
         runnable = [entry for entry in planned if not entry.na]
-        for entry in runnable:
+        start = max(self.ordinal, 0) % len(runnable) if runnable else 0
+        for entry in runnable[start:] + runnable[:start]:
             state = self.run_cell(entry.cell, progress)
             log.info("cell %s: %s", entry.key, state)
         self._finish_stragglers(runnable, progress)
 
     def _finish_stragglers(self, runnable: list[PlannedCell], progress: Any = None) -> None:
         assert self.storage is not None
-        names = {s.study_name for s in optuna.get_all_study_summaries(self.storage, include_best_trial=False)}
+        names = study_names(self.storage)
         studies = [(entry, optuna.load_study(study_name=name, storage=self.storage)) for entry in runnable
                    if (name := entry.cell.study_name(str(self.config.run_id))) in names]
         while True:
@@ -270,7 +285,7 @@ class Worker:
                 space, generation = self._searched_space(setup)
                 loaded = self.dataset(cell.dataset)
                 search = self.dataset(data["search"]) if data["search"] else loaded
-                inputs = CellInputs(space, loaded.evaluator, loaded.shape, self.device, search.search_data)
+                inputs = CellInputs(space, loaded.evaluator, loaded.shape, lambda: self.device, search.search_data)
                 run = CellRun(self.config, setup, inputs, self.storage, self._claims, self.ordinal,
                               on_trial=self._trial_finished)
             except PluginFailed as exc:
@@ -367,10 +382,8 @@ class Worker:
 def _set_threads(config: RunConfig) -> None:
     """Give each worker process its share of the cores: tiny models on oversubscribed cores slow
     down by orders of magnitude, not by a fraction. (Also sets up the process's allocator.)"""
-    import torch
-
     configure_allocator()
-    torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // config.jobs))
+    limit_threads(config.threads or max(1, (os.cpu_count() or 1) // config.jobs))
 
 
 def work_on_run(config: RunConfig, registry: Registry, planned: list[PlannedCell]) -> None:
@@ -386,7 +399,10 @@ def work_on_run(config: RunConfig, registry: Registry, planned: list[PlannedCell
         close_storage(storage)
 
 
-def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[PlannedCell]) -> None:
+def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[PlannedCell], write: bool = True) -> bool:
+    """Check an existing run's settings against ``config``, or create the run folder; returns
+    whether the run is new. A new run's ``run.json`` is written here, or later by the caller
+    (``write=False``) with :func:`_write_run_json`."""
     run_dir = config.run_dir
     run_file = run_dir / "run.json"
     if run_file.exists():
@@ -396,14 +412,20 @@ def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[Planne
             changed = sorted(k for k in set(old) | set(config.identity()) if old.get(k) != config.identity().get(k))
             raise UsageError(f"run {config.run_id!r} exists in {run_dir} with different settings "
                              f"({', '.join(changed)}); choose another --run-id")
-        return
+        return False
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--results {config.results!r}: cannot create {run_dir}: {exc.strerror}") from None
+    if write:
+        _write_run_json(config, registry, planned)
+    return True
+
+
+def _write_run_json(config: RunConfig, registry: Registry, planned: list[PlannedCell]) -> None:
     metadata = run_metadata(config, registry)
     metadata["cells"] = [p.to_json() for p in planned]
-    write_json_atomic(metadata, run_file)
+    write_json_atomic(metadata, config.run_dir / "run.json")
 
 
 def run_bench(config: RunConfig, registry: Registry) -> RunResults | None:
@@ -434,7 +456,9 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults | None:
     # a bad or unreachable storage fails here, before anything is written; the default journal
     # lives in the run folder, so it is opened once _prepare_run_dir made that folder
     storage = open_storage(url, config.heartbeat) if config.storage else None
-    _prepare_run_dir(config, registry, planned)
+    # a remote launcher's workers may read run.json; local ones do not, and start while this
+    # process writes it (naming the device imports torch: a second and a half, on every run)
+    new_run = _prepare_run_dir(config, registry, planned, write=launcher.remote)
     storage = storage or open_storage(url, config.heartbeat)
     if not launcher.remote:
         worker.attach(storage)  # ordinal 0 for a fresh run's first process, before the other processes start
@@ -443,6 +467,14 @@ def run_bench(config: RunConfig, registry: Registry) -> RunResults | None:
     except BaseException:
         close_storage(storage)
         raise
+    if new_run and not launcher.remote:
+        try:
+            _write_run_json(config, registry, planned)
+        except BaseException:
+            workers.stop()
+            workers.wait()
+            close_storage(storage)
+            raise
     if launcher.remote:
         print(f"run {config.run_id}: {workers.describe()}", file=sys.stderr)
     if config.detach:
@@ -516,7 +548,7 @@ def run_worker(config: RunConfig, registry: Registry) -> None:
 def _finished(config: RunConfig, storage: optuna.storages.BaseStorage, runnable: list[PlannedCell]) -> int:
     """How many trials of the run's budget the storage holds finished now."""
     done = 0
-    names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    names = study_names(storage)
     for p in runnable:
         name = p.cell.study_name(str(config.run_id))
         if name in names:

@@ -15,9 +15,10 @@ complete one counting 0.
 """
 from __future__ import annotations
 
+# scipy.stats is imported inside the functions that use it: it takes 0.6 s, and every process
+# that loads the plugins (each --jobs worker, each `harness worker`) imports this module
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from harness.schema import trial_costs
 
@@ -96,6 +97,7 @@ def curve_band(values: pd.DataFrame, bounds: tuple[float, float] = SCORE_BOUNDS)
     The band is clipped to ``bounds``, the range the plotted quantity can take (an accuracy's
     [0, 1]): with two seeds the t-interval has one degree of freedom (t = 12.7) and would reach
     far below 0 % and above 100 %, values no seed can score."""
+    from scipy import stats
     values = values.loc[:, values.notna().sum() >= max(1, len(values) / 2)].reindex(columns=values.columns)
     n = values.notna().sum()
     mean = values.mean()
@@ -111,6 +113,7 @@ def rank_over_time(values: pd.DataFrame, problem: pd.Series, strategy: pd.Series
     """Mean rank (1 = best) of each strategy (rows) at each grid point (columns), over the problems
     where every strategy has a value there; ``values`` is cells x grid, ``problem`` and
     ``strategy`` say whose each cell is."""
+    from scipy import stats
     frame = values.set_axis(pd.MultiIndex.from_arrays([problem.to_numpy(), strategy.to_numpy()]), axis=0)
     frame = frame.groupby(level=[0, 1]).first()
     names = sorted(set(frame.index.get_level_values(1)))

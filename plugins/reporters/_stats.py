@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+# scipy.stats is imported inside the functions that use it: it takes 0.6 s, and every process
+# that loads the plugins (each --jobs worker, each `harness worker`) imports this module
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 __all__ = ["ALPHA", "PairedResult", "average_ranks", "bootstrap_ci", "friedman", "holm", "iqm",
            "min_wilcoxon_p", "nemenyi", "paired_comparison", "probability_of_improvement",
@@ -34,6 +35,7 @@ RESAMPLES = 2000
 
 def iqm(values: np.ndarray) -> float:
     """Interquartile mean (25 % trimmed from each end)."""
+    from scipy import stats
     values = np.asarray(values, dtype=float)
     return float(stats.trim_mean(values, 0.25)) if len(values) else float("nan")
 
@@ -42,6 +44,7 @@ def bootstrap_ci(values: np.ndarray, statistic: Callable[..., float] = np.mean, 
                  confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Percentile bootstrap CI of ``statistic``; NaN with fewer than two values, a point when all are
     equal (the bootstrap cannot show spread the data does not have)."""
+    from scipy import stats
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if len(values) < 2:
@@ -82,6 +85,7 @@ def _poi(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
 def probability_of_improvement(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
     """P(X > Y) + P(X = Y) / 2 for independent draws of X and Y, with a bootstrap CI (each sample
     resampled on its own). Equals ``mannwhitneyu(x, y).statistic / (len(x) * len(y))``."""
+    from scipy import stats
     x = np.asarray(x, dtype=float)[np.isfinite(x)]
     y = np.asarray(y, dtype=float)[np.isfinite(y)]
     if not len(x) or not len(y):
@@ -97,6 +101,7 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray, seed: int = 0) -> t
 def average_ranks(matrix: pd.DataFrame) -> pd.Series:
     """Mean rank of each column (strategy) over rows (problems); higher score = better = rank 1,
     ties share their mean rank. Rows with a missing value are left out."""
+    from scipy import stats
     complete = matrix.dropna()
     if complete.empty:
         return pd.Series(np.nan, index=matrix.columns)
@@ -107,6 +112,7 @@ def average_ranks(matrix: pd.DataFrame) -> pd.Series:
 def friedman(matrix: pd.DataFrame) -> tuple[float, float]:
     """Friedman chi-square statistic and p-value over complete rows; NaN when fewer than three
     strategies or two problems (the test is undefined there), or when every row is a full tie."""
+    from scipy import stats
     complete = matrix.dropna()
     if complete.shape[1] < 3 or complete.shape[0] < 2:
         return float("nan"), float("nan")
@@ -162,6 +168,7 @@ class PairedResult:
 
 
 def paired_comparison(a: np.ndarray, b: np.ndarray, seed: int = 0) -> PairedResult:
+    from scipy import stats
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     both = np.isfinite(a) & np.isfinite(b)
     diff = a[both] - b[both]

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from harness import schema
 from harness.cell import StudyCell
 from harness.components import InputShape
+from harness.trial_feed import TrialFeed
 
 
 def _full_scan_before(trials: list[optuna.trial.FrozenTrial], number: int) -> int:
@@ -79,8 +80,11 @@ def test_a_list_that_is_not_the_one_seen_before_starts_the_tally_over() -> None:
 
 def test_the_incremental_history_equals_a_full_scan_with_out_of_order_finishes() -> None:
     rng = random.Random(3)
-    study = optuna.create_study()
-    context = StudyCell(study, None, 0, InputShape(3, 8, 8, 10), "cpu", {}, lambda: None)  # type: ignore[arg-type]
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, study_name="s")
+    feed = TrialFeed(storage, storage.get_study_id_from_name("s"))
+    context = StudyCell(study, None, 0, InputShape(3, 8, 8, 10), "cpu", {}, lambda: None, None,  # type: ignore[arg-type]
+                        feed)
     running: list[Any] = []
     for _ in range(80):
         if rng.random() < 0.5 or not running:

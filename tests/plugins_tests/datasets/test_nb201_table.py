@@ -212,3 +212,29 @@ def test_timeout_counts_the_tables_simulated_seconds(table_path: Path, tmp_path:
     assert (cost == trials["train_seconds"]).all()  # the simulated cost, not the lookup's wall time
     assert cost.sum() >= 20000 and cost.iloc[:-1].sum() < 20000  # stopped at the first trial past T
     assert pd.read_csv(tmp_path / "t" / "cells.csv")["state"].tolist() == ["done"]
+
+
+def test_rows_in_another_spelling_get_the_same_keys_as_canonical_rows(table_path: Path, tmp_path: Path) -> None:
+    """Canonical rows take a fast path (matched, not parsed): a row written differently (edges in
+    another order) must still be parsed to the same key, and every cell of the space matches."""
+    import itertools
+
+    from harness_plugins.spaces.nb201 import OPS, arch_to_string
+
+    pattern = nb201_table._canonical_arch_string()
+    assert all(pattern.fullmatch(arch_to_string(dict(zip(EDGES, ops))))
+               for ops in itertools.product(OPS, repeat=len(EDGES)))
+    canonical = load_table(table_path)
+    column = next(iter(canonical))
+
+    def reorder(rows: list[list[str]]) -> None:
+        at = rows[0].index(nb201_table.ARCH_COLUMN)
+        for row in rows[1:]:
+            nodes = row[at].split("+")
+            row[at] = "+".join(["|" + "|".join(reversed(n.strip("|").split("|"))) + "|" for n in nodes])
+
+    path = rewrite(table_path, tmp_path / "reordered.csv", reorder)
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    assert sum(not pattern.fullmatch(row[nb201_table.ARCH_COLUMN]) for row in rows) > len(rows) / 2
+    assert load_table(path)[column] == canonical[column]

@@ -1,0 +1,76 @@
+"""A study's trials as a worker follows them: each look costs O(new + unfinished trials), not O(all).
+
+Why: a worker looks at its cell's trials several times per trial (the budget before it asks, the
+surplus check after, the claims of unique architectures, the history an evolutionary algorithm
+reads). ``study.get_trials()`` builds the whole list on every call (the journal storage walks
+every trial of the study; an RDB storage loads them all from the database), so on a table, where a
+trial is a lookup, a cell of 10,000 trials spent most of its time listing the trials it already
+knew, and the per-trial cost grew with the cell.
+
+What it relies on, all public storage API: trial numbers in a study are handed out 0, 1, 2, ...
+atomically; a finished trial never changes (Optuna refuses to update one); and
+``get_trial_id_from_study_id_trial_number`` with ``get_trial`` read one trial (a dictionary lookup
+on the journal and in memory, one indexed query on an RDB storage). So a look asks for the trials
+numbered past the last one seen until the storage has none, and re-reads only the trials that were
+not finished. When many trials are new (the first look at a resumed cell, or a worker that comes
+back to a cell others filled), one ``get_all_trials`` is cheaper than many single reads, and is
+used instead.
+"""
+from __future__ import annotations
+
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial
+
+__all__ = ["TrialFeed"]
+
+#: New trials read one by one before a look falls back to reading the whole study at once.
+MAX_SINGLE_READS = 32
+
+
+class TrialFeed:
+    """The trials of study ``study_id``, in number order, as of the last :meth:`refresh`.
+
+    The list :meth:`refresh` returns is the feed's own, only ever appended to or updated in place
+    for unfinished trials (positions never move): callers must not change it.
+    """
+
+    def __init__(self, storage: BaseStorage, study_id: int) -> None:
+        self.storage, self.study_id = storage, study_id
+        self._trials: list[FrozenTrial] = []
+        #: positions of trials not finished when last read
+        self._open: list[int] = []
+        self._loaded = False
+
+    def refresh(self) -> list[FrozenTrial]:
+        """Read what changed since the last look, and return every trial of the study."""
+        if not self._loaded:
+            return self._reload()
+        still_open = []
+        for position in self._open:
+            trial = self.storage.get_trial(self._trials[position]._trial_id)
+            self._trials[position] = trial
+            if not trial.state.is_finished():
+                still_open.append(position)
+        self._open = still_open
+        for _ in range(MAX_SINGLE_READS):
+            try:
+                trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, len(self._trials))
+            except KeyError:
+                return self._trials
+            self._append(self.storage.get_trial(trial_id))
+        return self._reload()
+
+    def _reload(self) -> list[FrozenTrial]:
+        trials = sorted(self.storage.get_all_trials(self.study_id, deepcopy=False), key=lambda t: t.number)
+        self._trials, self._open, self._loaded = [], [], True
+        for trial in trials:
+            self._append(trial)
+        return self._trials
+
+    def _append(self, trial: FrozenTrial) -> None:
+        if trial.number != len(self._trials):
+            raise RuntimeError(f"study {self.study_id}: trial number {trial.number} read at position "
+                               f"{len(self._trials)}; the storage is not one Optuna wrote")
+        if not trial.state.is_finished():
+            self._open.append(len(self._trials))
+        self._trials.append(trial)
