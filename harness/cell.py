@@ -243,7 +243,7 @@ class CellRun:
         #: the cell's budget, kept up to date incrementally (per trial: O(running trials))
         self.tally = schema.BudgetTally()
         #: the cell's trials, read incrementally (:mod:`harness.trial_feed`)
-        self.feed = TrialFeed(storage, self.study_id)
+        self.feed = TrialFeed(self.study, storage, self.study_id)
         self.context = StudyCell(self.study, inputs.space, cell.seed, inputs.shape, inputs.device, config.options,
                                  inputs.data, inputs.evaluator, self.feed)
 

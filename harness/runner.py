@@ -58,8 +58,10 @@ __all__ = ["LoadedDataset", "RunIncomplete", "Worker", "plan_grid", "run_bench",
 
 log = logging.getLogger(__name__)
 
-#: How often a worker that has finished its cells looks at the trials other workers still run.
-STRAGGLER_POLL_SECONDS = 1.0
+#: How often a worker that has finished its cells looks at the trials other workers still run: at
+#: first after the shortest wait (a table trial ends within milliseconds), then twice as long each
+#: time, up to the longest (a training trial takes minutes).
+STRAGGLER_POLL_SECONDS = (0.02, 1.0)
 #: How often ``harness bench`` looks at a remote launcher's workers and the run's progress.
 REMOTE_POLL_SECONDS = 5.0
 
@@ -237,6 +239,7 @@ class Worker:
         names = study_names(self.storage)
         studies = [(entry, optuna.load_study(study_name=name, storage=self.storage)) for entry in runnable
                    if (name := entry.cell.study_name(str(self.config.run_id))) in names]
+        wait = STRAGGLER_POLL_SECONDS[0]
         while True:
             waiting = False
             for entry, study in studies:
@@ -249,7 +252,8 @@ class Worker:
                     waiting = True
             if not waiting:
                 return
-            time.sleep(STRAGGLER_POLL_SECONDS)
+            time.sleep(wait)
+            wait = min(2 * wait, STRAGGLER_POLL_SECONDS[1])
 
     # -- one cell ----------------------------------------------------------------------------
 

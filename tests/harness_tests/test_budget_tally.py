@@ -82,7 +82,7 @@ def test_the_incremental_history_equals_a_full_scan_with_out_of_order_finishes()
     rng = random.Random(3)
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(storage=storage, study_name="s")
-    feed = TrialFeed(storage, storage.get_study_id_from_name("s"))
+    feed = TrialFeed(study, storage, storage.get_study_id_from_name("s"))
     context = StudyCell(study, None, 0, InputShape(3, 8, 8, 10), "cpu", {}, lambda: None, None,  # type: ignore[arg-type]
                         feed)
     running: list[Any] = []
