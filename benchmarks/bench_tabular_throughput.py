@@ -6,8 +6,9 @@ number of trials and close to what Optuna itself costs. Both sides run in this p
 run, on the same storage kind (the harness's journal file, or SQLite) and the same NAS-Bench-201
 table (a synthetic one in the real format unless ``--table`` names the real CSV):
 
-- the harness: one cell (random search on ``nb201``), ``run_bench`` without reporters, timed from
-  the first trial to the export (start-up and planning are measured apart, as ``setup``);
+- the harness: one cell (random search on ``nb201``), ``run_bench`` with the summary reporter
+  only, timed whole (planning, the table's loading, ``run.json``, the trials, the export; the
+  plugins are loaded before);
 - plain Optuna: ``ask``, one ``suggest_int`` for the architecture's index among the 15,625 cells,
   the table lookup, ``tell``: the cheapest hand-written loop (three storage writes per trial; one
   ``suggest_categorical`` per edge, as a user might write it, costs eight).
@@ -15,13 +16,14 @@ table (a synthetic one in the real format unless ``--table`` names the real CSV)
 Printed per storage and size: seconds, milliseconds per trial, the *marginal* ms per trial between
 consecutive sizes (start-up excluded), the ratio harness / Optuna of the marginal costs (goal <= 2),
 and flatness: the marginal cost at the largest size over the smallest (goal <= 1.3). ``--jobs``
-adds a two-cell grid run with 1 and 2 worker processes (goal: speed-up >= 1.7 with 2).
+adds a grid of ``--jobs-cells`` cells (seeds) of the largest size on the journal, run with 1 and
+with 2 worker processes (goal: speed-up >= 1.7 with 2).
 
 Run on purpose (not collected by pytest)::
 
     .venv/bin/python benchmarks/bench_tabular_throughput.py                          # 300, 3000, 10000
     .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 300,3000 --storages journal,sqlite
-    .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 2000 --storages journal --jobs
+    .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 10000 --storages journal --jobs
 """
 from __future__ import annotations
 
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="300,3000,10000", help="trials per cell (comma-separated)")
     parser.add_argument("--storages", default="journal,sqlite", help="journal and/or sqlite")
     parser.add_argument("--table", default=None, help="a NAS-Bench-201 CSV (default: a synthetic one)")
-    parser.add_argument("--jobs", action="store_true", help="also time a 2-cell grid with --jobs 1 and 2")
+    parser.add_argument("--jobs", action="store_true", help="also time a grid with --jobs 1 and 2")
+    parser.add_argument("--jobs-cells", type=int, default=2, help="cells of the --jobs grid (default 2)")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
@@ -113,10 +116,10 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{kind:8s} flatness (marginal, largest span / smallest): harness {h[-1] / h[0]:.2f} "
                       f"(goal <= 1.3), optuna {o[-1] / o[0]:.2f}")
         if args.jobs:
-            n = sizes[-1]
-            one = harness_run(table, "journal", n, _fresh(work, "jobs1"), seeds=2, jobs=1)
-            two = harness_run(table, "journal", n, _fresh(work, "jobs2"), seeds=2, jobs=2)
-            print(f"journal  2 cells x {n} trials: --jobs 1 {one:.2f} s, --jobs 2 {two:.2f} s, speed-up "
+            n, cells = sizes[-1], args.jobs_cells
+            one = harness_run(table, "journal", n, _fresh(work, "jobs1"), seeds=cells, jobs=1)
+            two = harness_run(table, "journal", n, _fresh(work, "jobs2"), seeds=cells, jobs=2)
+            print(f"journal  {cells} cells x {n} trials: --jobs 1 {one:.2f} s, --jobs 2 {two:.2f} s, speed-up "
                   f"{one / two:.2f} (goal >= 1.7)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
