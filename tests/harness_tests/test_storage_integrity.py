@@ -293,3 +293,104 @@ def test_a_file_storage_in_a_missing_folder_gets_its_folder(tmp_path: Path, sche
     storage = open_storage(f"{scheme}{path}")
     optuna.create_study(storage=storage, study_name="s").optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
     assert path.exists()
+
+
+# --- the journal's reader and its flushes to disk ------------------------------------------
+
+def _records(n: int, op: int = 8) -> list[dict]:
+    return [{"op_code": op, "worker_id": "w", "trial_id": 0, "user_attr": {"i": i}} for i in range(n)]
+
+
+def test_reader_gives_what_optunas_reader_gives_from_any_record_and_skips_a_partial_last_line(
+        tmp_path: Path) -> None:
+    from optuna.storages.journal import JournalFileBackend
+
+    from harness.journal import SafeJournalBackend
+
+    path = tmp_path / "optuna.journal"
+    writer, reader = SafeJournalBackend(str(path)), SafeJournalBackend(str(path))
+    writer.append_logs(_records(7))
+    assert list(reader.read_logs(0)) == _records(7)
+    assert list(reader.read_logs(7)) == []  # nothing new: one stat
+    writer.append_logs(_records(3, op=2))
+    assert list(reader.read_logs(7)) == _records(3, op=2)  # continues where it ended
+    optunas = JournalFileBackend(str(path), lock_obj=OwnerFileLock(str(path)))
+    for start in (0, 4, 9, 10):
+        assert list(reader.read_logs(start)) == list(optunas.read_logs(start))
+    with path.open("ab") as f:  # another process mid-append
+        f.write(b'{"op_code":8,"worker_id":"w","trial_id":0,"user_at')
+    assert list(reader.read_logs(10)) == []
+    with path.open("ab") as f:
+        f.write(b'tr":{"i":99}}\n')
+    assert [r["user_attr"]["i"] for r in reader.read_logs(10)] == [99]
+
+
+def test_a_journal_replaced_under_a_reader_is_read_from_its_start(tmp_path: Path) -> None:
+    from harness.journal import SafeJournalBackend
+
+    path = tmp_path / "optuna.journal"
+    backend = SafeJournalBackend(str(path))
+    backend.append_logs(_records(5))
+    assert len(list(backend.read_logs(0))) == 5
+    replacement = tmp_path / "new.journal"
+    replacement.write_text("".join(json.dumps(r) + "\n" for r in _records(2, op=3)))
+    os.replace(replacement, path)  # what `harness repair` does
+    assert list(backend.read_logs(0)) == _records(2, op=3)
+    backend.append_logs(_records(1))  # appends go to the new file too
+    assert path.read_text().count("\n") == 3
+
+
+def test_flushes_to_disk_once_per_interval_for_a_burst_and_at_once_after_a_quiet_spell(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import journal
+
+    flushed: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(journal.os, "fsync", lambda fd: (flushed.append(fd), real_fsync(fd)))
+    path = tmp_path / "optuna.journal"
+    backend = journal.SafeJournalBackend(str(path))
+    backend.append_logs(_records(20, op=8))  # a running trial's attributes ask for no flush
+    assert flushed == []
+    state = {"op_code": 6, "worker_id": "w", "trial_id": 0, "state": 1, "values": [0.5]}
+    backend.append_logs([state])
+    assert len(flushed) == 1  # the first finished trial after a quiet spell: flushed when told
+    started = time.monotonic()
+    for _ in range(200):  # a burst of table trials
+        backend.append_logs([state])
+    elapsed = time.monotonic() - started
+    assert len(flushed) <= 2 + elapsed / journal.FLUSH_SECONDS
+    time.sleep(journal.FLUSH_SECONDS)
+    backend.append_logs([state])
+    assert not backend._writer.unsynced  # due again: flushed
+    backend.append_logs([state])
+    assert backend._writer.unsynced  # within the interval: left for later
+    count = len(flushed)
+    backend.close()  # what is left is flushed when the storage closes (and at exit)
+    assert len(flushed) == count + 1 and not backend._writer.unsynced
+
+
+def test_lock_file_removed_between_appends_is_made_again(tmp_path: Path) -> None:
+    from harness.journal import SafeJournalBackend
+
+    path = tmp_path / "optuna.journal"
+    backend = SafeJournalBackend(str(path))
+    backend.append_logs(_records(1))
+    os.unlink(str(path) + ".lock")  # a lock on the removed file would exclude no one
+    backend.append_logs(_records(1))
+    assert Path(str(path) + ".lock").exists()
+    probe = subprocess.run([sys.executable, "-c", (
+        "import fcntl, os, sys\n"
+        f"fd = os.open({str(path) + '.lock'!r}, os.O_RDWR)\n"
+        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)\n")],
+        check=False)
+    assert probe.returncode == 0  # released after the append
+    backend.lock.acquire()
+    try:
+        probe = subprocess.run([sys.executable, "-c", (
+            "import fcntl, os, sys\n"
+            f"fd = os.open({str(path) + '.lock'!r}, os.O_RDWR)\n"
+            "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)\n")],
+            check=False)
+        assert probe.returncode == 3  # held, on the file the path names now
+    finally:
+        backend.lock.release()

@@ -172,6 +172,7 @@ def test_bench_runs_nas_algorithms_on_the_table(table_path: Path, tmp_path: Path
     assert len(trials) == 36 and set(trials["state"]) == {"complete"}
     assert (trials["val_accuracy"] == trials["test_accuracy"]).all()
     assert trials["extra.selection_on_test"].all() and (trials["epochs"] == EPOCHS).all()
+    assert trials["device"].isna().all()  # a lookup trains on no device
     truth = {k: v[1] / 100 for k, v in synthetic_accuracies().items()}
     assert all(abs(truth[a] - v) < 1e-9 for a, v in zip(trials["arch_id"], trials["val_accuracy"]))
 
