@@ -199,6 +199,11 @@ def ask(study: optuna.Study, storage: BaseStorage | None = None, study_id: int |
     trial_id = storage.create_new_trial(study_id, template_trial=template)
     if has_heartbeat(storage):
         storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+    if isinstance(storage, optuna.storages.RDBStorage):
+        # the study reads an RDB storage through a cache of its own, which must learn of the trial
+        # before a sampler stores a parameter on it (it refuses trials it has not seen): listing
+        # the running trials brings it up to date
+        study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     return optuna.Trial(study, trial_id)
 
 

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from harness import schema
 from harness.claims import ClaimFailed, claims_study, run_once, stored_result
 from harness.storage import open_storage
-from harness.workers import Heartbeat, ProcessIdentity, fail_dead_trials, register_worker, this_process
+from harness.workers import Heartbeat, ProcessIdentity, ask, fail_dead_trials, register_worker, this_process
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -264,3 +264,16 @@ def test_a_claim_stored_but_not_yet_checked_makes_a_later_claim_give_way(tmp_pat
     ta, tb = a.study.ask(), b.study.ask()
     ta.set_user_attr(schema.START, {"arch": {"kind": "X"}, "arch_id": a.inputs.space.arch_id({"kind": "X"})})
     assert b._propose(tb, _Attempt(0.0, start={})) == {"kind": "Y"}
+
+
+def test_a_trial_asked_with_attributes_on_sqlite_takes_parameters(tmp_path: Path) -> None:
+    """The study reads an RDB storage through its own cache: a trial created on the storage must
+    be known to that cache before a sampler stores a parameter on it (a kill -9 fault run found a
+    KeyError there once cells stopped listing their trials after every ask)."""
+    storage = open_storage(f"sqlite:///{tmp_path / 'runs.db'}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.tell(study.ask(), 1.0)  # the cache has read the study once
+    trial = ask(study, storage, storage.get_study_id_from_name("s"), {schema.WORKER: "w"})
+    assert trial.suggest_categorical("op", ["a", "b"]) in ("a", "b")
+    study.tell(trial, 0.5)
+    assert [t.params for t in study.get_trials()][1].keys() == {"op"}
