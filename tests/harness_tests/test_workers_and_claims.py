@@ -271,7 +271,8 @@ def test_a_trial_asked_with_attributes_on_sqlite_takes_parameters(tmp_path: Path
     be known to that cache before a sampler stores a parameter on it (a kill -9 fault run found a
     KeyError there once cells stopped listing their trials after every ask)."""
     storage = open_storage(f"sqlite:///{tmp_path / 'runs.db'}")
-    study = optuna.create_study(storage=storage, study_name="s")
+    # a sampler that reads no trials (TPE would list them, and so update the cache by chance)
+    study = optuna.create_study(storage=storage, study_name="s", sampler=optuna.samplers.RandomSampler(seed=0))
     study.tell(study.ask(), 1.0)  # the cache has read the study once
     trial = ask(study, storage, storage.get_study_id_from_name("s"), {schema.WORKER: "w"})
     assert trial.suggest_categorical("op", ["a", "b"]) in ("a", "b")
