@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     try:
         table = Path(args.table) if args.table else _synthetic(work)
+        # once per process, not per size: imports (torch, for run.json's device) and the table's
+        # parse would otherwise land in the smallest size and make the marginal costs look steeper
+        harness_run(table, "journal", 10, _fresh(work, "warm-up"))
         for kind in args.storages.split(","):
             rows: dict[str, list[float]] = {"harness": [], "optuna": []}
             for n in sizes:
