@@ -52,6 +52,8 @@ _STRUCTURAL_OPS = frozenset({0, 1, 4, 10})
 #: ``set_study_user_attr``, ``set_study_system_attr``, ``set_trial_state_values`` and
 #: ``discard_trials`` (see :meth:`SafeJournalBackend.append_logs`).
 _DURABLE_OPS = frozenset({0, 1, 2, 3, 6, 10})
+#: How much of the journal one read asks for at most (a longer record is read whole all the same).
+_READ_BYTES = 1 << 22
 #: A process flushes its appends to disk at most this often (see :meth:`SafeJournalBackend.append_logs`).
 FLUSH_SECONDS = 0.05
 _OP_CODE = re.compile(rb'"op_code"\s*:\s*(\d+)')
@@ -365,12 +367,17 @@ class SafeJournalBackend(JournalFileBackend):
         number, offset = self._last_read if self._last_read[0] <= log_number_from else (0, 0)
         if number == log_number_from and now.st_size <= offset:
             return
-        with open(reader, "rb", closefd=False) as f:
-            f.seek(offset)
-            for line in f:
-                if not line.endswith(b"\n"):
-                    break
-                number, offset = number + 1, offset + len(line)
+        want = _READ_BYTES
+        while offset < now.st_size:  # one pread per chunk: most calls read one record or two
+            chunk = os.pread(reader, min(now.st_size - offset, want), offset)
+            end = chunk.rfind(b"\n") + 1
+            if end == 0:  # no whole record in the chunk
+                if len(chunk) < want:
+                    break  # the file ends in a record being appended
+                want *= 2  # one record longer than the chunk
+                continue
+            for line in chunk[:end - 1].split(b"\n"):
+                number, offset = number + 1, offset + len(line) + 1
                 if number <= log_number_from:
                     continue
                 try:

@@ -15,7 +15,8 @@ The archives are looked for under ``--data-dir`` by their release names, or give
 it. :mod:`harness_plugins.datasets._nats_archive` says what is read and how it is kept.
 
 **A trial is a recorded training run.** It reports the validation accuracy (``x-valid``) epoch by
-epoch with ``trial.report(accuracy, epoch)`` and stops when the pruner says so
+epoch with ``trial.report(accuracy, epoch)`` (when the cell has a pruner: under ``--pruners none``
+nothing would read the values) and stops when the pruner says so
 (:class:`~harness.components.TrialStopped`), so Optuna's pruners act on these tables
 (``reports_epochs``). The schedule is ``--nats-schedule``: ``12`` (default; the 12-epoch schedule
 NATS-Bench's own searches use) or ``full`` (200 epochs on tss, 90 on sss). ``--epochs`` caps it,
@@ -144,7 +145,12 @@ class NATSEvaluator(Evaluator):
             epochs=0, train_seconds=0.0, eval_seconds=0.0,
             extra={"nats_index": index, "nats_seed": _label(run), "nats_test_seed": _label(test_run),
                    "nats_schedule": int(self.hp), "nats_archive": str(self.archive.path)})
-        report = len(trial.study.directions) == 1  # Optuna refuses intermediate values in multi-objective studies
+        # Optuna refuses intermediate values in multi-objective studies; without a pruner (Optuna's
+        # NopPruner, ``--pruners none``) nothing reads them, and each would be a storage record
+        # that every worker writes or replays: up to 200 per trial
+        from optuna.pruners import NopPruner
+
+        report = len(trial.study.directions) == 1 and not isinstance(trial.study.pruner, NopPruner)
         for epoch in range(1, epochs + 1):
             accuracy = float(run.valid[epoch - 1])
             if math.isnan(accuracy):  # not recorded after this epoch (see the module docstring)

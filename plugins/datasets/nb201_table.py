@@ -77,7 +77,8 @@ COLUMNS: dict[str, tuple[str, InputShape]] = {
     "nb201-cifar100": ("CIFAR100TestAccuracy200Epochs", InputShape(3, 32, 32, 100)),
     "nb201-imagenet16-120": ("ImageNetTestAccuracy200Epochs", InputShape(3, 16, 16, 120)),
 }
-#: Training epochs behind each entry; the single ``trial.report`` uses it as the step.
+#: Training epochs behind each entry; the single ``trial.report`` (made when the cell has a pruner)
+#: uses it as the step.
 EPOCHS = 200
 EPOCH_BASE_SECONDS = 15.0
 EPOCH_SECONDS_PER_MMADD = 0.1
@@ -199,7 +200,10 @@ class NB201TableEvaluator(Evaluator):
         if key not in self.accuracies:
             raise DataError(f"NAS-Bench-201 table {self.path} has no row for {key}")
         accuracy = self.accuracies[key] / 100.0
-        if len(trial.study.directions) == 1:  # Optuna refuses intermediate values in multi-objective studies
+        # Optuna refuses intermediate values in multi-objective studies; without a pruner (Optuna's
+        # NopPruner, ``--pruners none``) nothing reads the value, and it would be one storage record
+        # of five per trial, which every worker of the run writes or replays
+        if len(trial.study.directions) == 1 and not isinstance(trial.study.pruner, optuna.pruners.NopPruner):
             trial.report(accuracy, EPOCHS)
             if trial.should_prune():
                 raise optuna.TrialPruned()

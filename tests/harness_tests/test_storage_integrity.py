@@ -301,11 +301,15 @@ def _records(n: int, op: int = 8) -> list[dict]:
     return [{"op_code": op, "worker_id": "w", "trial_id": 0, "user_attr": {"i": i}} for i in range(n)]
 
 
+@pytest.mark.parametrize("chunk", [1 << 22, 64])  # 64 bytes: every record is longer than a chunk
 def test_reader_gives_what_optunas_reader_gives_from_any_record_and_skips_a_partial_last_line(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
     from optuna.storages.journal import JournalFileBackend
 
+    from harness import journal
     from harness.journal import SafeJournalBackend
+
+    monkeypatch.setattr(journal, "_READ_BYTES", chunk)
 
     path = tmp_path / "optuna.journal"
     writer, reader = SafeJournalBackend(str(path)), SafeJournalBackend(str(path))

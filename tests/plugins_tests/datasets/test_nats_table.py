@@ -76,8 +76,8 @@ class FakeCell(SimpleNamespace):
 
 def evaluate(evaluator, space, arch: dict, seed: int = 0, pruner=None, directions=1):  # noqa: ANN001, ANN201
     """One trial of a fresh study, evaluated; returns (outcome or TrialStopped, trial)."""
-    study = optuna.create_study(directions=["maximize"] * directions,
-                                pruner=pruner or optuna.pruners.NopPruner())
+    never = optuna.pruners.MedianPruner(n_startup_trials=10**9)  # a pruner, so the curve is reported
+    study = optuna.create_study(directions=["maximize"] * directions, pruner=pruner or never)
     trial = study.ask()
     try:
         return evaluator.evaluate(trial, arch, {}, FakeCell(space=space, seed=seed)), trial
@@ -219,6 +219,14 @@ def test_epochs_cap_the_schedule_with_a_warning(sample: Path, caplog: pytest.Log
     assert outcome.epochs == 5 and sorted(reported(trial)) == [1, 2, 3, 4, 5]
     assert outcome.val_accuracy == pytest.approx(info["valid-accuracy"] / 100)
     assert outcome.simulated_seconds == pytest.approx(info["train-all-time"])
+
+
+def test_without_a_pruner_no_intermediate_value_is_stored(sample: Path) -> None:
+    api = library(sample, "tss")
+    evaluator = make_table("nats-tss-cifar10-valid", options(sample)).open(DatasetRequest(data_dir=sample))
+    outcome, trial = evaluate(evaluator, space_of("nats-tss-cifar10-valid"), arch_at(api, INDICES[0]),
+                              pruner=optuna.pruners.NopPruner())
+    assert outcome.epochs == 12 and reported(trial) == {}
 
 
 def test_multi_objective_studies_get_no_intermediate_values(sample: Path) -> None:

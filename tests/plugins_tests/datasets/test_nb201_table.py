@@ -88,6 +88,10 @@ def test_evaluate_reports_once_at_epoch_200_and_flags_selection_on_test(table_pa
     assert outcome.extra["accuracy_column"] == "CIFAR10TestAccuracy200Epochs"
     assert outcome.train_seconds == outcome.extra["simulated_cost"] == simulated_cost(arch, evaluator.shape)
     assert outcome.madds == pytest.approx(7.78e6 + 5 * 35.39e6 + 0, rel=1e-3)  # five 3x3 convs, one skip
+    unpruned = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    trial = unpruned.ask()
+    assert evaluator.evaluate(trial, arch, {}, cell=None).val_accuracy == pytest.approx(0.9437)
+    assert unpruned.trials[0].intermediate_values == {}  # no pruner reads it: not stored
 
 
 def test_simulated_cost_grows_with_madds() -> None:
