@@ -64,8 +64,16 @@ _TRIAL_ID = re.compile(rb'"trial_id"\s*:\s*(\d+)')
 _OWNER_BYTES = 256
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()} pid {os.getpid()} {uuid.uuid4().hex[:8]}"
+_OWNERS: dict[int, bytes] = {}
+
+
+def _owner() -> bytes:
+    """This process's identity as the lock file holds it (made once per process)."""
+    pid = os.getpid()
+    if pid not in _OWNERS:
+        _OWNERS.clear()
+        _OWNERS[pid] = f"{socket.gethostname()} pid {pid} {uuid.uuid4().hex[:8]}".encode()[:_OWNER_BYTES]
+    return _OWNERS[pid].ljust(_OWNER_BYTES)
 
 
 class OwnerFileLock(BaseJournalFileLock):
@@ -89,7 +97,7 @@ class OwnerFileLock(BaseJournalFileLock):
 
     @_file.setter
     def _file(self, fd: int | None) -> None:
-        self._box.fd = fd
+        self._box.fd, self._box.identity = fd, None
 
     def _open(self) -> int:
         """Open the lock file, never through a symbolic link: Optuna's ``JournalFileSymlinkLock``
@@ -118,8 +126,10 @@ class OwnerFileLock(BaseJournalFileLock):
             now = os.stat(self.path, follow_symlinks=False)
         except FileNotFoundError:
             return False
-        mine = os.fstat(fd)
-        return (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
+        if self._box.identity is None:
+            mine = os.fstat(fd)
+            self._box.identity = (mine.st_dev, mine.st_ino)
+        return (now.st_dev, now.st_ino) == self._box.identity
 
     def acquire(self) -> bool:
         while True:
@@ -138,7 +148,7 @@ class OwnerFileLock(BaseJournalFileLock):
                 self.recovered = previous
                 log.warning("journal lock %s was still held by %s, which is gone (killed?); lock recovered",
                             self.path, previous)
-            os.pwrite(fd, _owner().encode()[:_OWNER_BYTES].ljust(_OWNER_BYTES), 0)
+            os.pwrite(fd, _owner(), 0)
         except BaseException:
             fcntl.flock(fd, fcntl.LOCK_UN)
             raise
