@@ -98,8 +98,16 @@ class ProcessIdentity(dict):  # a dict, so it is stored as JSON as it is
         return not self.get("started") or _start_time(pid) in ("", self["started"])
 
 
+_THIS_PROCESS: dict[int, ProcessIdentity] = {}
+
+
 def this_process() -> ProcessIdentity:
-    return ProcessIdentity.of(os.getpid())
+    """This process's identity, read once per process (three small files; every trial stores it)."""
+    pid = os.getpid()
+    if pid not in _THIS_PROCESS:
+        _THIS_PROCESS.clear()
+        _THIS_PROCESS[pid] = ProcessIdentity.of(pid)
+    return ProcessIdentity(_THIS_PROCESS[pid])
 
 
 #: This process's worker id (``host:pid:nonce``).
