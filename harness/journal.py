@@ -85,7 +85,7 @@ class OwnerFileLock(BaseJournalFileLock):
 
     def __init__(self, journal_path: str) -> None:
         self.path = journal_path + ".lock"
-        #: the lock file, opened once and kept (a table trial takes and releases the lock five times)
+        #: the lock file, opened once and kept (a table trial takes and releases the lock four or five times)
         self._box = _Descriptor()
         self._held = False
         self.recovered: str | None = None
@@ -203,10 +203,14 @@ class _Descriptor:
         """Flush what is not on disk yet, and close (at exit too: ``weakref.finalize`` runs then)."""
         fd, self.fd, self.identity = self.fd, None, None
         if fd is not None and self.pid == os.getpid():
-            with contextlib.suppress(OSError):
+            try:
                 if self.unsynced:
                     os.fsync(fd)
-                os.close(fd)
+            except OSError:
+                log.warning("could not flush a journal to disk when closing it", exc_info=True)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         self.unsynced = False
 
 
@@ -331,7 +335,7 @@ class SafeJournalBackend(JournalFileBackend):
         Every append is whole and visible to every process when this returns, and survives the
         death of this process (``kill -9`` included): the kernel holds it. What ``fsync`` adds is
         survival of an OS crash or power cut, and Optuna's backend pays for it on every record,
-        holding the lock: on a table, where a trial is five records and a lookup, one process
+        holding the lock: on a table, where a trial is a few records and a lookup, one process
         spent a fifth of its time there and a second process mostly waited for the first's disk
         (``--jobs 2`` ran no faster than one process). Here:
 
