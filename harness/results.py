@@ -160,7 +160,7 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
     refused with a one-line :class:`UsageError`, so an export never wipes results; with
     ``accept_loss`` (after ``harness repair`` listed what was lost) it is written anyway.
     """
-    studies = study_names(storage)
+    stored = study_names(storage)
     trial_rows: list[dict[str, Any]] = []
     cell_rows: list[dict[str, Any]] = []
     generations: dict[str, dict[str, Any]] = {}
@@ -170,7 +170,7 @@ def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
         if entry.na:
             cell_rows.append(cell_row(run_id, cell, NOT_APPLICABLE, entry.na))
             continue
-        if name not in studies:
+        if name not in stored:
             cell_rows.append(cell_row(run_id, cell, "pending", None))
             continue
         study = optuna.load_study(study_name=name, storage=storage)

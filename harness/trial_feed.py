@@ -43,8 +43,8 @@ class TrialFeed:
     def __init__(self, study: optuna.Study, storage: BaseStorage, study_id: int) -> None:
         self.study, self.storage, self.study_id = study, storage, study_id
         self._trials: list[FrozenTrial] = []
-        #: positions of trials not finished when last read
-        self._open: list[int] = []
+        #: (position, trial id) of the trials not finished when last read
+        self._open: list[tuple[int, int]] = []
         self._loaded = False
 
     def refresh(self) -> list[FrozenTrial]:
@@ -52,31 +52,36 @@ class TrialFeed:
         if not self._loaded:
             return self._reload()
         still_open = []
-        for position in self._open:
-            trial = self.storage.get_trial(self._trials[position]._trial_id)
+        for position, trial_id in self._open:
+            trial = self.storage.get_trial(trial_id)
             self._trials[position] = trial
             if not trial.state.is_finished():
-                still_open.append(position)
+                still_open.append((position, trial_id))
         self._open = still_open
         for _ in range(MAX_SINGLE_READS):
             try:
                 trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, len(self._trials))
             except KeyError:
                 return self._trials
-            self._append(self.storage.get_trial(trial_id))
+            self._append(self.storage.get_trial(trial_id), trial_id)
         return self._reload()
 
     def _reload(self) -> list[FrozenTrial]:
+        """Read the whole study at once (into the same list: callers holding it see the update)."""
         trials = sorted(self.study.get_trials(deepcopy=False), key=lambda t: t.number)
-        self._trials, self._open, self._loaded = [], [], True
+        self._trials.clear()
+        self._open, self._loaded = [], True
         for trial in trials:
-            self._append(trial)
+            unfinished = not trial.state.is_finished()
+            self._append(trial, self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
+                         if unfinished else None)
         return self._trials
 
-    def _append(self, trial: FrozenTrial) -> None:
+    def _append(self, trial: FrozenTrial, trial_id: int | None) -> None:
         if trial.number != len(self._trials):
             raise RuntimeError(f"study {self.study_id}: trial number {trial.number} read at position "
                                f"{len(self._trials)}; the storage is not one Optuna wrote")
         if not trial.state.is_finished():
-            self._open.append(len(self._trials))
+            assert trial_id is not None
+            self._open.append((len(self._trials), trial_id))
         self._trials.append(trial)

@@ -82,13 +82,12 @@ class LocalLauncher(Launcher):
         """The processes start with Ctrl-C ignored (inherited across the spawn), so a Ctrl-C is
         handled once, by the main process, which stops them with SIGTERM."""
         jobs = int(request.config.get("jobs") or 1)
-        config = dict(request.config)
         context = multiprocessing.get_context("spawn")
         processes: list[BaseProcess] = []
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             for _ in range(1, jobs):
-                proc = context.Process(target=_worker_process, args=(config, list(request.planned)),
+                proc = context.Process(target=_worker_process, args=(dict(request.config), list(request.planned)),
                                        daemon=False)
                 proc.start()
                 processes.append(proc)
