@@ -17,7 +17,9 @@ Printed per storage and size: seconds, milliseconds per trial, the *marginal* ms
 consecutive sizes (start-up excluded), the ratio harness / Optuna of the marginal costs (goal <= 2),
 and flatness: the marginal cost at the largest size over the smallest (goal <= 1.3). ``--jobs``
 adds a grid of ``--jobs-cells`` cells (seeds) of the largest size on the journal, run with 1 and
-with 2 worker processes (goal: speed-up >= 1.7 with 2).
+with 2 worker processes (goal: speed-up >= 1.7 with 2), and for reference the same number of plain
+Optuna loops in 1 and 2 (forked) processes, on one shared journal file and on one file per study:
+the speed-up the storage allows a plain loop, and the one the machine allows when nothing is shared.
 
 Run on purpose (not collected by pytest)::
 
@@ -60,25 +62,52 @@ def harness_run(table: Path, kind: str, n: int, folder: Path, seeds: int = 1, jo
     return time.perf_counter() - start
 
 
-def optuna_run(table: Path, kind: str, n: int, folder: Path) -> float:
-    """Seconds a plain ask/tell loop spends on ``n`` trials of random search over NB201 cells."""
+def optuna_run(table: Path, kind: str, n: int, folder: Path, study_name: str | None = None,
+               journal: str = "optuna.journal") -> float:
+    """Seconds a plain ask/tell loop spends on ``n`` trials of random search over NB201 cells
+    (``study_name``: default ``plain{n}``; ``journal``: the journal file's name in ``folder``)."""
     import optuna
     from harness_plugins.datasets.nb201_table import load_table
     from harness_plugins.spaces.nb201 import EDGES, OPS, arch_to_string
 
-    from harness.storage import open_storage
+    from harness.storage import close_storage, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     accuracy = load_table(table)["CIFAR100TestAccuracy200Epochs"]
     cells = [dict(zip(EDGES, ops)) for ops in itertools.product(OPS, repeat=len(EDGES))]
-    storage = open_storage(_storage(kind, folder))
+    url = f"journal:{folder / journal}" if kind == "journal" else _storage(kind, folder)
+    storage = open_storage(url)
     start = time.perf_counter()
-    study = optuna.create_study(storage=storage, study_name=f"plain{n}", direction="maximize",
+    study = optuna.create_study(storage=storage, study_name=study_name or f"plain{n}", direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(n):
         trial = study.ask()
         arch = cells[trial.suggest_int("index", 0, len(cells) - 1)]
         study.tell(trial, accuracy[arch_to_string(arch)] / 100.0)
+    seconds = time.perf_counter() - start
+    close_storage(storage)
+    return seconds
+
+
+def _plain_study(job: tuple[Path, int, Path, str, str]) -> float:
+    table, n, folder, name, journal = job
+    return optuna_run(table, "journal", n, folder, study_name=name, journal=journal)
+
+
+def optuna_jobs_run(table: Path, n: int, folder: Path, studies: int, processes: int, shared: bool) -> float:
+    """Seconds ``processes`` forked processes take for ``studies`` plain loops of ``n`` trials, on
+    one journal file (``shared``) or one file per study: what the storage itself allows ``--jobs``."""
+    import multiprocessing
+
+    jobs = [(table, n, folder, f"plain-{i}", "optuna.journal" if shared else f"study-{i}.journal")
+            for i in range(studies)]
+    start = time.perf_counter()
+    if processes == 1:
+        for job in jobs:
+            _plain_study(job)
+    else:  # forked: the parent's imports are shared, so the loops alone are timed
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            pool.map(_plain_study, jobs, chunksize=1)
     return time.perf_counter() - start
 
 
@@ -124,6 +153,12 @@ def main(argv: list[str] | None = None) -> None:
             two = harness_run(table, "journal", n, _fresh(work, "jobs2"), seeds=cells, jobs=2)
             print(f"journal  {cells} cells x {n} trials: --jobs 1 {one:.2f} s, --jobs 2 {two:.2f} s, speed-up "
                   f"{one / two:.2f} (goal >= 1.7)")
+            # the reference: plain Optuna loops, 1 and 2 processes, on one journal and on one per study
+            for shared, what in ((True, "one journal file"), (False, "one journal file per study")):
+                alone = optuna_jobs_run(table, n, _fresh(work, f"plain1-{shared}"), cells, 1, shared)
+                pair = optuna_jobs_run(table, n, _fresh(work, f"plain2-{shared}"), cells, 2, shared)
+                print(f"journal  plain Optuna, {cells} studies x {n} trials on {what}: 1 process {alone:.2f} s, "
+                      f"2 processes {pair:.2f} s, speed-up {alone / pair:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
