@@ -59,8 +59,10 @@ __all__ = ["LoadedDataset", "RunIncomplete", "Worker", "plan_grid", "run_bench",
 log = logging.getLogger(__name__)
 
 #: How often a worker that has finished its cells looks at the trials other workers still run: at
-#: first after the shortest wait (a table trial ends within milliseconds), then twice as long each
-#: time, up to the longest (a training trial takes minutes).
+#: first after the shortest wait, then twice as long each time it finds the same trials running, up
+#: to the longest (a training trial takes minutes). Running trials that changed since the last look
+#: (table trials, ending within milliseconds while another worker starts the last ones) bring it
+#: back to the shortest: the launching command waits for its workers to exit before it exports.
 STRAGGLER_POLL_SECONDS = (0.02, 1.0)
 #: How often ``harness bench`` looks at a remote launcher's workers and the run's progress.
 REMOTE_POLL_SECONDS = 5.0
@@ -239,21 +241,24 @@ class Worker:
         names = study_names(self.storage)
         studies = [(entry, optuna.load_study(study_name=name, storage=self.storage)) for entry in runnable
                    if (name := entry.cell.study_name(str(self.config.run_id))) in names]
-        wait = STRAGGLER_POLL_SECONDS[0]
+        wait, seen = STRAGGLER_POLL_SECONDS[0], set()
         while True:
-            waiting = False
+            waiting: set[tuple[str, int]] = set()
             for entry, study in studies:
-                running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if not any(schema.is_counted(t) for t in running):
+                running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                           if schema.is_counted(t)]
+                if not running:
                     continue
                 if fail_dead_trials(study, self.storage):
                     self.run_cell(entry.cell, progress)
                 else:
-                    waiting = True
+                    waiting.update((entry.key, t.number) for t in running)
             if not waiting:
                 return
+            # trials that keep changing are short ones, ending any moment: look again soon
+            wait = STRAGGLER_POLL_SECONDS[0] if waiting != seen else min(2 * wait, STRAGGLER_POLL_SECONDS[1])
+            seen = waiting
             time.sleep(wait)
-            wait = min(2 * wait, STRAGGLER_POLL_SECONDS[1])
 
     # -- one cell ----------------------------------------------------------------------------
 

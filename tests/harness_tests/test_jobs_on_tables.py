@@ -80,3 +80,41 @@ def test_a_worker_process_on_a_table_imports_neither_torch_nor_scipy(table: Path
     assert main(["report", "t", "--results", str(tmp_path)]) == 0
     trials = pd.read_csv(tmp_path / "t" / "trials.csv")
     assert len(trials) == 40 and trials["device"].isna().all()
+
+
+def _poll_waits(monkeypatch: pytest.MonkeyPatch, others_start_new_trials: bool) -> list[float]:
+    """The waits of a worker that has finished its cells while another still runs one: that other
+    worker either runs short trials, a new one at each look (a table), or one long one."""
+    import optuna
+
+    import harness.runner as runner
+
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, study_name="run-x/cell")
+    study.ask()
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the other worker, meanwhile
+        waits.append(seconds)
+        if others_start_new_trials or len(waits) == 4:
+            running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            study.tell(running[0].number, 0.5)
+        if others_start_new_trials and len(waits) < 4:
+            study.ask()
+
+    monkeypatch.setattr(runner.time, "sleep", sleep)
+    entry = SimpleNamespace(key="cell", cell=SimpleNamespace(study_name=lambda run_id: f"{run_id}/cell"))
+    me = SimpleNamespace(storage=storage, config=SimpleNamespace(run_id="run-x"),
+                         run_cell=lambda cell, progress: pytest.fail("no trial is dead"))
+    Worker._finish_stragglers(me, [entry])  # type: ignore[arg-type]
+    return waits
+
+
+def test_a_finished_worker_looks_again_soon_while_others_trials_change_and_backs_off_while_one_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.runner import STRAGGLER_POLL_SECONDS
+
+    shortest = STRAGGLER_POLL_SECONDS[0]
+    assert _poll_waits(monkeypatch, others_start_new_trials=True) == [shortest] * 4
+    assert _poll_waits(monkeypatch, others_start_new_trials=False) == [shortest, 2 * shortest, 4 * shortest,
+                                                                       8 * shortest]
