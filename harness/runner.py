@@ -241,7 +241,7 @@ class Worker:
         names = study_names(self.storage)
         studies = [(entry, optuna.load_study(study_name=name, storage=self.storage)) for entry in runnable
                    if (name := entry.cell.study_name(str(self.config.run_id))) in names]
-        wait, seen = STRAGGLER_POLL_SECONDS[0], set()
+        wait, seen = STRAGGLER_POLL_SECONDS[0], set[tuple[str, int]]()
         while True:
             waiting: set[tuple[str, int]] = set()
             for entry, study in studies:
