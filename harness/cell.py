@@ -198,6 +198,33 @@ class CellInputs:
     data: Callable[[], ImageData | None]
 
 
+def checked_outcome(outcome: object, dataset: str, stopped: bool = False) -> TrialOutcome:
+    """The evaluator's ``outcome`` if it is one a trial can record; otherwise a ``TypeError`` or
+    ``ValueError`` naming the dataset whose evaluator returned it, which fails that trial alone
+    (a bad value must neither end the run nor enter the results as a score).
+
+    Accuracies are fractions in [0, 1]: a percentage would rank as a hundred times better than
+    every other cell. The validation accuracy of a finished trial must be a finite number; that of
+    a stopped one (``stopped``: :class:`TrialStopped`, whose partial measurements may hold a
+    NaN after a diverged loss) is only checked for its range."""
+    who = f"the evaluator of dataset {dataset!r}"
+    if not isinstance(outcome, TrialOutcome):
+        raise TypeError(f"{who} returned {type(outcome).__name__}, expected a TrialOutcome")
+    for name in ("val_accuracy", "test_accuracy"):
+        value = getattr(outcome, name)
+        if value is None and name == "test_accuracy":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{who} returned {name} {value!r} ({type(value).__name__}), expected a number")
+        if math.isnan(value) and (stopped or name == "test_accuracy"):
+            continue
+        if not math.isfinite(value):
+            raise ValueError(f"{who} returned {name} {value}")
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{who} returned {name} {value}: accuracies are fractions in [0, 1] (a percentage?)")
+    return outcome
+
+
 @dataclass
 class _Attempt:
     """What happened to one trial between ask and tell."""
@@ -310,7 +337,7 @@ class CellRun:
             return self._fail(f"search algorithm {self.cell.algorithm} failed in prepare (in another worker):\n{exc}")
         except Exception:
             return self._fail(f"search algorithm {self.cell.algorithm} failed in prepare:\n{traceback.format_exc()}")
-        failures = 0
+        failures = self._failure_streak()  # a rerun of a failed cell goes on counting
         while self.budget_left():
             state = self.run_trial()
             progress(1)
@@ -322,7 +349,29 @@ class CellRun:
         return self._finished()
 
     def _finished(self) -> str:
-        return "exhausted" if self.exhausted() else "done"
+        """The state of a cell whose budget is spent (or whose space is exhausted): ``failed`` when
+        its trials failed (five in a row at the end, or every one), so that a rerun finding the
+        budget spent by failures does not call the cell done."""
+        if self.exhausted():
+            return "exhausted"
+        trials = [t for t in self.feed.refresh() if t.state in schema.FINISHED and schema.is_counted(t)]
+        streak = self._failure_streak(trials)
+        if streak >= MAX_CONSECUTIVE_FAILURES:
+            return self._fail(f"{streak} consecutive trials failed; last error in trials.csv")
+        if trials and streak == len(trials):
+            return self._fail(f"every trial failed ({streak}); last error in trials.csv")
+        return "done"
+
+    def _failure_streak(self, trials: list[FrozenTrial] | None = None) -> int:
+        """How many of the cell's last finished trials (counted ones, by number) failed in a row."""
+        if trials is None:
+            trials = [t for t in self.feed.refresh() if t.state in schema.FINISHED and schema.is_counted(t)]
+        streak = 0
+        for t in sorted(trials, key=lambda t: t.number, reverse=True):
+            if t.state != TrialState.FAIL:
+                break
+            streak += 1
+        return streak
 
     def _fail(self, error: str) -> str:
         self.study.set_user_attr(schema.ERROR, error)
@@ -438,14 +487,17 @@ class CellRun:
             attempt.start["hparams"] = {} if self.setup.tabular else self.hparams.suggest(trial)
             if attempt.start["hparams"]:  # the claim stored by _propose lacks them: one more write
                 trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start)))
-            attempt.outcome = self.inputs.evaluator.evaluate(trial, arch, attempt.start["hparams"], self.context)
-            if not math.isfinite(attempt.outcome.val_accuracy):
-                raise ValueError(f"validation accuracy is {attempt.outcome.val_accuracy}")
+            outcome = self.inputs.evaluator.evaluate(trial, arch, attempt.start["hparams"], self.context)
+            attempt.outcome = checked_outcome(outcome, self.cell.dataset)
             attempt.state = TrialState.COMPLETE
         except _CellExhausted as exhausted:
             attempt.exhausted = exhausted.verdict
         except TrialStopped as stop:
-            attempt.state, attempt.reason, attempt.outcome = TrialState.PRUNED, stop.reason, stop.outcome
+            attempt.state, attempt.reason = TrialState.PRUNED, stop.reason
+            try:
+                attempt.outcome = checked_outcome(stop.outcome, self.cell.dataset, stopped=True)
+            except Exception:
+                attempt.state, attempt.reason, attempt.error = TrialState.FAIL, None, traceback.format_exc()
         except optuna.TrialPruned as stop:
             attempt.state, attempt.reason = TrialState.PRUNED, str(stop) or "pruned"
         except Exception:

@@ -348,7 +348,10 @@ def _run_reporter(registry: Any, registered: Any, options: dict[str, Any], resul
     and its plugin (traceback in ``out_dir``'s ``harness.log``); a :class:`UsageError` (a bad
     option value) still stops the command with its own line, exit 2."""
     try:
-        outcome.texts.append(registry.reporter(registered.name, options).report(results, out_dir))
+        text = registry.reporter(registered.name, options).report(results, out_dir)
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"report() returned {type(text).__name__}, expected the terminal text (a str)")
+        outcome.texts.append(text or "")
     except UsageError:
         raise
     except Exception as exc:  # noqa: BLE001 - a reporter plugin's bug must not take the others down

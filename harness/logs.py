@@ -81,6 +81,11 @@ def log_exception_to(folder: Path, message: str, logger: str = "harness") -> Pat
     return path
 
 
+#: Records for the run's ``harness.log`` only: the console has already had them in one line (an
+#: observer plugin's traceback, say). Its name is outside :data:`CONSOLE_LOGGERS` on purpose.
+LOG_ONLY = logging.getLogger("harness-log-only")
+
+
 class _HarnessOnly(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.name.split(".", 1)[0] in CONSOLE_LOGGERS

@@ -161,6 +161,8 @@ class Registry:
         self._option_owners: dict[str, str] = {}
         #: option dests a plugin marked :func:`harness.config.execution_only`
         self._execution_only: set[str] = set()
+        #: (plugin, hook) of observers that failed: the console has said so once
+        self._failed_observers: set[tuple[str, str]] = set()
         versions = {}
         for plugin, dist in pm.list_plugin_distinfo():
             versions[pm.get_name(plugin)] = dist.version
@@ -355,12 +357,25 @@ class Registry:
 
     def _notify(self, hook_name: str, **kwargs: Any) -> None:
         """Call an observer hook through ``pm.hook``; an exception is logged and ignored (it never
-        fails a trial or a cell), and the observers after the failing one miss that event."""
+        fails a trial or a cell), and the observers after the failing one miss that event.
+
+        The console says it once per plugin and hook, in one line (an observer failing on every
+        trial would otherwise bury the progress in tracebacks); each traceback goes to the run's
+        ``harness.log``."""
+        from harness.logs import LOG_ONLY
+
         hook = getattr(self.pm.hook, hook_name)
         try:
             hook(**kwargs)
         except Exception as exc:
-            log.exception("plugin %r failed in %s (ignored)", _culprit(hook, exc), hook_name)
+            culprit = _culprit(hook, exc)
+            LOG_ONLY.warning("plugin %r failed in %s (ignored)", culprit, hook_name, exc_info=True)
+            if (culprit, hook_name) not in self._failed_observers:
+                self._failed_observers.add((culprit, hook_name))
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                log.warning("plugin %r failed in %s (ignored): %s%s; tracebacks in the run's harness.log, "
+                            "later failures there only", culprit, hook_name, type(exc).__name__,
+                            f": {message}" if message else "")
 
 
 def _culprit(hook: Any, exc: BaseException) -> str:

@@ -109,3 +109,19 @@ def test_a_reporter_that_fails_in_its_factory_is_named_too(tmp_path: Path, capsy
     assert code == EXIT_REPORTER_FAILED, err
     assert len(err.splitlines()) == 1 and err.startswith("harness: reporter 'boom' (plugin 'boom-plugin') failed")
     assert "KeyError: 'missing_option'" in err and (results / "f" / "last.txt").exists()
+
+
+@pytest.mark.usefixtures("with_plugin")
+def test_a_reporter_that_returns_no_text_is_named_and_the_others_print(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``report`` must return the terminal text: a number instead is that reporter's bug (exit 4,
+    one line), not a crash that loses the other reporters' text."""
+    monkeypatch.setattr(_Boom, "report", lambda self, results, out_dir: 42)
+    table = write_synthetic_table(tmp_path / "nb201.csv")
+    results = tmp_path / "results"
+    code = main(["bench", "--results", str(results), "--table", str(table), "--run-id", "n", *TABLE_RUN, *REPORTERS])
+    out, err = capsys.readouterr()
+    assert code == EXIT_REPORTER_FAILED, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("harness: reporter 'boom' (plugin 'boom-plugin') failed: TypeError: report() returned int")
+    assert "first: ok" in out and "last: ok" in out

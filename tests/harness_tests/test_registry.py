@@ -97,8 +97,16 @@ def test_observer_hook_errors_never_break_a_run(caplog: pytest.LogCaptureFixture
         def harness_trial_finished(self, record: dict) -> None:
             raise RuntimeError("observer bug")
 
-    load_registry(["obs"], extra_plugins=[("obs", Observer())]).trial_finished({"trial": 1})
-    assert "plugin 'obs' failed in harness_trial_finished" in caplog.text
+    registry = load_registry(["obs"], extra_plugins=[("obs", Observer())])
+    for trial in range(3):
+        registry.trial_finished({"trial": trial})
+    console = [r for r in caplog.records if r.name.startswith("harness.")]
+    assert len(console) == 1, "the console says it once, in one line"
+    assert console[0].getMessage().startswith("plugin 'obs' failed in harness_trial_finished (ignored): "
+                                              "RuntimeError: observer bug; tracebacks in the run's harness.log")
+    assert console[0].exc_info is None
+    tracebacks = [r for r in caplog.records if r.name == "harness-log-only"]
+    assert len(tracebacks) == 3 and all(r.exc_info for r in tracebacks)  # each one, for the run's log
 
 
 def _spy_plugin(called: list[str]) -> types.ModuleType:

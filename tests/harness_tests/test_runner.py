@@ -195,6 +195,18 @@ def test_consecutive_failures_fail_the_cell(tmp_path: Path) -> None:
     cells = results.cells
     assert cells["state"].tolist() == ["failed"] and "5 consecutive trials failed" in cells["reason"].iloc[0]
     assert cells["trials_failed"].iloc[0] == 5
+    # a rerun tries again, and goes on counting: one more failure fails it again
+    cells = _incomplete_run(_config(tmp_path, spaces=["broken"], trials=8), registry).cells
+    assert cells["state"].tolist() == ["failed"] and "6 consecutive trials failed" in cells["reason"].iloc[0]
+    assert cells["trials_failed"].iloc[0] == 6
+
+
+def test_a_budget_spent_by_failures_leaves_the_cell_failed_on_every_rerun(tmp_path: Path) -> None:
+    registry = _registry(_space("broken", raise_on="any"))
+    for _ in range(2):  # the rerun finds the budget spent: nothing to run, and the cell is not "done"
+        cells = _incomplete_run(_config(tmp_path, spaces=["broken"], trials=3), registry).cells
+        assert cells["state"].tolist() == ["failed"] and "every trial failed (3)" in cells["reason"].iloc[0]
+        assert cells["trials_failed"].iloc[0] == 3
 
 
 @pytest.mark.slow
