@@ -134,30 +134,34 @@ def assemble_cell(cell: Cell, config: RunConfig, registry: Registry,
     make a combination ``n/a``. ``dataset`` is the dataset's instance when the caller already holds
     one (datasets are built once per name and process). A :class:`UsageError` propagates."""
     options = config.options
+
+    def who(kind: str, name: str) -> str:
+        """``kind name (plugin 'p')``: what failed, and whose code it is."""
+        return f"{kind} {name} (plugin {registry.get(kind, name).plugin!r})"
+
+    def build_sampler(seed: int) -> optuna.samplers.BaseSampler:
+        return registry.sampler(cell.sampler, SamplerRequest(seed, options))
+
     try:
         data = dataset if dataset is not None else guarded(
-            f"dataset {cell.dataset}", lambda: registry.dataset(cell.dataset, options))
-        generator = guarded(f"generator {cell.generator}", lambda: registry.generator(cell.generator, options))
-        base = guarded(f"space {cell.space}", lambda: registry.space(cell.space, options))
-        algorithm = guarded(f"algorithm {cell.algorithm}", lambda: registry.algorithm(cell.algorithm, options))
+            who("dataset", cell.dataset), lambda: registry.dataset(cell.dataset, options))
+        generator = guarded(who("generator", cell.generator), lambda: registry.generator(cell.generator, options))
+        base = guarded(who("space", cell.space), lambda: registry.space(cell.space, options))
+        algorithm = guarded(who("algorithm", cell.algorithm), lambda: registry.algorithm(cell.algorithm, options))
         multi_objective = registry.multi_objective(cell.sampler)
-
-        def build_sampler(seed: int) -> optuna.samplers.BaseSampler:
-            return registry.sampler(cell.sampler, SamplerRequest(seed, options))
-
-        first = guarded(f"sampler {cell.sampler}", lambda: build_sampler(cell.seed))
-        pruner = guarded(f"pruner {cell.pruner}",
+        pruner = guarded(who("pruner", cell.pruner),
                          lambda: registry.pruner(cell.pruner, PrunerRequest(config.epochs, options)))
-        startup = guarded(f"sampler {cell.sampler}", lambda: registry.startup_trials(cell.sampler, options))
+        setup = CellSetup(cell, data, generator, base, algorithm, pruner, multi_objective,
+                          _build_sampler=build_sampler)
+        reason = _incompatibility(setup, config, who)
+        if reason:  # before the sampler's factory: factories run only for cells that run
+            return CellUnavailable(cell, "n/a", reason)
+        setup._first_sampler = guarded(who("sampler", cell.sampler), lambda: build_sampler(cell.seed))
+        startup = guarded(who("sampler", cell.sampler), lambda: registry.startup_trials(cell.sampler, options))
     except PluginFailed as exc:
         return CellUnavailable(cell, "failed", str(exc))
-    setup = CellSetup(cell, data, generator, base, algorithm, pruner, multi_objective,
-                      note=_startup_note(cell, config, startup), _build_sampler=build_sampler, _first_sampler=first)
-    try:
-        reason = _incompatibility(setup, config)
-    except PluginFailed as exc:
-        return CellUnavailable(cell, "failed", str(exc))
-    return CellUnavailable(cell, "n/a", reason) if reason else setup
+    setup.note = _startup_note(cell, config, startup)
+    return setup
 
 
 def _startup_note(cell: Cell, config: RunConfig, startup: int) -> str | None:
@@ -167,8 +171,9 @@ def _startup_note(cell: Cell, config: RunConfig, startup: int) -> str | None:
     return None
 
 
-def _incompatibility(setup: CellSetup, config: RunConfig) -> str | None:
-    """Why the assembled cell cannot run, or ``None``."""
+def _incompatibility(setup: CellSetup, config: RunConfig, who: Callable[[str, str], str]) -> str | None:
+    """Why the assembled cell cannot run, or ``None`` (``who(kind, name)`` names a component and its
+    plugin in a failure of its code)."""
     import optuna
 
     cell, dataset = setup.cell, setup.dataset
@@ -182,7 +187,7 @@ def _incompatibility(setup: CellSetup, config: RunConfig) -> str | None:
             return f"{cell.dataset} answers by table lookup: there is no training for a pruner to stop"
     if table is not None and cell.space not in table.spaces:
         return f"table {cell.dataset} covers space(s) {', '.join(sorted(table.spaces))} only"
-    reason = guarded(f"generator {cell.generator}", lambda: setup.generator.incompatible(setup.base_space, dataset))
+    reason = guarded(who("generator", cell.generator), lambda: setup.generator.incompatible(setup.base_space, dataset))
     if reason:
         return f"generator {cell.generator}: {reason}"
     if setup.generator.generates and setup.generator.trains_on_images and tabular and not config.generator_data:
@@ -194,9 +199,9 @@ def _incompatibility(setup: CellSetup, config: RunConfig) -> str | None:
     searched: Any = setup.base_space
     if setup.generator.generates:
         # the space does not exist before generation: algorithms see what it will offer
-        capabilities = guarded(f"generator {cell.generator}", lambda: setup.generator.capabilities(setup.base_space))
+        capabilities = guarded(who("generator", cell.generator), lambda: setup.generator.capabilities(setup.base_space))
         searched = types.SimpleNamespace(capabilities=capabilities)
-    reason = guarded(f"algorithm {cell.algorithm}", lambda: setup.algorithm.incompatible(searched, dataset))
+    reason = guarded(who("algorithm", cell.algorithm), lambda: setup.algorithm.incompatible(searched, dataset))
     if reason:
         return f"algorithm {cell.algorithm}: {reason}"
     if tabular and not setup.algorithm.sampler_chooses_architecture and cell.sampler != config.samplers[0]:
@@ -218,7 +223,9 @@ class CellAssembler:
         """The dataset component ``name`` (its factory's result; loading data is the caller's).
         Raises :class:`PluginFailed` when its factory raises."""
         if name not in self._datasets:
-            self._datasets[name] = guarded(f"dataset {name}", lambda: self.registry.dataset(name, self.config.options))
+            owner = self.registry.get("dataset", name).plugin
+            self._datasets[name] = guarded(f"dataset {name} (plugin {owner!r})",
+                                           lambda: self.registry.dataset(name, self.config.options))
         return self._datasets[name]
 
     def assemble(self, cell: Cell) -> CellSetup | CellUnavailable:

@@ -186,9 +186,11 @@ class Registry:
         pluggy's subset caller), so that an error and a name clash both name the plugin."""
         owners: dict[str, str] = {}
         plugins = self.pm.get_plugins()
+        called: list[object] = []  # a plugin may implement the hook twice (``specname``): called once
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            if impl.hookwrapper or impl.wrapper:
+            if impl.hookwrapper or impl.wrapper or any(impl.plugin is p for p in called):
                 continue
+            called.append(impl.plugin)
             alone = self.pm.subset_hook_caller(hook_name, remove_plugins=[p for p in plugins if p is not impl.plugin])
             try:
                 specs = [spec for result in alone() for spec in (result or [])]
@@ -199,8 +201,9 @@ class Registry:
                     raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} returned {spec!r}, "
                                       f"expected {kind} specs")
                 if spec.name in owners:
-                    raise PluginError(f"{kind} {spec.name!r} is registered by both plugin {owners[spec.name]!r} "
-                                      f"and plugin {impl.plugin_name!r}")
+                    clash = (f"twice by plugin {impl.plugin_name!r}" if owners[spec.name] == impl.plugin_name else
+                             f"by both plugin {owners[spec.name]!r} and plugin {impl.plugin_name!r}")
+                    raise PluginError(f"{kind} {spec.name!r} is registered {clash}")
                 owners[spec.name] = impl.plugin_name
         return owners
 

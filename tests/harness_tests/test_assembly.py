@@ -95,6 +95,26 @@ def test_a_raising_factory_makes_the_cell_failed_naming_the_step(tmp_path: Path,
                         registry)
     assert isinstance(out, CellUnavailable) and out.kind == "failed"
     assert out.reason.startswith(f"{kind} ") and f"the {kind} factory is broken" in out.reason
+    assert out.reason.splitlines()[0].endswith("(plugin 'counting') failed:")  # whose code it is
+
+
+def test_the_sampler_factory_does_not_run_for_a_cell_that_is_n_a(tmp_path: Path) -> None:
+    """A multi-objective sampler with a pruner is ``n/a``: its factory is never called (a raising
+    one would otherwise turn an ``n/a`` cell into a failed one)."""
+    class MultiObjective(Counting):
+        @hookimpl
+        def harness_samplers(self) -> list[Any]:
+            return [SamplerSpec(name="counted-mo", description="x", multi_objective=True,
+                                factory=lambda r: self._made("sampler", optuna.samplers.NSGAIISampler(seed=r.seed)))]
+
+    for fail in (None, "sampler"):
+        plugin = MultiObjective(fail=fail)
+        registry = load_registry(extra_plugins=[("counting", plugin)])
+        config = _config(tmp_path, samplers=["counted-mo"], pruners=["counted-median"])
+        out = assemble_cell(Cell("digits", "manual", "toy", "counted", "counted-mo", "counted-median", 0), config,
+                            registry)
+        assert isinstance(out, CellUnavailable) and out.kind == "n/a" and "multi-objective" in out.reason
+        assert plugin.calls["sampler"] == 0
 
 
 def test_a_usage_error_of_a_factory_stops_the_run(tmp_path: Path) -> None:

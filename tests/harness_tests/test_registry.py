@@ -66,6 +66,27 @@ def test_same_name_from_two_plugins_names_both() -> None:
         load_registry(["samplers", "copy"], extra_plugins=[("copy", _sampler_plugin("tpe"))])
 
 
+def test_a_plugin_implementing_a_hook_twice_registers_each_name_once() -> None:
+    """pluggy lets one plugin implement a hook under two function names (``specname``): both are
+    its registrations, not a clash with itself; a name both return is one, named as such."""
+    from harness.components import SamplerSpec
+
+    def plugin(second: str) -> object:
+        class Twice:
+            @hookimpl
+            def harness_samplers(self) -> list[SamplerSpec]:
+                return [SamplerSpec(name="one", description="x", factory=lambda request: None)]
+
+            @hookimpl(specname="harness_samplers")
+            def more_samplers(self) -> list[SamplerSpec]:
+                return [SamplerSpec(name=second, description="x", factory=lambda request: None)]
+        return Twice()
+
+    assert load_registry(["twice"], extra_plugins=[("twice", plugin("two"))]).names("sampler") == ["one", "two"]
+    with pytest.raises(PluginError, match="sampler 'one' is registered twice by plugin 'twice'"):
+        load_registry(["twice"], extra_plugins=[("twice", plugin("one"))])
+
+
 def test_hook_returning_wrong_kind_names_plugin() -> None:
     class Wrong:
         @hookimpl
