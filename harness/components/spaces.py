@@ -33,9 +33,14 @@ class SearchSpace(ABC):
     - ``"supernet"``: :meth:`supernet` builds a weight-sharing supernet for one-shot methods;
     - ``"decisions"``: :meth:`decisions` lists the space as a sequence of categorical decisions
       (for controllers that emit one token per decision);
-    - ``"cells"``: the space is a backbone with cell positions and describes them to cell-level
-      generators (AutoSpace) with ``cell_template()`` and ``cell_backbone(shape)``
-      (:mod:`harness_plugins.spaces._cells`).
+    - ``"cells"``: the space is a fixed backbone with cell positions, each filled by a cell (a DAG
+      whose every edge ``j <- i``, ``i < j``, carries one op; the first op means "no edge"), and
+      describes them to cell-level generators (AutoSpace): ``cell_template()`` returns the node
+      count, the op names, the number of positions and the reference cell (no torch import), and
+      ``cell_backbone(shape)`` the stem, the fixed blocks between positions, the head and the op
+      factory per position. Both types ship with the built-in cell spaces
+      (``harness_plugins.spaces._cells.CellTemplate``, ``harness_plugins.spaces._cell_nets.CellBackbone``;
+      ``nb201`` and ``mbcell`` implement the protocol).
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset()

@@ -22,8 +22,9 @@ pytest runs the harness's checks against it::
 The contracts load your component through the real plugin machinery (entry points), so they also
 check that your package is installed and discoverable. Factories receive ``self.options``: every
 option's default from the loaded plugins' ``harness_addoption`` (as at run time), updated with the
-``options`` a test class declares. Set ``plugins = ["my-plugin", ...]`` to load only some plugins;
-override ``make_*`` methods to build the component yourself.
+``options`` a test class declares. Set ``plugins = ["my-plugin", ...]`` to load only some plugins
+(the built-in ``samplers`` and ``pruners``, which the kit's cells use, are added); override
+``make_*`` methods to build the component yourself.
 
 For your own tests of an algorithm's behaviour, :func:`run_trials` runs N trials through the
 runner's loop on a real Optuna study (in memory by default) and returns a :class:`KitCell`

@@ -26,8 +26,14 @@ class _Options:
         return dict(obj.__dict__["_options_cache"])
 
 
+#: Built-in plugins the kit builds its cells with (Optuna's ``random`` sampler, pruner ``none``):
+#: loaded beside a contract's ``plugins`` selection.
+KIT_PLUGINS = ("samplers", "pruners")
+
+
 class ContractBase:
-    #: Plugin names to load (``None``: every installed plugin).
+    #: Plugin names to load (``None``: every installed plugin, so an installed plugin that fails to
+    #: load fails these tests too); :data:`KIT_PLUGINS` are added to a selection.
     plugins: ClassVar[list[str] | None] = None
     #: (name, module or object) pairs registered besides the installed plugins, as if installed:
     #: test a plugin module before it is packaged (``[("my-plugin", my_package.harness_plugin)]``).
@@ -46,7 +52,8 @@ class ContractBase:
 
     def registry(self) -> Registry:
         if "_registry" not in self.__dict__:
-            self.__dict__["_registry"] = load_registry(self.plugins, self.extra_plugins)
+            selected = None if self.plugins is None else list(dict.fromkeys([*KIT_PLUGINS, *self.plugins]))
+            self.__dict__["_registry"] = load_registry(selected, self.extra_plugins)
         registry: Registry = self.__dict__["_registry"]
         return registry
 

@@ -297,3 +297,15 @@ def test_the_generator_contract_passes_a_deterministic_generator_and_catches_a_r
     with pytest.raises(AssertionError):
         for _ in range(20):
             Shuffled().test_load_is_deterministic_and_gives_a_working_space()
+
+
+def test_a_contract_selecting_its_plugins_also_gets_the_kits_sampler_and_pruner() -> None:
+    from harness.testing._base import ContractBase
+
+    class Selected(ContractBase):
+        plugins = ["random"]
+
+    registry = Selected().registry()
+    assert registry.names("algorithm") == ["random"]
+    assert "random" in registry.names("sampler") and "none" in registry.names("pruner")
+    assert Selected.plugins == ["random"]  # the class's own list is left as it was
