@@ -445,6 +445,9 @@ class CellRun:
                       if algorithm.unique_architectures else None)
             try:
                 arch = algorithm.propose(trial, self.context)
+                if not isinstance(arch, dict):  # before the space sees it: the algorithm is to blame
+                    raise TypeError(f"algorithm {self.cell.algorithm} proposed {type(arch).__name__} "
+                                    f"{arch!r:.80}, expected an architecture (a JSON-serialisable dict)")
                 self._claim(trial, attempt, arch, space.arch_id(arch))
                 if not algorithm.unique_architectures or not self._claimed_elsewhere(trial.number, attempt):
                     return arch
@@ -475,7 +478,12 @@ class CellRun:
         attempt.start.pop("arch_id", None)
         if arch is not None:
             attempt.start.update(arch=arch, arch_id=arch_id)
-        trial.set_user_attr(schema.START, json.loads(json.dumps(attempt.start)))
+        try:
+            claim = json.loads(json.dumps(attempt.start))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"algorithm {self.cell.algorithm} proposed an architecture that is not "
+                            f"JSON-serialisable ({exc}): {arch!r:.80}") from None
+        trial.set_user_attr(schema.START, claim)
 
     def _claimed_elsewhere(self, number: int, attempt: _Attempt) -> bool:
         return self.tally.update(self.feed.refresh()).held_elsewhere(attempt.start["arch_id"], number)

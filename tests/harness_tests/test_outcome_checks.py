@@ -93,3 +93,26 @@ def test_a_bad_evaluator_fails_its_cell_only_and_a_rerun_ends_the_same(
         expected = "returned float, expected a TrialOutcome" if bad == "float" else "accuracies are fractions"
         assert bad_trials["error"].str.contains(expected).all()
         assert bad_trials["error"].str.contains("evaluator of dataset 'nb201-cifar10'").all()
+
+
+@pytest.mark.parametrize(("proposed", "message"), [
+    (None, "algorithm Bad proposed NoneType None, expected an architecture"),
+    ([1, 2], "algorithm Bad proposed list \\[1, 2\\], expected an architecture"),
+    ({"width": {1, 2}}, "algorithm Bad proposed an architecture that is not JSON-serialisable"),
+])
+def test_a_malformed_architecture_fails_the_trial_naming_the_algorithm(proposed: Any, message: str) -> None:
+    from harness.components import SearchAlgorithm
+    from harness.testing import TinySpace, make_cell
+
+    class Bad(SearchAlgorithm):
+        def propose(self, trial: Any, cell: Any) -> Any:
+            return proposed
+
+    class Keyed(TinySpace):  # its identity of an architecture takes anything: only the algorithm is to blame
+        def arch_id(self, arch: Any) -> str:
+            return repr(arch)
+
+    cell = make_cell(Keyed(), Bad(), lambda arch: 0.5)
+    cell.run(1)
+    (row,) = cell.trial_rows()
+    assert row["state"] == "failed" and message.replace("\\", "") in row["error"].replace("\\", "")
