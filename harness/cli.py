@@ -7,6 +7,7 @@ user can fix print one line, ``harness: error: ...``, and exit with code 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -455,10 +456,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("harness: interrupted; completed trials are stored, rerun the same command to resume",
               file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        print(f"harness: error: {disk_full_message(exc)}", file=sys.stderr)
+        return 2
     finally:
         from harness.logs import unroute_library_logs
 
         unroute_library_logs()
+
+
+#: ``errno`` values of a write the disk (or the user's quota) has no room for.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full_message(exc: OSError) -> str:
+    """One line for a full disk: where, and that nothing completed is lost (every journal append is
+    whole or undone, every table is replaced atomically)."""
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return (f"no space left on the device{where} ({exc.strerror}); completed trials are stored: free some "
+            f"space, then rerun the same command to resume")
 
 
 def _main(argv: list[str]) -> int:

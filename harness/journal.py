@@ -355,10 +355,18 @@ class SafeJournalBackend(JournalFileBackend):
         data = "".join(json.dumps(entry, separators=(",", ":")) + "\n" for entry in logs).encode("utf-8")
         self.lock.acquire()
         try:
-            writer = self._descriptor(self._writer, os.O_WRONLY | os.O_APPEND, self._check_tail_locked())
+            before = self._check_tail_locked()
+            writer = self._descriptor(self._writer, os.O_WRONLY | os.O_APPEND, before)
             written = 0
-            while written < len(data):  # a regular file takes it whole unless the disk is full
-                written += os.write(writer, data[written:])
+            try:
+                while written < len(data):  # a regular file takes it whole unless the disk is full
+                    written += os.write(writer, data[written:])
+            except BaseException:
+                # a full disk (or a signal) mid-record: undo the part written, so the journal stays
+                # a whole number of records and the rerun, once there is room, simply goes on
+                if written:
+                    os.ftruncate(writer, before.st_size)
+                raise
         finally:
             self.lock.release()
         if any(entry.get("op_code") in _DURABLE_OPS for entry in logs):

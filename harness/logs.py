@@ -32,11 +32,15 @@ class RunLogHandler(logging.Handler):
     def __init__(self, run_dir: Path) -> None:
         super().__init__(logging.DEBUG)
         self.run_dir = Path(run_dir)
+        #: the log file could not be written (a full disk): the handler drops records from then on
+        self._broken = False
         self._stream: TextIO | None = None
         self._buffer: list[str] = []
         self.setFormatter(logging.Formatter(LOG_FORMAT))
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._broken:
+            return
         try:
             text = self.format(record) + "\n"
             if self._stream is None and (self.run_dir / "run.json").exists():
@@ -49,18 +53,26 @@ class RunLogHandler(logging.Handler):
                 return
             self._stream.write(text)
             self._stream.flush()
+        except OSError as exc:  # a full disk: the run's own error says so; the log goes quiet
+            self._broken = True
+            sys.stderr.write(f"harness: the run's log {self.run_dir / LOG_NAME} cannot be written "
+                             f"({exc.strerror}); it stops here\n")
         except Exception:  # noqa: BLE001 - logging must never stop a run
             self.handleError(record)
 
     def close(self) -> None:
-        if self._stream is None and self._buffer and (self.run_dir / "run.json").exists():
-            self._stream = (self.run_dir / LOG_NAME).open("a", encoding="utf-8")
-            self._stream.write("".join(self._buffer))
-        if self._stream is not None:
-            self._stream.close()
+        try:
+            if self._stream is None and self._buffer and not self._broken and (self.run_dir / "run.json").exists():
+                self._stream = (self.run_dir / LOG_NAME).open("a", encoding="utf-8")
+                self._stream.write("".join(self._buffer))
+            if self._stream is not None:
+                self._stream.close()
+        except OSError:  # a full disk: what could not be written is lost, and the command says why
+            self._broken = True
+        finally:
             self._stream = None
-        self._buffer.clear()
-        super().close()
+            self._buffer.clear()
+            super().close()
 
 
 def log_exception_to(folder: Path, message: str, logger: str = "harness") -> Path | None:

@@ -143,10 +143,14 @@ def cell_reason(state: str, attrs: dict[str, Any]) -> str | None:
 
 
 def write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write a CSV so that readers never see a half-written file."""
+    """Write a CSV so that readers never see a half-written file (nor is one left behind: the
+    temporary file goes when the write fails, on a full disk say)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def export_run(run_dir: Path, run_id: str, storage: optuna.storages.BaseStorage,
