@@ -381,7 +381,7 @@ def _print_report(outcome: ReportOutcome) -> bool:
 
 def _repair(run: str, results: str) -> str:
     """Repair the run's journal (or the journal file given) and say what was kept and dropped."""
-    from harness.journal import check_journal, repair_journal
+    from harness.journal import check_journal, looks_like_journal, repair_journal
     from harness.runfiles import read_run_json
     from harness.storage import storage_path, storage_url
 
@@ -398,13 +398,16 @@ def _repair(run: str, results: str) -> str:
         raise UsageError(f"journal {journal} does not exist")
     if not check_journal(journal).problems:
         return f"journal {journal}: every record is complete; nothing to repair"
+    if not looks_like_journal(journal):
+        raise UsageError(f"{journal} is not an Optuna journal (none of its first lines is a journal record); "
+                         f"nothing was changed")
     report = repair_journal(journal)
     lines = [report.summary()]
     touched = _describe_trials(journal, report.trial_ids)
     if touched:
         lines.append(f"dropped records touch {len(touched)} trial(s): {', '.join(touched)} (a trial left running "
                      f"is retried by the next bench)")
-    if run_dir is not None and (run_dir / "trials.csv").exists():
+    if run_dir is not None and (run_dir / "run.json").exists():  # exported even if it never was before
         from harness.config import RunConfig
         from harness.grid import PlannedCell
         from harness.results import export_run
@@ -418,7 +421,7 @@ def _repair(run: str, results: str) -> str:
                        RunConfig.from_json(metadata["config"]), accept_loss=True)
         finally:
             close_storage(storage)
-        lines.append(f"re-exported {run_dir / 'trials.csv'} and cells.csv from the repaired journal")
+        lines.append(f"exported {run_dir / 'trials.csv'} and cells.csv from the repaired journal")
     return "\n".join(lines)
 
 

@@ -430,6 +430,22 @@ class RepairReport:
                 f"original in {self.backup}")
 
 
+def looks_like_journal(path: str | Path, lines: int = 100) -> bool:
+    """Whether one of the first complete ``lines`` of ``path`` is an Optuna journal record (a JSON
+    object with an ``op_code``): ``harness repair`` refuses any other file rather than "repair" a
+    mistyped path (a data table, say) down to nothing."""
+    with open(path, "rb") as stream:
+        head = stream.read(1 << 20)
+    for line in head.split(b"\n")[:-1][:lines]:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "op_code" in record:
+            return True
+    return False
+
+
 def repair_journal(path: str | Path) -> RepairReport:
     """Rewrite a journal without its bad lines, under its lock, after copying the original aside.
 

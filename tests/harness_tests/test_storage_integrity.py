@@ -162,6 +162,42 @@ def test_repair_command_names_the_trials_touched(tmp_path: Path, capsys: pytest.
     assert "nothing to repair" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("text", ["hello\n", "arch,accuracy\n|none~0|+,1.0\n|skip~0|+,2.0"])
+def test_repair_refuses_a_file_that_is_not_a_journal_and_changes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+    from harness.cli import main
+
+    table = tmp_path / "nb201.csv"
+    table.write_text(text)
+    assert main(["repair", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"harness: error: {table} is not an Optuna journal") and "nothing was changed" in err
+    assert table.read_text() == text and sorted(p.name for p in tmp_path.iterdir()) == ["nb201.csv"]
+
+
+def test_repair_of_a_run_killed_before_its_first_export_exports_its_tables(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness_plugins.datasets._nb201_synthetic import write_synthetic_table
+
+    from harness.cli import main
+
+    table = write_synthetic_table(tmp_path / "nb201.csv")
+    assert main(["bench", "--datasets", "nb201-cifar10", "--table", str(table), "--spaces", "nb201", "--algorithms",
+                 "random", "--samplers", "random", "--pruners", "none", "--seeds", "0", "--trials", "4",
+                 "--results", str(tmp_path / "r"), "--run-id", "k", "--no-progress", "--reporters", "summary"]) == 0
+    run_dir = tmp_path / "r" / "k"
+    for name in ("trials.csv", "cells.csv"):  # as if killed before the export
+        (run_dir / name).unlink()
+    journal = run_dir / "optuna.journal"
+    journal.write_bytes(journal.read_bytes()[:-5])
+    capsys.readouterr()
+    assert main(["repair", "k", "--results", str(tmp_path / "r")]) == 0
+    assert f"exported {run_dir / 'trials.csv'}" in capsys.readouterr().out
+    trials = pd.read_csv(run_dir / "trials.csv")
+    assert (trials["state"] == "complete").sum() == 3  # the fourth trial's end was the cut record
+    assert (run_dir / "cells.csv").exists()
+
+
 # --- exports never wipe results -------------------------------------------------------------
 
 def test_export_refuses_a_storage_that_lacks_exported_trials(tmp_path: Path) -> None:
