@@ -116,6 +116,8 @@ def _parse(path: Path) -> dict[str, dict[str, float]]:
     if missing:
         raise DataError(f"NAS-Bench-201 table {path} lacks column(s) {', '.join(missing)} "
                         f"(found: {', '.join(frame.columns)}); it must be comma-separated")
+    if frame.empty:  # a header alone: cut short, or written by a failed export
+        raise DataError(f"NAS-Bench-201 table {path} has a header and no row; it is cut short or empty")
     canonical = _canonical_arch_string()
     keys = []
     for row, text in enumerate(frame[ARCH_COLUMN], start=2):  # row 1 is the header

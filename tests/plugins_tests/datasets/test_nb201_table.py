@@ -120,6 +120,7 @@ def test_missing_table_is_a_one_line_data_error(tmp_path: Path) -> None:
     (lambda rows: rows[7].__setitem__(2, "140"), "row 8: ImageNetTestAccuracy200Epochs"),
     (lambda rows: rows[3].__setitem__(3, "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|"), "row 4: unparsable"),
     (lambda rows: rows.append(rows[9]), "row 15627: duplicate architecture"),
+    (lambda rows: rows.__delitem__(slice(1, None)), "has a header and no row"),
     (lambda rows: [r.__setitem__(1, str(float(r[1]) / 100)) for r in rows[1:]],
      "CIFAR100TestAccuracy200Epochs looks like fractions"),
 ])
