@@ -20,10 +20,11 @@ import hashlib
 import json
 import logging
 import math
+import numbers
 import random
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Literal
 
 import optuna
@@ -210,18 +211,24 @@ def checked_outcome(outcome: object, dataset: str, stopped: bool = False) -> Tri
     who = f"the evaluator of dataset {dataset!r}"
     if not isinstance(outcome, TrialOutcome):
         raise TypeError(f"{who} returned {type(outcome).__name__}, expected a TrialOutcome")
+    accuracies: dict[str, float] = {}
     for name in ("val_accuracy", "test_accuracy"):
         value = getattr(outcome, name)
         if value is None and name == "test_accuracy":
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # numbers.Real: numpy's scalars too (an accuracy computed from a float32 array)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"{who} returned {name} {value!r} ({type(value).__name__}), expected a number")
+        value = float(value)
+        accuracies[name] = value
         if math.isnan(value) and (stopped or name == "test_accuracy"):
             continue
         if not math.isfinite(value):
             raise ValueError(f"{who} returned {name} {value}")
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{who} returned {name} {value}: accuracies are fractions in [0, 1] (a percentage?)")
+    if any(type(getattr(outcome, name)) is not float for name in accuracies):
+        outcome = replace(outcome, **accuracies)  # recorded as JSON numbers, whatever type they came in
     return outcome
 
 
@@ -354,12 +361,18 @@ class CellRun:
         budget spent by failures does not call the cell done."""
         if self.exhausted():
             return "exhausted"
-        trials = [t for t in self.feed.refresh() if t.state in schema.FINISHED and schema.is_counted(t)]
+        counted = [t for t in self.feed.refresh() if schema.is_counted(t)]
+        if any(t.state == TrialState.RUNNING for t in counted):
+            return "done"  # another worker's trial still runs: the worker that tells the last one judges
+        trials = [t for t in counted if t.state in schema.FINISHED]
         streak = self._failure_streak(trials)
         if streak >= MAX_CONSECUTIVE_FAILURES:
             return self._fail(f"{streak} consecutive trials failed; last error in trials.csv")
         if trials and streak == len(trials):
             return self._fail(f"every trial failed ({streak}); last error in trials.csv")
+        if self.study.user_attrs.get(schema.FAILED):  # judged failed by a worker that saw trials still running
+            self.study.set_user_attr(schema.FAILED, False)
+            self.study.set_user_attr(schema.ERROR, None)
         return "done"
 
     def _failure_streak(self, trials: list[FrozenTrial] | None = None) -> int:

@@ -445,7 +445,7 @@ def _describe_trials(journal: Path, trial_ids: list[int]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 1 failure, 2 user error, 3 run incomplete: a worker
+    """Entry point; returns the exit code (0 ok, 1 failure, 2 user error or a full disk, 3 run incomplete: a worker
     died and cells are short of their budget, 4 a reporter failed: the results are complete, its
     report is missing, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)

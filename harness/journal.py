@@ -363,8 +363,10 @@ class SafeJournalBackend(JournalFileBackend):
                     written += os.write(writer, data[written:])
             except BaseException:
                 # a full disk (or a signal) mid-record: undo the part written, so the journal stays
-                # a whole number of records and the rerun, once there is room, simply goes on
-                if written:
+                # a whole number of records and the rerun, once there is room, simply goes on. The
+                # file's size says what was written (a signal may interrupt after a write landed
+                # and before ``written`` counted it); an append that landed whole is kept
+                if before.st_size < os.fstat(writer).st_size < before.st_size + len(data):
                     os.ftruncate(writer, before.st_size)
                 raise
         finally:

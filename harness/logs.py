@@ -11,6 +11,7 @@ for bad input writes nothing under ``--results``.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -53,10 +54,11 @@ class RunLogHandler(logging.Handler):
                 return
             self._stream.write(text)
             self._stream.flush()
-        except OSError as exc:  # a full disk: the run's own error says so; the log goes quiet
+        except OSError as exc:  # one line (none for a full disk: the command's own error says so)
             self._broken = True
-            sys.stderr.write(f"harness: the run's log {self.run_dir / LOG_NAME} cannot be written "
-                             f"({exc.strerror}); it stops here\n")
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                sys.stderr.write(f"harness: the run's log {self.run_dir / LOG_NAME} cannot be written "
+                                 f"({exc.strerror or exc}); it stops here\n")
         except Exception:  # noqa: BLE001 - logging must never stop a run
             self.handleError(record)
 

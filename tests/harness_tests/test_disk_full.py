@@ -78,3 +78,31 @@ def test_a_full_disk_is_one_line_and_the_rerun_resumes(tmp_path: Path, monkeypat
     assert main(command) == 0
     trials = pd.read_csv(run_dir / "trials.csv")
     assert (trials["state"] == "complete").sum() == 20
+
+
+@pytest.mark.parametrize("landed", ["part", "all"])
+def test_an_append_interrupted_by_a_signal_keeps_the_journal_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, landed: str) -> None:
+    """Ctrl-C may arrive after a write landed and before its count was kept: the file's size, not
+    the count, says whether the record is whole (kept) or cut (undone)."""
+    import harness.journal
+
+    journal = tmp_path / "optuna.journal"
+    storage = open_storage(f"journal:{journal}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    before = journal.stat().st_size
+    real = os.write
+
+    def write(fd: int, data: bytes) -> int:
+        real(fd, bytes(data[:len(data) // 2]) if landed == "part" else data)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harness.journal.os, "write", write)
+    with pytest.raises(KeyboardInterrupt):
+        study.ask()
+    monkeypatch.undo()
+    data = journal.read_bytes()
+    assert data.endswith(b"\n")
+    assert (len(data) == before) == (landed == "part")  # a cut record is undone, a whole one kept
+    again = optuna.load_study(study_name="s", storage=open_storage(f"journal:{journal}"))
+    assert len(again.get_trials()) == (0 if landed == "part" else 1)

@@ -116,3 +116,35 @@ def test_a_malformed_architecture_fails_the_trial_naming_the_algorithm(proposed:
     cell.run(1)
     (row,) = cell.trial_rows()
     assert row["state"] == "failed" and message.replace("\\", "") in row["error"].replace("\\", "")
+
+
+def test_numpy_accuracies_are_numbers_and_recorded_as_floats() -> None:
+    import numpy as np
+
+    outcome = checked_outcome(_outcome(np.float32(0.5), np.float64(0.25)), "d")
+    assert type(outcome.val_accuracy) is float and type(outcome.test_accuracy) is float
+    assert (outcome.val_accuracy, outcome.test_accuracy) == (0.5, 0.25)
+    with pytest.raises(TypeError, match="expected a number"):
+        checked_outcome(_outcome(np.bool_(True)), "d")
+
+
+def test_a_failure_beside_another_workers_running_trial_does_not_fail_the_cell() -> None:
+    """Budget 2: another worker runs trial 0, which will complete; this worker's trial 1 fails. It
+    must not judge the cell "every trial failed" while trial 0 runs, and once trial 0 completes
+    the cell is done (the worker finishing last judges, with every trial in view)."""
+    from harness import schema
+    from harness.results import cell_state
+    from harness.testing import TinySpace, make_cell
+    from harness_plugins.algorithms.random_search import RandomSearch
+
+    def score(arch: Any) -> float:
+        raise RuntimeError("out of memory in this trial only")
+
+    cell = make_cell(TinySpace(), RandomSearch(), score)
+    elsewhere = cell.ask()
+    elsewhere.set_user_attr(schema.START, {"worker": "elsewhere"})
+    assert cell.run(1) == "done"
+    assert not cell.study.user_attrs.get(schema.FAILED)
+    elsewhere.set_user_attr(schema.RECORD, {"device": "cpu"})
+    cell.study.tell(elsewhere, 0.9)
+    assert cell_state(cell.study.get_trials(deepcopy=False), cell.study.user_attrs, None) != "failed"
