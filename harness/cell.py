@@ -211,7 +211,7 @@ def checked_outcome(outcome: object, dataset: str, stopped: bool = False) -> Tri
     who = f"the evaluator of dataset {dataset!r}"
     if not isinstance(outcome, TrialOutcome):
         raise TypeError(f"{who} returned {type(outcome).__name__}, expected a TrialOutcome")
-    accuracies: dict[str, float] = {}
+    accuracies: dict[str, Any] = {}
     for name in ("val_accuracy", "test_accuracy"):
         value = getattr(outcome, name)
         if value is None and name == "test_accuracy":
