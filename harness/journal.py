@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 import time
 import uuid
 import weakref
@@ -57,6 +58,17 @@ _READ_BYTES = 1 << 22
 #: A process flushes its appends to disk at most this often (see :meth:`SafeJournalBackend.append_logs`).
 FLUSH_SECONDS = 0.05
 _OP_CODE = re.compile(rb'"op_code"\s*:\s*(\d+)')
+
+
+def _interned_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {sys.intern(key): value for key, value in pairs}
+
+
+#: Decodes a journal record with its keys interned. Optuna's journal storage keeps every trial's
+#: attributes in memory, in every process, as decoded: each record would otherwise hold its own
+#: copy of the same few key strings ("user_attr", "val_accuracy", each architecture's edges...).
+#: A third less memory per replayed table trial (about 6 KB -> 4) for a tenth more decoding time.
+_DECODER = json.JSONDecoder(object_pairs_hook=_interned_keys)
 _TRIAL_ID = re.compile(rb'"trial_id"\s*:\s*(\d+)')
 
 
@@ -405,8 +417,8 @@ class SafeJournalBackend(JournalFileBackend):
                 if number <= log_number_from:
                     continue
                 try:
-                    record = json.loads(line)
-                except ValueError:
+                    record = _DECODER.decode(line.decode("utf-8"))
+                except ValueError:  # UnicodeDecodeError included
                     check = check_journal(self.path)
                     where = check.first_problem() if check.problems else f"journal {self.path} line {number}"
                     raise DataError(f"{where}; {_repair_hint(self.path)}") from None

@@ -434,3 +434,19 @@ def test_lock_file_removed_between_appends_is_made_again(tmp_path: Path) -> None
         assert probe.returncode == 3  # held, on the file the path names now
     finally:
         backend.lock.release()
+
+
+def test_replayed_records_share_their_key_strings(tmp_path: Path) -> None:
+    """Every process keeps every replayed trial's attributes in memory: two trials' attribute
+    dicts hold the same key objects, not a copy each (a third less memory per table trial)."""
+    journal = tmp_path / "optuna.journal"
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{journal}"))
+    for value in (0.1, 0.2):
+        trial = study.ask()
+        trial.set_user_attr("record", {"val_accuracy": value, "device": "cpu"})
+        study.tell(trial, value)
+    first, second = optuna.load_study(study_name="s", storage=open_storage(f"journal:{journal}")).get_trials(
+        deepcopy=False)
+    keys = [[k for k in t.user_attrs["record"]] for t in (first, second)]
+    assert keys[0] == keys[1] == ["val_accuracy", "device"]
+    assert all(a is b for a, b in zip(*keys))
