@@ -134,10 +134,7 @@ def assemble_cell(cell: Cell, config: RunConfig, registry: Registry,
     make a combination ``n/a``. ``dataset`` is the dataset's instance when the caller already holds
     one (datasets are built once per name and process). A :class:`UsageError` propagates."""
     options = config.options
-
-    def who(kind: str, name: str) -> str:
-        """``kind name (plugin 'p')``: what failed, and whose code it is."""
-        return f"{kind} {name} (plugin {registry.get(kind, name).plugin!r})"
+    who = registry.who
 
     def build_sampler(seed: int) -> optuna.samplers.BaseSampler:
         return registry.sampler(cell.sampler, SamplerRequest(seed, options))
@@ -223,8 +220,7 @@ class CellAssembler:
         """The dataset component ``name`` (its factory's result; loading data is the caller's).
         Raises :class:`PluginFailed` when its factory raises."""
         if name not in self._datasets:
-            owner = self.registry.get("dataset", name).plugin
-            self._datasets[name] = guarded(f"dataset {name} (plugin {owner!r})",
+            self._datasets[name] = guarded(self.registry.who("dataset", name),
                                            lambda: self.registry.dataset(name, self.config.options))
         return self._datasets[name]
 

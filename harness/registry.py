@@ -232,6 +232,11 @@ class Registry:
             raise UsageError(f"unknown {kind} {name!r}; known {kind}s: {known}")
         return table[name]
 
+    def who(self, kind: str, name: str) -> str:
+        """``kind name (plugin 'p')``: a component and the plugin whose code it is, for the line
+        that says it failed."""
+        return f"{kind} {name} (plugin {self.get(kind, name).plugin!r})"
+
     # -- typed constructors: the one way the core builds a component ---------------------------
 
     def _build(self, kind: str, name: str, argument: Any, expected: type | tuple[type, ...]) -> Any:

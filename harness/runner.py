@@ -190,13 +190,9 @@ class Worker:
         """Load a dataset now: a :class:`UsageError` (missing or corrupt file) stops the run with its
         one line; any other exception is a plugin bug that fails that dataset's cells only."""
         try:
-            guarded(self._who("dataset", dataset_name), lambda: self.dataset(dataset_name))
+            guarded(self.registry.who("dataset", dataset_name), lambda: self.dataset(dataset_name))
         except PluginFailed as exc:
             self.failed_datasets[dataset_name] = str(exc)
-
-    def _who(self, kind: str, name: str) -> str:
-        """``kind name (plugin 'p')``: what failed, and whose code it is."""
-        return f"{kind} {name} (plugin {self.registry.get(kind, name).plugin!r})"
 
     def request(self) -> DatasetRequest:
         return DatasetRequest(Path(self.config.data_dir), self.config.download, self.config.max_per_class,
@@ -371,7 +367,7 @@ class Worker:
                                         device=self.device, options=self.config.options, progress=progress)
             started = time.perf_counter()
             try:
-                state = guarded(self._who("generator", cell.generator), lambda: generator.generate(request))
+                state = guarded(self.registry.who("generator", cell.generator), lambda: generator.generate(request))
             finally:
                 progress.close()
             seconds = time.perf_counter() - started
@@ -382,7 +378,7 @@ class Worker:
 
         result, _ = run_once(self._claims, self.storage, f"generate|{key}", generate)
         if key not in self._spaces:
-            self._spaces[key] = guarded(self._who("generator", cell.generator),
+            self._spaces[key] = guarded(self.registry.who("generator", cell.generator),
                                          lambda: generator.load(base, result["space"]))
         details = result.get("details") or {}
         return self._spaces[key], {"key": key, "seconds": result["seconds"], "ranking": details.get("ranking"),
