@@ -19,11 +19,11 @@ from harness.storage import open_storage, storage_url
 pytestmark = pytest.mark.slow
 
 
-def _args(results: Path) -> list[str]:
+def _args(results: Path, trials: int = 16) -> list[str]:
     # a budget long enough that the spawned worker (torch import, data load) joins on a loaded machine
-    return [sys.executable, "-m", "harness", "bench", "--results", str(results), "--trials", "16", "--epochs", "3",
-            "--max-per-class", "40", "--seeds", "0,1", "--samplers", "random", "--pruners", "none", "--no-progress",
-            "--jobs", "2", "--run-id", "j"]
+    return [sys.executable, "-m", "harness", "bench", "--results", str(results), "--trials", str(trials),
+            "--epochs", "3", "--max-per-class", "40", "--seeds", "0,1", "--samplers", "random", "--pruners", "none",
+            "--no-progress", "--jobs", "2", "--run-id", "j"]
 
 
 def _running_trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
@@ -39,11 +39,11 @@ def _running_trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
     return out
 
 
-def _check_exact_budget(run_dir: Path) -> pd.DataFrame:
+def _check_exact_budget(run_dir: Path, budget: int = 16) -> pd.DataFrame:
     trials = pd.read_csv(run_dir / "trials.csv")
     # a random learning rate may diverge: that trial is pruned (a NaN loss), and counts as spent
     done = trials[trials["state"].isin(["complete", "pruned"])]
-    assert done.groupby("cell").size().tolist() == [16, 16]
+    assert done.groupby("cell").size().tolist() == [budget, budget]
     assert not trials.duplicated(["cell", "trial"]).any()
     return trials
 
@@ -70,7 +70,10 @@ def test_a_job_killed_mid_trial_is_finished_by_the_main_process(tmp_path: Path) 
 
 
 def test_ctrl_c_with_jobs_is_one_line_exit_130_and_resumable(tmp_path: Path) -> None:
-    proc = subprocess.Popen(_args(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    # trials of a few tens of milliseconds: a budget long enough that the Ctrl-C lands mid-run even
+    # when the spawned worker joins late (the first process alone may have done a dozen by then)
+    budget = 48
+    proc = subprocess.Popen(_args(tmp_path, budget), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     deadline = time.time() + 240
     while time.time() < deadline and len(_running_trials(tmp_path / "j")) < 2:
@@ -85,7 +88,7 @@ def test_ctrl_c_with_jobs_is_one_line_exit_130_and_resumable(tmp_path: Path) -> 
     from harness.workers import ProcessIdentity
 
     assert all(not ProcessIdentity(t.user_attrs[schema.PROC]).alive() for t in _running_trials(tmp_path / "j"))
-    rerun = subprocess.run(_args(tmp_path), capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(_args(tmp_path, budget), capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
-    trials = _check_exact_budget(tmp_path / "j")
+    trials = _check_exact_budget(tmp_path / "j", budget)
     assert set(trials["state"]) <= {"complete", "pruned", "killed", "surplus"}
