@@ -344,7 +344,8 @@ class CellRun:
             return self._fail(f"search algorithm {self.cell.algorithm} failed in prepare (in another worker):\n{exc}")
         except Exception:
             return self._fail(f"search algorithm {self.cell.algorithm} failed in prepare:\n{traceback.format_exc()}")
-        failures = self._failure_streak()  # a rerun of a failed cell goes on counting
+        # a rerun of a failed cell goes on counting
+        failures = self._failure_streak([t for t in self.feed.refresh() if schema.is_counted(t)])
         while self.budget_left():
             state = self.run_trial()
             progress(1)
@@ -365,25 +366,25 @@ class CellRun:
         if any(t.state == TrialState.RUNNING for t in counted):
             return "done"  # another worker's trial still runs: the worker that tells the last one judges
         trials = [t for t in counted if t.state in schema.FINISHED]
-        streak = self._failure_streak(trials)
+        streak = self._failure_streak(counted)
         if streak >= MAX_CONSECUTIVE_FAILURES:
             return self._fail(f"{streak} consecutive trials failed; last error in trials.csv")
         if trials and streak == len(trials):
             return self._fail(f"every trial failed ({streak}); last error in trials.csv")
-        if self.study.user_attrs.get(schema.FAILED):  # judged failed by a worker that saw trials still running
+        if self._study_attrs().get(schema.FAILED):  # judged failed by a worker that saw trials still running
             self.study.set_user_attr(schema.FAILED, False)
             self.study.set_user_attr(schema.ERROR, None)
         return "done"
 
-    def _failure_streak(self, trials: list[FrozenTrial] | None = None) -> int:
-        """How many of the cell's last finished trials (counted ones, by number) failed in a row."""
-        if trials is None:
-            trials = [t for t in self.feed.refresh() if t.state in schema.FINISHED and schema.is_counted(t)]
+    @staticmethod
+    def _failure_streak(counted: list[FrozenTrial]) -> int:
+        """How many of the last finished trials of ``counted`` (by number) failed in a row."""
         streak = 0
-        for t in sorted(trials, key=lambda t: t.number, reverse=True):
-            if t.state != TrialState.FAIL:
+        for t in sorted(counted, key=lambda t: t.number, reverse=True):
+            if t.state == TrialState.FAIL:
+                streak += 1
+            elif t.state in schema.FINISHED:
                 break
-            streak += 1
         return streak
 
     def _fail(self, error: str) -> str:
