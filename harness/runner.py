@@ -52,7 +52,7 @@ from harness.registry import Registry
 from harness.results import cell_reason, cell_row, export_run, trial_row
 from harness.runfiles import read_run_json, write_json_atomic
 from harness.storage import close_storage, open_storage, storage_url, study_names
-from harness.workers import fail_dead_trials, register_worker
+from harness.workers import WORKER_ID, ProcessIdentity, fail_dead_trials, register_worker
 
 __all__ = ["LoadedDataset", "RunIncomplete", "Worker", "plan_grid", "run_bench", "run_worker", "work_on_run"]
 
@@ -226,15 +226,44 @@ class Worker:
 
         Each worker walks the whole list but starts at the cell its ordinal points to (the run's
         first process at the first cell), so N workers start on N different cells rather than all
-        on one study: their trials then go to different studies (on a table a trial is a few
-        milliseconds, most of them storage writes, and workers sharing one study wait on each
-        other's), and a worker that reaches a cell another has filled finds its budget spent."""
+        on one study, and it passes over the cells another live worker is on
+        (:meth:`_worked_on_elsewhere`) until it has none left to itself: each cell is then searched
+        by one worker from start to end, but for the last ones, which the workers that are done
+        help to finish. A worker that reaches a cell another has filled finds its budget spent."""
         runnable = [entry for entry in planned if not entry.na]
         start = max(self.ordinal, 0) % len(runnable) if runnable else 0
+        others: list[PlannedCell] = []
         for entry in runnable[start:] + runnable[:start]:
-            state = self.run_cell(entry.cell, progress)
-            log.info("cell %s: %s", entry.key, state)
+            if self._worked_on_elsewhere(entry):
+                others.append(entry)  # helped with once no cell is left to itself
+                continue
+            log.info("cell %s: %s", entry.key, self.run_cell(entry.cell, progress))
+        for entry in others:
+            log.info("cell %s: %s", entry.key, self.run_cell(entry.cell, progress))
         self._finish_stragglers(runnable, progress)
+
+    def _worked_on_elsewhere(self, entry: PlannedCell) -> bool:
+        """Whether another live worker process created the cell's latest trial: that worker is
+        on the cell (or has just finished it), and this one has other cells to go to first.
+
+        Why: workers walking the same list otherwise fall into step. The first to finish its
+        cell joins the next one, which the other is on, and from then on both work on every
+        cell together: each cell's budget is split between them, trial by trial. On a table this
+        makes each worker follow the other's trials in the same study. With a sequential
+        algorithm (evolution, a predictor) it also interleaves two workers' decisions in one
+        search."""
+        assert self.storage is not None
+        try:
+            study_id = self.storage.get_study_id_from_name(entry.cell.study_name(str(self.config.run_id)))
+        except KeyError:
+            return False
+        trials = self.storage.get_all_trials(study_id, deepcopy=False)
+        if not trials:
+            return False
+        latest = max(trials, key=lambda t: t.number)
+        proc = latest.user_attrs.get(schema.PROC)
+        return (latest.user_attrs.get(schema.WORKER) != WORKER_ID and proc is not None
+                and ProcessIdentity(proc).alive())
 
     def _finish_stragglers(self, runnable: list[PlannedCell], progress: Any = None) -> None:
         assert self.storage is not None
@@ -371,8 +400,6 @@ class Worker:
             finally:
                 progress.close()
             seconds = time.perf_counter() - started
-            from harness.workers import WORKER_ID
-
             return json.loads(json.dumps({"key": key, "space": state.space, "details": state.details,
                                           "seconds": seconds, "worker": WORKER_ID}))
 

@@ -20,9 +20,57 @@ def test_each_worker_starts_at_the_cell_its_ordinal_points_to_and_walks_them_all
     for ordinal, first in ((0, "c0"), (1, "c1"), (2, "c2"), (5, "c1")):
         order: list[str] = []
         worker = SimpleNamespace(ordinal=ordinal, run_cell=lambda cell, progress, seen=order: seen.append(cell),
-                                 _finish_stragglers=lambda runnable, progress: None)
+                                 _finish_stragglers=lambda runnable, progress: None,
+                                 _worked_on_elsewhere=lambda entry: False)
         Worker.work(worker, planned)  # type: ignore[arg-type]
         assert order[0] == first and sorted(order) == ["c0", "c1", "c2", "c3"]
+
+
+def test_a_worker_goes_to_cells_no_other_worker_is_on_first_and_helps_with_those_last() -> None:
+    planned = [SimpleNamespace(na=None, cell=f"c{i}", key=f"c{i}") for i in range(5)]
+    order: list[str] = []
+    worker = SimpleNamespace(ordinal=1, run_cell=lambda cell, progress: order.append(cell),
+                             _finish_stragglers=lambda runnable, progress: None,
+                             _worked_on_elsewhere=lambda entry: entry.cell in ("c2", "c0"))
+    Worker.work(worker, planned)  # type: ignore[arg-type]
+    assert order == ["c1", "c3", "c4", "c2", "c0"]
+
+
+def _study_with_trial_by(storage: object, name: str, attrs: dict[str, object]) -> None:
+    import optuna
+
+    study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True)  # type: ignore[arg-type]
+    study.enqueue_trial({}, user_attrs=attrs)
+    study.ask()
+
+
+def test_a_cell_is_worked_on_elsewhere_when_its_latest_trial_is_another_live_workers(tmp_path: Path) -> None:
+    import os
+
+    from optuna.study import StudyDirection
+
+    from harness import schema
+    from harness.storage import open_storage
+    from harness.workers import WORKER_ID, ProcessIdentity, this_process
+
+    storage = open_storage(f"journal:{tmp_path / 'j'}")
+    alive = ProcessIdentity.of(os.getppid())  # the test runner's parent: alive, not this process
+    dead = dict(this_process(), pid=2**22 + 1, started="1")
+    _study_with_trial_by(storage, "r/mine", {schema.WORKER: WORKER_ID, schema.PROC: this_process()})
+    _study_with_trial_by(storage, "r/other", {schema.WORKER: "elsewhere:1:x", schema.PROC: alive})
+    _study_with_trial_by(storage, "r/dead", {schema.WORKER: "elsewhere:2:y", schema.PROC: dead})
+    storage.create_new_study([StudyDirection.MINIMIZE], "r/empty")
+    me = SimpleNamespace(storage=storage, config=SimpleNamespace(run_id="r"))
+
+    def elsewhere(name: str) -> bool:
+        entry = SimpleNamespace(cell=SimpleNamespace(study_name=lambda run_id: f"{run_id}/{name}"))
+        return Worker._worked_on_elsewhere(me, entry)  # type: ignore[arg-type]
+
+    assert elsewhere("other")
+    assert not elsewhere("mine") and not elsewhere("dead") and not elsewhere("empty") and not elsewhere("new")
+    # the latest trial decides: once this worker has a trial after the other's, the cell is its own
+    _study_with_trial_by(storage, "r/other", {schema.WORKER: WORKER_ID, schema.PROC: this_process()})
+    assert not elsewhere("other")
 
 
 def test_limit_threads_does_not_import_torch_and_torch_takes_the_limit_when_imported() -> None:
@@ -118,3 +166,22 @@ def test_a_finished_worker_looks_again_soon_while_others_trials_change_and_backs
     assert _poll_waits(monkeypatch, others_start_new_trials=True) == [shortest] * 4
     assert _poll_waits(monkeypatch, others_start_new_trials=False) == [shortest, 2 * shortest, 4 * shortest,
                                                                        8 * shortest]
+
+
+@pytest.mark.slow
+def test_with_jobs_2_each_cell_is_searched_by_one_worker_but_the_last(table: Path, tmp_path: Path) -> None:
+    """Workers walking the same list used to fall into step, both on every cell, each cell's
+    budget split trial by trial between them; now a worker passes over a cell the other is on."""
+    from harness.cli import main
+
+    cells, budget = 10, 500
+    assert main(["bench", "--datasets", "nb201-cifar100", "--table", str(table), "--spaces", "nb201",
+                 "--algorithms", "random", "--samplers", "random", "--pruners", "none", "--seeds", f"0-{cells - 1}",
+                 "--trials", str(budget), "--results", str(tmp_path), "--run-id", "spread", "--no-progress",
+                 "--reporters", "summary", "--jobs", "2"]) == 0
+    trials = pd.read_csv(tmp_path / "spread" / "trials.csv")
+    counted = trials[trials["state"] == "complete"]
+    assert counted.groupby("cell").size().tolist() == [budget] * cells
+    workers = counted.groupby("cell")["worker"].nunique()
+    assert counted["worker"].nunique() == 2, "the --jobs worker never joined"
+    assert (workers > 1).sum() <= 2, workers.to_dict()

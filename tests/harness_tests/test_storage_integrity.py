@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -450,3 +451,19 @@ def test_replayed_records_share_their_key_strings(tmp_path: Path) -> None:
     keys = [[k for k in t.user_attrs["record"]] for t in (first, second)]
     assert keys[0] == keys[1] == ["val_accuracy", "device"]
     assert all(a is b for a, b in zip(*keys))
+
+
+def test_records_with_nan_infinity_and_huge_integers_replay_as_written(tmp_path: Path) -> None:
+    """Optuna writes journal records with Python's ``json`` (``NaN``, ``Infinity`` and integers of
+    any size allowed); the fast decoder refuses those, and such a record must still replay whole."""
+    journal = tmp_path / "optuna.journal"
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{journal}"))
+    trial = study.ask()
+    written = {"test_accuracy": float("nan"), "bound": float("inf"), "seed": 2**70, "ok": 1}
+    trial.set_user_attr("record", written)
+    study.tell(trial, 0.5)
+    assert b"NaN" in journal.read_bytes()
+    replayed = optuna.load_study(study_name="s", storage=open_storage(f"journal:{journal}")).trials[0]
+    record = replayed.user_attrs["record"]
+    assert math.isnan(record["test_accuracy"]) and record["bound"] == math.inf
+    assert record["seed"] == 2**70 and record["ok"] == 1 and replayed.value == 0.5
