@@ -16,16 +16,20 @@ table (a synthetic one in the real format unless ``--table`` names the real CSV)
 Printed per storage and size: seconds, milliseconds per trial, the *marginal* ms per trial between
 consecutive sizes (start-up excluded), the ratio harness / Optuna of the marginal costs (goal <= 2),
 and flatness: the marginal cost at the largest size over the smallest (goal <= 1.3). ``--jobs``
-adds a grid of ``--jobs-cells`` cells (seeds) of the largest size on the journal, run with 1 and
-with 2 worker processes (goal: speed-up >= 1.7 with 2), and for reference the same number of plain
-Optuna loops in 1 and 2 (forked) processes, on one shared journal file and on one file per study:
-the speed-up the storage allows a plain loop, and the one the machine allows when nothing is shared.
+adds a grid on the journal of ``--jobs-cells`` seeds of each of ``--jobs-algorithms`` (default
+``random``), ``--jobs-trials`` trials per cell (default: the largest size), run with 1 and with 2
+worker processes (goal: speed-up >= 1.7 with 2). For random search it also times the same number
+of plain Optuna loops in 1 and 2 (forked) processes, on one shared journal file and on one file per
+study: the speed-up the storage allows a plain loop, and the one the machine allows when nothing
+is shared.
 
 Run on purpose (not collected by pytest)::
 
     .venv/bin/python benchmarks/bench_tabular_throughput.py                          # 300, 3000, 10000
     .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 300,3000 --storages journal,sqlite
     .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 10000 --storages journal --jobs
+    .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 300 --storages journal --jobs \
+        --jobs-cells 20 --jobs-trials 1000 --jobs-algorithms random,rea
 """
 from __future__ import annotations
 
@@ -41,8 +45,10 @@ def _storage(kind: str, folder: Path) -> str:
     return f"journal:{folder / 'optuna.journal'}" if kind == "journal" else f"sqlite:///{folder / 'optuna.db'}"
 
 
-def harness_run(table: Path, kind: str, n: int, folder: Path, seeds: int = 1, jobs: int = 1) -> float:
-    """Seconds ``run_bench`` spends on ``seeds`` cells of ``n`` trials (reporters excluded)."""
+def harness_run(table: Path, kind: str, n: int, folder: Path, seeds: int = 1, jobs: int = 1,
+                algorithms: str = "random", samplers: str = "random") -> float:
+    """Seconds ``run_bench`` spends on ``seeds`` cells of ``n`` trials per algorithm and sampler
+    (reporters excluded)."""
     import optuna
 
     from harness.cli import build_parser, config_from_args
@@ -53,7 +59,7 @@ def harness_run(table: Path, kind: str, n: int, folder: Path, seeds: int = 1, jo
     registry = load_registry()
     args = build_parser(registry).parse_args([
         "bench", "--datasets", "nb201-cifar100", "--table", str(table), "--spaces", "nb201", "--algorithms",
-        "random", "--samplers", "random", "--pruners", "none", "--seeds", f"0-{seeds - 1}", "--trials", str(n),
+        algorithms, "--samplers", samplers, "--pruners", "none", "--seeds", f"0-{seeds - 1}", "--trials", str(n),
         "--results", str(folder), "--run-id", f"h{n}-{jobs}", "--no-progress", "--reporters", "summary",
         "--storage", _storage(kind, folder), "--jobs", str(jobs)])
     config = config_from_args(args, registry)
@@ -62,52 +68,79 @@ def harness_run(table: Path, kind: str, n: int, folder: Path, seeds: int = 1, jo
     return time.perf_counter() - start
 
 
-def optuna_run(table: Path, kind: str, n: int, folder: Path, study_name: str | None = None,
-               journal: str = "optuna.journal") -> float:
-    """Seconds a plain ask/tell loop spends on ``n`` trials of random search over NB201 cells
-    (``study_name``: default ``plain{n}``; ``journal``: the journal file's name in ``folder``)."""
-    import optuna
+def plain_loop(study: object, n: int, accuracy: object, cells: list[dict[str, str]]) -> None:
+    """``n`` trials of the cheapest hand-written ask/tell loop: random search over NB201 cells."""
+    from harness_plugins.spaces.nb201 import arch_to_string
+
+    for _ in range(n):
+        trial = study.ask()  # type: ignore[attr-defined]
+        arch = cells[trial.suggest_int("index", 0, len(cells) - 1)]
+        study.tell(trial, accuracy[arch_to_string(arch)] / 100.0)  # type: ignore[attr-defined,index]
+
+
+def _table_and_cells(table: Path) -> tuple[object, list[dict[str, str]]]:
     from harness_plugins.datasets.nb201_table import load_table
-    from harness_plugins.spaces.nb201 import EDGES, OPS, arch_to_string
+    from harness_plugins.spaces.nb201 import EDGES, OPS
+
+    cells = [dict(zip(EDGES, ops)) for ops in itertools.product(OPS, repeat=len(EDGES))]
+    return load_table(table)["CIFAR100TestAccuracy200Epochs"], cells
+
+
+def optuna_run(table: Path, kind: str, n: int, folder: Path) -> float:
+    """Seconds a plain ask/tell loop spends on ``n`` trials (the table loaded, the storage opened before)."""
+    import optuna
 
     from harness.storage import close_storage, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    accuracy = load_table(table)["CIFAR100TestAccuracy200Epochs"]
-    cells = [dict(zip(EDGES, ops)) for ops in itertools.product(OPS, repeat=len(EDGES))]
-    url = f"journal:{folder / journal}" if kind == "journal" else _storage(kind, folder)
-    storage = open_storage(url)
+    accuracy, cells = _table_and_cells(table)
+    storage = open_storage(_storage(kind, folder))
     start = time.perf_counter()
-    study = optuna.create_study(storage=storage, study_name=study_name or f"plain{n}", direction="maximize",
+    study = optuna.create_study(storage=storage, study_name=f"plain{n}", direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=0))
-    for _ in range(n):
-        trial = study.ask()
-        arch = cells[trial.suggest_int("index", 0, len(cells) - 1)]
-        study.tell(trial, accuracy[arch_to_string(arch)] / 100.0)
+    plain_loop(study, n, accuracy, cells)
     seconds = time.perf_counter() - start
     close_storage(storage)
     return seconds
 
 
-def _plain_study(job: tuple[Path, int, Path, str, str]) -> float:
-    table, n, folder, name, journal = job
-    return optuna_run(table, "journal", n, folder, study_name=name, journal=journal)
+def _plain_studies(job: tuple[Path, int, Path, list[str], bool]) -> None:
+    """One process's share of :func:`optuna_jobs_run`: its studies one after the other, as a user's
+    loop would run them (the table loaded once, a shared journal opened once)."""
+    import optuna
+
+    from harness.storage import close_storage, open_storage
+
+    table, n, folder, names, shared = job
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    accuracy, cells = _table_and_cells(table)
+    storages = {}
+    for name in names:
+        journal = "optuna.journal" if shared else f"{name}.journal"
+        if journal not in storages:
+            storages[journal] = open_storage(f"journal:{folder / journal}")
+        study = optuna.create_study(storage=storages[journal], study_name=name, direction="maximize",
+                                    sampler=optuna.samplers.RandomSampler(seed=0))
+        plain_loop(study, n, accuracy, cells)
+    for storage in storages.values():
+        close_storage(storage)
 
 
 def optuna_jobs_run(table: Path, n: int, folder: Path, studies: int, processes: int, shared: bool) -> float:
     """Seconds ``processes`` forked processes take for ``studies`` plain loops of ``n`` trials, on
-    one journal file (``shared``) or one file per study: what the storage itself allows ``--jobs``."""
+    one journal file (``shared``) or one file per study: what the storage itself allows ``--jobs``.
+    The studies are dealt out in turn, and each process loads the table once, as a harness worker
+    does."""
     import multiprocessing
 
-    jobs = [(table, n, folder, f"plain-{i}", "optuna.journal" if shared else f"study-{i}.journal")
-            for i in range(studies)]
+    names = [f"plain-{i}" for i in range(studies)]
+    jobs = [(table, n, folder, names[p::processes], shared) for p in range(processes)]
     start = time.perf_counter()
     if processes == 1:
-        for job in jobs:
-            _plain_study(job)
+        _plain_studies(jobs[0])
     else:  # forked: the parent's imports are shared, so the loops alone are timed
         with multiprocessing.get_context("fork").Pool(processes) as pool:
-            pool.map(_plain_study, jobs, chunksize=1)
+            pool.map(_plain_studies, jobs, chunksize=1)
     return time.perf_counter() - start
 
 
@@ -121,7 +154,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--storages", default="journal,sqlite", help="journal and/or sqlite")
     parser.add_argument("--table", default=None, help="a NAS-Bench-201 CSV (default: a synthetic one)")
     parser.add_argument("--jobs", action="store_true", help="also time a grid with --jobs 1 and 2")
-    parser.add_argument("--jobs-cells", type=int, default=2, help="cells of the --jobs grid (default 2)")
+    parser.add_argument("--jobs-cells", type=int, default=2, help="seeds of the --jobs grid (default 2)")
+    parser.add_argument("--jobs-trials", type=int, default=None,
+                        help="trials per cell of the --jobs grid (default: the largest of --sizes)")
+    parser.add_argument("--jobs-algorithms", default="random",
+                        help="algorithms of the --jobs grid (default random: a trial is bookkeeping alone)")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
@@ -148,11 +185,14 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{kind:8s} flatness (marginal, largest span / smallest): harness {h[-1] / h[0]:.2f} "
                       f"(goal <= 1.3), optuna {o[-1] / o[0]:.2f}")
         if args.jobs:
-            n, cells = sizes[-1], args.jobs_cells
-            one = harness_run(table, "journal", n, _fresh(work, "jobs1"), seeds=cells, jobs=1)
-            two = harness_run(table, "journal", n, _fresh(work, "jobs2"), seeds=cells, jobs=2)
-            print(f"journal  {cells} cells x {n} trials: --jobs 1 {one:.2f} s, --jobs 2 {two:.2f} s, speed-up "
-                  f"{one / two:.2f} (goal >= 1.7)")
+            n, seeds, algorithms = args.jobs_trials or sizes[-1], args.jobs_cells, args.jobs_algorithms
+            cells = seeds * len(algorithms.split(","))
+            one = harness_run(table, "journal", n, _fresh(work, "jobs1"), seeds, 1, algorithms)
+            two = harness_run(table, "journal", n, _fresh(work, "jobs2"), seeds, 2, algorithms)
+            print(f"journal  {cells} cells ({algorithms}) x {n} trials: --jobs 1 {one:.2f} s, --jobs 2 {two:.2f} s, "
+                  f"speed-up {one / two:.2f} (goal >= 1.7)", flush=True)
+            if algorithms != "random":
+                return
             # the reference: plain Optuna loops, 1 and 2 processes, on one journal and on one per study
             for shared, what in ((True, "one journal file"), (False, "one journal file per study")):
                 alone = optuna_jobs_run(table, n, _fresh(work, f"plain1-{shared}"), cells, 1, shared)
