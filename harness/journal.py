@@ -301,15 +301,37 @@ class SafeJournalBackend(JournalFileBackend):
         self.path = Path(file_path)
         #: (records read, byte offset after them) at the end of the last read
         self._last_read = (0, 0)
+        #: (device, inode) of the file this process's storage replayed records from, once it has
+        self._replayed_from: tuple[int, int] | None = None
         #: the journal opened to read, and to append: each opened once and kept while the path
         #: names the same file (Optuna's backend opens the file for every read and every append)
         self._reader, self._writer = _Descriptor(), _Descriptor()
         weakref.finalize(self, self._reader.close)
         weakref.finalize(self, self._writer.close)
 
+    def _stat(self) -> os.stat_result:
+        """The journal's ``stat``; a :class:`DataError` when its path no longer names the file
+        this process replayed (unless it reads again from the start): removed, moved aside, or
+        replaced (``harness repair`` writes a new file; a run folder deleted and made again).
+        The records this process holds in memory would not match the file's, and what it
+        appended would land in a file whose trial numbers mean other trials: it must stop, not
+        go on (it used to ask for trials forever, every one of them "finished by another
+        worker")."""
+        try:
+            now = os.stat(self._file_path)
+        except FileNotFoundError:
+            raise DataError(f"journal {self.path} was removed while this process was using it (the run folder moved "
+                            f"or deleted?); nothing more can be recorded: put it back, or start again") from None
+        if self._replayed_from is not None and (now.st_dev, now.st_ino) != self._replayed_from:
+            raise DataError(f"journal {self.path} was replaced by another file while this process was using it (a "
+                            f"run folder deleted and made again, or `harness repair` while the run went on); "
+                            f"stop every process of the run and rerun the command")
+        return now
+
     def _descriptor(self, box: _Descriptor, flags: int, now: os.stat_result) -> int:
-        """``box``'s descriptor, (re)opened when the journal's path names another file than the
-        one it is open on (``now`` is the path's ``stat``): a journal replaced or moved aside."""
+        """``box``'s descriptor, (re)opened when it was closed, or before any record was
+        replayed, when the journal's path names another file than the one it is open on
+        (``now`` is the path's ``stat``, from :meth:`_stat`)."""
         if box.usable() and box.identity == (now.st_dev, now.st_ino):
             return box.fd  # type: ignore[return-value]
         box.close()
@@ -339,7 +361,7 @@ class SafeJournalBackend(JournalFileBackend):
     def _check_tail_locked(self) -> os.stat_result:
         """Returns the journal's ``stat`` (it is a whole number of records, now)."""
         recovered, self.lock.recovered = self.lock.recovered, None
-        now = os.stat(self._file_path)
+        now = self._stat()
         size = now.st_size
         if size == 0:
             return now
@@ -416,7 +438,9 @@ class SafeJournalBackend(JournalFileBackend):
         which the next append refuses), not read yet. A line that is not a JSON record is a
         one-line :class:`~harness.errors.DataError` naming the file and the line."""
         self._writer.sync_if_due()  # a worker that only polls now still flushes its last trials
-        now = os.stat(self._file_path)
+        if log_number_from == 0:  # a replay from the start: whatever file the path names now
+            self._replayed_from = None
+        now = self._stat()
         reader = self._descriptor(self._reader, os.O_RDONLY, now)
         number, offset = self._last_read if self._last_read[0] <= log_number_from else (0, 0)
         if number == log_number_from and now.st_size <= offset:
@@ -441,6 +465,7 @@ class SafeJournalBackend(JournalFileBackend):
                     where = check.first_problem() if check.problems else f"journal {self.path} line {number}"
                     raise DataError(f"{where}; {_repair_hint(self.path)}") from None
                 self._last_read = (number, offset)
+                self._replayed_from = self._reader.identity
                 yield record
         if number <= log_number_from:  # skipped up to the start: remember where it is
             self._last_read = (number, offset)

@@ -257,10 +257,10 @@ class Worker:
             study_id = self.storage.get_study_id_from_name(entry.cell.study_name(str(self.config.run_id)))
         except KeyError:
             return False
-        trials = self.storage.get_all_trials(study_id, deepcopy=False)
-        if not trials:
-            return False
-        latest = max(trials, key=lambda t: t.number)
+        count = self.storage.get_n_trials(study_id)  # numbers are 0..count-1: the latest is count-1
+        if count == 0:
+            return False  # on a database, two small queries, not every trial of the cell
+        latest = self.storage.get_trial(self.storage.get_trial_id_from_study_id_trial_number(study_id, count - 1))
         proc = latest.user_attrs.get(schema.PROC)
         return (latest.user_attrs.get(schema.WORKER) != WORKER_ID and proc is not None
                 and ProcessIdentity(proc).alive())

@@ -376,7 +376,9 @@ def test_a_journal_replaced_under_a_reader_is_read_from_its_start(tmp_path: Path
     replacement = tmp_path / "new.journal"
     replacement.write_text("".join(json.dumps(r) + "\n" for r in _records(2, op=3)))
     os.replace(replacement, path)  # what `harness repair` does
-    assert list(backend.read_logs(0)) == _records(2, op=3)
+    with pytest.raises(DataError, match="was replaced"):  # from where it was: not the file it read
+        list(backend.read_logs(5))
+    assert list(backend.read_logs(0)) == _records(2, op=3)  # from the start: any file will do
     backend.append_logs(_records(1))  # appends go to the new file too
     assert path.read_text().count("\n") == 3
 
@@ -467,3 +469,59 @@ def test_records_with_nan_infinity_and_huge_integers_replay_as_written(tmp_path:
     record = replayed.user_attrs["record"]
     assert math.isnan(record["test_accuracy"]) and record["bound"] == math.inf
     assert record["seed"] == 2**70 and record["ok"] == 1 and replayed.value == 0.5
+
+
+@pytest.mark.parametrize("how", ["removed", "replaced"])
+def test_a_journal_removed_or_replaced_under_a_process_stops_it_with_one_line(tmp_path: Path, how: str) -> None:
+    """The records a process replayed no longer match the file: it must not go on appending."""
+    journal = tmp_path / "optuna.journal"
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{journal}"))
+    study.tell(study.ask(), 0.5)
+    if how == "removed":
+        journal.unlink()
+    else:  # another run's journal in its place (a run folder deleted and made again)
+        other = tmp_path / "other.journal"
+        optuna.create_study(study_name="t", storage=open_storage(f"journal:{other}")).tell(
+            optuna.load_study(study_name="t", storage=open_storage(f"journal:{other}")).ask(), 0.1)
+        os.replace(other, journal)
+    with pytest.raises(DataError, match=f"journal {journal} was {how}"):
+        study.ask()
+    with pytest.raises(DataError, match=f"was {how}"):
+        study.get_trials()
+
+
+def test_a_storage_closed_and_used_again_reopens_the_same_journal(tmp_path: Path) -> None:
+    journal = tmp_path / "optuna.journal"
+    storage = open_storage(f"journal:{journal}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.tell(study.ask(), 0.5)
+    storage._backend.close()  # type: ignore[attr-defined]  # what a worker does between runs
+    study.tell(study.ask(), 0.25)
+    assert [t.value for t in optuna.load_study(study_name="s", storage=open_storage(f"journal:{journal}")).trials] \
+        == [0.5, 0.25]
+
+
+@pytest.mark.slow
+def test_a_run_whose_journal_is_deleted_mid_run_ends_with_one_line(tmp_path: Path) -> None:
+    """It used to ask for trials forever, each one "finished by another worker"."""
+    from harness_plugins.datasets._nb201_synthetic import write_synthetic_table
+
+    table = write_synthetic_table(tmp_path / "nb201.csv")
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "bench", "--datasets", "nb201-cifar100", "--table",
+                             str(table), "--spaces", "nb201", "--algorithms", "random", "--samplers", "random",
+                             "--pruners", "none", "--seeds", "0", "--trials", "200000", "--results",
+                             str(tmp_path / "results"), "--run-id", "gone", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = tmp_path / "results" / "gone" / "optuna.journal"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not journal.exists() or journal.stat().st_size < 50_000):
+        time.sleep(0.1)
+    journal.unlink()
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, err[-2000:]
+    lines = [line for line in err.splitlines() if line.startswith("harness: error:")]
+    assert len(lines) == 1 and f"journal {journal} was removed" in lines[0], err[-2000:]
+    assert "finished by another worker" not in err
