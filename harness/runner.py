@@ -257,9 +257,11 @@ class Worker:
             study_id = self.storage.get_study_id_from_name(entry.cell.study_name(str(self.config.run_id)))
         except KeyError:
             return False
-        count = self.storage.get_n_trials(study_id)  # numbers are 0..count-1: the latest is count-1
+        # trial numbers are 0..count-1, so the latest is count-1: on a database that is two small
+        # queries, not every trial of the cell
+        count = self.storage.get_n_trials(study_id)
         if count == 0:
-            return False  # on a database, two small queries, not every trial of the cell
+            return False
         latest = self.storage.get_trial(self.storage.get_trial_id_from_study_id_trial_number(study_id, count - 1))
         proc = latest.user_attrs.get(schema.PROC)
         return (latest.user_attrs.get(schema.WORKER) != WORKER_ID and proc is not None
