@@ -203,4 +203,7 @@ def harness_cell_finished(cell: Mapping[str, Any]) -> None:
     ``exhausted``), fails or is ``n/a``.
 
     ``cell`` is the cell's row as it will appear in ``cells.csv``. Exceptions are logged and ignored.
+    With several workers (``--jobs``, ``harness worker``, a launcher's tasks) every worker that
+    reaches the cell calls it, in its own process, the one that searched it and the others that
+    find it finished: an observer that counts cells keys them by ``cell["cell"]``.
     """
