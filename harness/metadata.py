@@ -15,7 +15,7 @@ from harness.allocator import configure as configure_allocator
 from harness.config import RunConfig
 from harness.registry import Registry
 
-__all__ = ["device_name", "git_commit", "run_metadata"]
+__all__ = ["device_name", "git_commit", "run_metadata", "version_changes"]
 
 _LIBRARIES = ("torch", "torchvision", "optuna", "pluggy", "numpy", "pandas", "scikit-learn", "seaborn")
 
@@ -66,3 +66,19 @@ def run_metadata(config: RunConfig, registry: Registry) -> dict[str, Any]:
         "allocator": configure_allocator(),  # in force in every process of the run (applied at start)
         "plugins_metadata": registry.run_metadata(config.to_json()),
     }
+
+
+def version_changes(started: dict[str, Any], registry: Registry) -> dict[str, list[str | None]]:
+    """What this process runs in another version than the run's ``run.json`` (``started``) was
+    written with: ``{"harness" | "plugin NAME" | "library NAME": [then, now]}``, for the harness,
+    and the plugins and libraries both list (a plugin installed since, or a library an older
+    harness did not list, changes nothing the run computed).
+
+    Why: a run resumed or joined after an upgrade holds trials of both versions; a reviewer
+    comparing its numbers must be able to see that, and run.json said only how it started."""
+    then = {"harness": started.get("harness_version"),
+            **{f"plugin {k}": v for k, v in (started.get("plugins") or {}).items()},
+            **{f"library {k}": v for k, v in (started.get("libraries") or {}).items()}}
+    now = {"harness": __version__, **{f"plugin {k}": v for k, v in registry.plugin_versions().items()},
+           **{f"library {k}": _version(k) for k in _LIBRARIES}}
+    return {key: [then[key], now[key]] for key in sorted(set(then) & set(now)) if then[key] != now[key]}

@@ -12,10 +12,12 @@ claim in the same storage (:mod:`harness.claims`).
 """
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -46,7 +48,7 @@ from harness.config import RunConfig
 from harness.device import limit_threads, resolve_device
 from harness.errors import UsageError
 from harness.grid import Cell, PlannedCell, expand_grid
-from harness.metadata import run_metadata
+from harness.metadata import run_metadata, version_changes
 from harness.ranking import score_ranking
 from harness.registry import Registry
 from harness.results import cell_reason, cell_row, export_run, trial_row
@@ -451,6 +453,7 @@ def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[Planne
             changed = sorted(k for k in set(old) | set(config.identity()) if old.get(k) != config.identity().get(k))
             raise UsageError(f"run {config.run_id!r} exists in {run_dir} with different settings "
                              f"({', '.join(changed)}); choose another --run-id")
+        _record_version_changes(config, registry, previous, run_file)
         return False
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -459,6 +462,24 @@ def _prepare_run_dir(config: RunConfig, registry: Registry, planned: list[Planne
     if write:
         _write_run_json(config, registry, planned)
     return True
+
+
+def _record_version_changes(config: RunConfig, registry: Registry, started: dict[str, Any], run_file: Path) -> None:
+    """Say in one line, and record in ``run.json`` (``version_changes``: when, where, what), that
+    this command continues the run with other versions of the harness, its plugins or libraries
+    than it started with (:func:`harness.metadata.version_changes`); each set of changes once."""
+    changes = version_changes(started, registry)
+    if not changes:
+        return
+    said = ", ".join(f"{name} {then} -> {now}" for name, (then, now) in changes.items())
+    log.warning("run %s continues with other versions than it started with (%s): its trials mix them; "
+                "recorded in run.json (version_changes)", config.run_id, said)
+    recorded = started.setdefault("version_changes", [])
+    if any(entry.get("changes") == changes for entry in recorded):
+        return
+    recorded.append({"time": datetime.datetime.now(datetime.UTC).isoformat(), "host": socket.gethostname(),
+                     "argv": sys.argv, "changes": changes})
+    write_json_atomic(started, run_file)
 
 
 def _write_run_json(config: RunConfig, registry: Registry, planned: list[PlannedCell]) -> None:
