@@ -70,14 +70,21 @@ def test_a_job_killed_mid_trial_is_finished_by_the_main_process(tmp_path: Path) 
 
 
 def test_ctrl_c_with_jobs_is_one_line_exit_130_and_resumable(tmp_path: Path) -> None:
-    # trials of a few tens of milliseconds: a budget long enough that the Ctrl-C lands mid-run even
-    # when the spawned worker joins late (the first process alone may have done a dozen by then)
-    budget = 48
+    # trials of a few tens of milliseconds: a budget long enough that the spawned worker, however
+    # late it joins on a loaded machine, finds work left (the first process alone would take about
+    # 15 s); the Ctrl-C goes once the worker runs a trial, so it lands mid-run with both working
+    budget = 150
     proc = subprocess.Popen(_args(tmp_path, budget), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     deadline = time.time() + 240
-    while time.time() < deadline and len(_running_trials(tmp_path / "j")) < 2:
+
+    def worker_runs_a_trial() -> bool:
+        pids = {t.user_attrs.get(schema.PROC, {}).get("pid") for t in _running_trials(tmp_path / "j")}
+        return bool(pids - {None, proc.pid})
+
+    while time.time() < deadline and proc.poll() is None and not worker_runs_a_trial():
         time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before its --jobs worker ran a trial"
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130
