@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 from harness import schema
 from harness.workers import WORKER_ID, Heartbeat, fail_dead_trials, this_process
 
-__all__ = ["ClaimFailed", "claims_study", "run_once", "stored_result"]
+__all__ = ["ClaimFailed", "claim_first", "claims_study", "held_elsewhere", "release", "run_once", "stored_result"]
 
 #: Claim-trial attributes: the work's key, its JSON result, and the owner's error.
 KEY, RESULT, ERROR = "key", "result", "error"
@@ -50,6 +50,45 @@ def claims_study(storage: BaseStorage, run_id: str) -> optuna.Study:
 
 def _claims(study: optuna.Study, key: str) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(KEY) == key]
+
+
+def _held_by_another_live_worker(t: FrozenTrial, key: str) -> bool:
+    from harness.workers import ProcessIdentity
+
+    proc = t.user_attrs.get(schema.PROC)
+    return (t.state == TrialState.RUNNING and t.user_attrs.get(KEY) == key and proc is not None
+            and t.user_attrs.get(schema.WORKER) != WORKER_ID and ProcessIdentity(proc).alive())
+
+
+def held_elsewhere(study: optuna.Study, key: str) -> bool:
+    """Whether another live worker process holds a claim on ``key`` now."""
+    return any(_held_by_another_live_worker(t, key)
+               for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def claim_first(study: optuna.Study, storage: BaseStorage, key: str) -> int | None:
+    """Take ``key`` for this worker unless another live worker holds it; returns the claim to
+    :func:`release` when done, or ``None`` (nothing is held then).
+
+    Unlike :func:`run_once`, nobody waits: the claim only keeps two workers from starting the same
+    thing at the same moment (two workers arriving at one cell). The claim is created first, then
+    kept only if no other live worker's claim on ``key`` with a lower number is running: of two
+    workers claiming at once, exactly one keeps it, as trial numbers are handed out atomically."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    template = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={
+        KEY: key, schema.WORKER: WORKER_ID, schema.PROC: this_process()})
+    trial_id = storage.create_new_trial(study_id, template_trial=template)
+    number = storage.get_trial(trial_id).number
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.number < number and _held_by_another_live_worker(t, key):
+            release(storage, trial_id, f"held by claim {t.number}")
+            return None
+    return trial_id
+
+
+def release(storage: BaseStorage, trial_id: int, why: str = "done") -> None:
+    """End a claim of :func:`claim_first`."""
+    _finish(storage, trial_id, TrialState.FAIL, released=why)
 
 
 def stored_result(study: optuna.Study, key: str) -> Any:

@@ -31,7 +31,7 @@ from harness import schema
 from harness.allocator import configure as configure_allocator
 from harness.assembly import CellAssembler, CellSetup, CellUnavailable, PluginFailed, cell_directions, guarded
 from harness.cell import CellInputs, CellRun, open_cell_study
-from harness.claims import ClaimFailed, claims_study, run_once
+from harness.claims import ClaimFailed, claim_first, claims_study, held_elsewhere, release, run_once
 from harness.components import (
     DatasetRequest,
     Evaluator,
@@ -154,6 +154,12 @@ class LoadedDataset:
     tabular: bool
 
 
+def cell_claim_key(study_name: str) -> str:
+    """The key of the claim a worker holds while it searches a cell it went to first (see
+    :meth:`Worker.work`), in the run's claims study (:mod:`harness.claims`)."""
+    return f"cell|{study_name}"
+
+
 class Worker:
     """One process's share of a run: data, evaluators and generated spaces are built once here."""
 
@@ -236,17 +242,34 @@ class Worker:
         start = max(self.ordinal, 0) % len(runnable) if runnable else 0
         others: list[PlannedCell] = []
         for entry in runnable[start:] + runnable[:start]:
-            if self._worked_on_elsewhere(entry):
+            # a look first (no write), then an atomic claim: two workers that arrive at one cell
+            # together (both just finished the cell they shared) would otherwise both start it
+            claim = None if self._worked_on_elsewhere(entry) else self._claim_cell(entry)
+            if claim is None:
                 others.append(entry)  # helped with once no cell is left to itself
                 continue
-            log.info("cell %s: %s", entry.key, self.run_cell(entry.cell, progress))
+            try:
+                log.info("cell %s: %s", entry.key, self.run_cell(entry.cell, progress))
+            finally:
+                self._release_cell(claim)
         for entry in others:
             log.info("cell %s: %s", entry.key, self.run_cell(entry.cell, progress))
         self._finish_stragglers(runnable, progress)
 
+    def _claim_cell(self, entry: PlannedCell) -> int | None:
+        """The cell's claim for this worker (see :func:`harness.claims.claim_first`), or ``None``."""
+        assert self.storage is not None and self._claims is not None
+        return claim_first(self._claims, self.storage, cell_claim_key(entry.cell.study_name(str(self.config.run_id))))
+
+    def _release_cell(self, claim: int) -> None:
+        assert self.storage is not None
+        release(self.storage, claim)
+
     def _worked_on_elsewhere(self, entry: PlannedCell) -> bool:
-        """Whether another live worker process created the cell's latest trial: that worker is
-        on the cell (or has just finished it), and this one has other cells to go to first.
+        """Whether another live worker process holds the cell's claim (:func:`cell_claim_key`),
+        or created its latest trial: that worker is on the cell (or has just finished it), and
+        this one has other cells to go to first. A one-shot algorithm's cell, whose supernet
+        trains for minutes before its first trial, is held by its claim alone.
 
         Why: workers walking the same list otherwise fall into step. The first to finish its
         cell joins the next one, which the other is on, and from then on both work on every
@@ -254,9 +277,12 @@ class Worker:
         makes each worker follow the other's trials in the same study. With a sequential
         algorithm (evolution, a predictor) it also interleaves two workers' decisions in one
         search."""
-        assert self.storage is not None
+        assert self.storage is not None and self._claims is not None
+        name = entry.cell.study_name(str(self.config.run_id))
+        if held_elsewhere(self._claims, cell_claim_key(name)):
+            return True
         try:
-            study_id = self.storage.get_study_id_from_name(entry.cell.study_name(str(self.config.run_id)))
+            study_id = self.storage.get_study_id_from_name(name)
         except KeyError:
             return False
         # trial numbers are 0..count-1, so the latest is count-1: on a database that is two small

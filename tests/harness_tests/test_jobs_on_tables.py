@@ -21,7 +21,8 @@ def test_each_worker_starts_at_the_cell_its_ordinal_points_to_and_walks_them_all
         order: list[str] = []
         worker = SimpleNamespace(ordinal=ordinal, run_cell=lambda cell, progress, seen=order: seen.append(cell),
                                  _finish_stragglers=lambda runnable, progress: None,
-                                 _worked_on_elsewhere=lambda entry: False)
+                                 _worked_on_elsewhere=lambda entry: False, _claim_cell=lambda entry: 1,
+                                 _release_cell=lambda claim: None)
         Worker.work(worker, planned)  # type: ignore[arg-type]
         assert order[0] == first and sorted(order) == ["c0", "c1", "c2", "c3"]
 
@@ -29,11 +30,16 @@ def test_each_worker_starts_at_the_cell_its_ordinal_points_to_and_walks_them_all
 def test_a_worker_goes_to_cells_no_other_worker_is_on_first_and_helps_with_those_last() -> None:
     planned = [SimpleNamespace(na=None, cell=f"c{i}", key=f"c{i}") for i in range(5)]
     order: list[str] = []
+    released: list[int] = []
     worker = SimpleNamespace(ordinal=1, run_cell=lambda cell, progress: order.append(cell),
                              _finish_stragglers=lambda runnable, progress: None,
-                             _worked_on_elsewhere=lambda entry: entry.cell in ("c2", "c0"))
+                             _worked_on_elsewhere=lambda entry: entry.cell in ("c2", "c0"),
+                             # c4: another worker claimed it at the same moment (it looked free)
+                             _claim_cell=lambda entry: None if entry.cell == "c4" else int(entry.cell[1:]),
+                             _release_cell=released.append)
     Worker.work(worker, planned)  # type: ignore[arg-type]
-    assert order == ["c1", "c3", "c4", "c2", "c0"]
+    assert order == ["c1", "c3", "c2", "c4", "c0"]
+    assert released == [1, 3]  # each claim held is given back once its cell is done
 
 
 def _study_with_trial_by(storage: object, name: str, attrs: dict[str, object]) -> None:
@@ -50,6 +56,7 @@ def test_a_cell_is_worked_on_elsewhere_when_its_latest_trial_is_another_live_wor
     from optuna.study import StudyDirection
 
     from harness import schema
+    from harness.claims import claims_study
     from harness.storage import open_storage
     from harness.workers import WORKER_ID, ProcessIdentity, this_process
 
@@ -60,7 +67,7 @@ def test_a_cell_is_worked_on_elsewhere_when_its_latest_trial_is_another_live_wor
     _study_with_trial_by(storage, "r/other", {schema.WORKER: "elsewhere:1:x", schema.PROC: alive})
     _study_with_trial_by(storage, "r/dead", {schema.WORKER: "elsewhere:2:y", schema.PROC: dead})
     storage.create_new_study([StudyDirection.MINIMIZE], "r/empty")
-    me = SimpleNamespace(storage=storage, config=SimpleNamespace(run_id="r"))
+    me = SimpleNamespace(storage=storage, config=SimpleNamespace(run_id="r"), _claims=claims_study(storage, "r"))
 
     def elsewhere(name: str) -> bool:
         entry = SimpleNamespace(cell=SimpleNamespace(study_name=lambda run_id: f"{run_id}/{name}"))

@@ -16,7 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from harness import schema
-from harness.claims import ClaimFailed, claims_study, run_once, stored_result
+from harness.claims import KEY, ClaimFailed, claim_first, claims_study, held_elsewhere, release, run_once, stored_result
 from harness.storage import open_storage
 from harness.workers import Heartbeat, ProcessIdentity, ask, fail_dead_trials, register_worker, this_process
 
@@ -278,3 +278,35 @@ def test_a_trial_asked_with_attributes_on_sqlite_takes_parameters(tmp_path: Path
     assert trial.suggest_categorical("op", ["a", "b"]) in ("a", "b")
     study.tell(trial, 0.5)
     assert [t.params for t in study.get_trials()][1].keys() == {"op"}
+
+
+def _claim_of(storage: Any, study: optuna.Study, key: str, worker: str, proc: dict[str, Any]) -> int:
+    return storage.create_new_trial(study._study_id, template_trial=optuna.trial.create_trial(
+        state=TrialState.RUNNING, user_attrs={KEY: key, schema.WORKER: worker, schema.PROC: proc}))
+
+
+def test_claim_first_keeps_the_lowest_live_claim_of_another_worker_and_gives_way_to_it(tmp_path: Path) -> None:
+    from harness.workers import WORKER_ID
+
+    storage = open_storage(f"journal:{tmp_path / 'j'}")
+    study = claims_study(storage, "r")
+    alive = ProcessIdentity.of(os.getppid())  # not this process, and alive
+    dead = dict(this_process(), pid=2**22 + 1, started="1")
+    # free, or held by a dead process, or by this worker itself: taken
+    mine = claim_first(study, storage, "cell|a")
+    assert mine is not None and not held_elsewhere(study, "cell|a")
+    _claim_of(storage, study, "cell|b", "elsewhere:2:y", dead)
+    assert claim_first(study, storage, "cell|b") is not None
+    # another live worker's claim, made first: this worker gives way, and holds nothing
+    theirs = _claim_of(storage, study, "cell|c", "elsewhere:1:x", alive)
+    assert held_elsewhere(study, "cell|c") and claim_first(study, storage, "cell|c") is None
+    assert not [t for t in study.get_trials(states=(TrialState.RUNNING,))
+                if t.user_attrs[KEY] == "cell|c" and t.user_attrs[schema.WORKER] == WORKER_ID]
+    # ... and takes it once released
+    release(storage, theirs)
+    assert not held_elsewhere(study, "cell|c") and claim_first(study, storage, "cell|c") is not None
+    # a live claim made after this worker's does not take it away: the lower number keeps it
+    _claim_of(storage, study, "cell|a", "elsewhere:1:x", alive)
+    assert storage.get_trial(mine).state == TrialState.RUNNING
+    release(storage, mine)
+    assert storage.get_trial(mine).state == TrialState.FAIL and held_elsewhere(study, "cell|a")
