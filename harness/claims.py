@@ -17,6 +17,9 @@ the same storage operation as the trial, so no reader ever sees a claim without 
   file) is failed by :func:`harness.workers.fail_dead_trials`, and the next claim in line owns the
   work; an owner whose work raised marks its claim FAIL with the error, which the workers waiting
   on it raise as :class:`ClaimFailed` (a later run tries again).
+
+:func:`claim_first` is the same claim without the waiting: a worker takes a cell it is the first
+to reach, or leaves it to the worker that was (see :meth:`harness.runner.Worker.work`).
 """
 from __future__ import annotations
 
