@@ -74,8 +74,10 @@ def test_ctrl_c_with_jobs_is_one_line_exit_130_and_resumable(tmp_path: Path) -> 
     # late it joins on a loaded machine, finds work left (the first process alone would take about
     # 15 s); the Ctrl-C goes once the worker runs a trial, so it lands mid-run with both working
     budget = 150
+    # SIGINT as a terminal leaves it: a test run started in the background (`pytest &`, some CI
+    # runners) ignores SIGINT, and so would the harness it starts, which would then run to its end
     proc = subprocess.Popen(_args(tmp_path, budget), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
 
     def worker_runs_a_trial() -> bool:

@@ -96,7 +96,10 @@ def _bench(tmp_path: Path, run_id: str, grid: list[str], tasks: int) -> tuple[su
             str(PARTITION), "--slurm-array", str(tasks), "--storage", str(POSTGRES_URL), "--heartbeat", "2",
             "--results", str(tmp_path / "results"), "--run-id", run_id, "--reporters", "summary", "--no-progress"]
     with err.open("w") as handle:  # the child writes to its own copy
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=handle, text=True, cwd=tmp_path)
+        # SIGINT as a terminal leaves it (a test run started in the background ignores it, and so
+        # would the harness it starts): the Ctrl-C test sends it
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=handle, text=True, cwd=tmp_path,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     found: list[str] = []
 
     def submitted() -> bool:
