@@ -32,7 +32,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from harness import schema
-from harness.workers import WORKER_ID, Heartbeat, fail_dead_trials, this_process
+from harness.workers import WORKER_ID, Heartbeat, fail_dead_trials, of_another_live_worker, this_process
 
 __all__ = ["ClaimFailed", "claim_first", "claims_study", "held_elsewhere", "release", "run_once", "stored_result"]
 
@@ -56,11 +56,7 @@ def _claims(study: optuna.Study, key: str) -> list[FrozenTrial]:
 
 
 def _held_by_another_live_worker(t: FrozenTrial, key: str) -> bool:
-    from harness.workers import ProcessIdentity
-
-    proc = t.user_attrs.get(schema.PROC)
-    return (t.state == TrialState.RUNNING and t.user_attrs.get(KEY) == key and proc is not None
-            and t.user_attrs.get(schema.WORKER) != WORKER_ID and ProcessIdentity(proc).alive())
+    return t.state == TrialState.RUNNING and t.user_attrs.get(KEY) == key and of_another_live_worker(t)
 
 
 def held_elsewhere(study: optuna.Study, key: str) -> bool:

@@ -54,7 +54,7 @@ from harness.registry import Registry
 from harness.results import cell_reason, cell_row, export_run, trial_row
 from harness.runfiles import read_run_json, write_json_atomic
 from harness.storage import close_storage, open_storage, storage_url, study_names
-from harness.workers import WORKER_ID, ProcessIdentity, fail_dead_trials, register_worker
+from harness.workers import WORKER_ID, fail_dead_trials, of_another_live_worker, register_worker
 
 __all__ = ["LoadedDataset", "RunIncomplete", "Worker", "plan_grid", "run_bench", "run_worker", "work_on_run"]
 
@@ -290,10 +290,8 @@ class Worker:
         count = self.storage.get_n_trials(study_id)
         if count == 0:
             return False
-        latest = self.storage.get_trial(self.storage.get_trial_id_from_study_id_trial_number(study_id, count - 1))
-        proc = latest.user_attrs.get(schema.PROC)
-        return (latest.user_attrs.get(schema.WORKER) != WORKER_ID and proc is not None
-                and ProcessIdentity(proc).alive())
+        return of_another_live_worker(
+            self.storage.get_trial(self.storage.get_trial_id_from_study_id_trial_number(study_id, count - 1)))
 
     def _finish_stragglers(self, runnable: list[PlannedCell], progress: Any = None) -> None:
         assert self.storage is not None

@@ -28,12 +28,12 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from harness import schema
 
-__all__ = ["WORKER_ID", "Heartbeat", "ProcessIdentity", "ask", "fail_dead_trials", "has_heartbeat", "register_worker",
-           "this_process"]
+__all__ = ["WORKER_ID", "Heartbeat", "ProcessIdentity", "ask", "fail_dead_trials", "has_heartbeat",
+           "of_another_live_worker", "register_worker", "this_process"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,14 @@ def this_process() -> ProcessIdentity:
 
 #: This process's worker id (``host:pid:nonce``).
 WORKER_ID = f"{_host_id()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def of_another_live_worker(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` (a cell's trial, or a claim) was created by another worker process than
+    this one that is alive (see :meth:`ProcessIdentity.alive`)."""
+    proc = trial.user_attrs.get(schema.PROC)
+    return (trial.user_attrs.get(schema.WORKER) != WORKER_ID and proc is not None
+            and ProcessIdentity(proc).alive())
 
 
 def has_heartbeat(storage: BaseStorage) -> bool:
