@@ -93,6 +93,38 @@ def _decode(line: bytes) -> Any:
 #: The lock file holds its holder's identity padded to this many bytes, or as many blanks when free.
 _OWNER_BYTES = 256
 
+#: How long a process asking for a held journal lock keeps trying without sleeping, in seconds.
+SPIN_SECONDS = 200e-6
+
+
+def lock_exclusive(fd: int, spin: float | None = None) -> None:
+    """``flock(fd, LOCK_EX)``, tried without blocking for up to ``spin`` seconds (default
+    :data:`SPIN_SECONDS`) before it blocks.
+
+    Why: a journal append holds the lock for a few microseconds, and a table trial appends four
+    records. A process that blocks in ``flock`` sleeps, and the holder, woken neither by it nor
+    slowed, releases and takes the lock again for its next record before the sleeper is scheduled:
+    the sleeper wakes to a held lock, sleeps again, and the two processes' appends end up in single
+    file, with a sleep and a wake-up for most of them. Measured on 2 cores, two processes each
+    appending 40,000 records took 1.73 s where one process took 1.62 s for all 80,000 (0.94x);
+    with a 200-microsecond spin, 1.07 s (1.57x); a table run's ``--jobs 2`` speed-up went from
+    1.47x to 1.60x (``benchmarks/bench_tabular_throughput.py``). A holder that keeps the lock
+    longer (a slow disk, a stopped process) costs a waiter ``spin`` of CPU time, then it sleeps
+    as before."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    deadline = time.perf_counter() + (SPIN_SECONDS if spin is None else spin)
+    while time.perf_counter() < deadline:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            continue
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
 
 _OWNERS: dict[int, bytes] = {}
 
@@ -166,7 +198,7 @@ class OwnerFileLock(BaseJournalFileLock):
             if not self._box.usable():
                 self._file = self._open()
             fd: int = self._file  # type: ignore[assignment]  # usable() or just opened
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock_exclusive(fd)
             if self._still_the_lock_file(fd):
                 break
             fcntl.flock(fd, fcntl.LOCK_UN)

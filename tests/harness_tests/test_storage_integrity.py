@@ -2,6 +2,7 @@
 wipe results; ``run.json`` written through unique temporary names."""
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
@@ -17,6 +18,7 @@ import optuna
 import pandas as pd
 import pytest
 
+import harness.journal as journal_module
 from harness.errors import DataError, UsageError
 from harness.grid import Cell, PlannedCell
 from harness.journal import OwnerFileLock, check_journal, repair_journal
@@ -79,6 +81,53 @@ def test_lock_excludes_other_holders_and_is_released(tmp_path: Path) -> None:
     second.release()
     assert Path(path + ".lock").read_text().strip() == ""  # a clean release leaves no owner behind
     assert second.recovered is None
+
+
+def _hold_lock_in_another_process(path: str, seconds: float) -> subprocess.Popen[bytes]:
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({path!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\n"
+        f"time.sleep({seconds})\nfcntl.flock(fd, fcntl.LOCK_UN)\ntime.sleep(5)\n")], stdout=subprocess.PIPE)
+    assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+    return holder
+
+
+@pytest.mark.parametrize("spin, blocks", [(5.0, False), (0.0, True)])
+def test_lock_waits_by_trying_again_then_by_blocking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     spin: float, blocks: bool) -> None:
+    """A waiter whose holder lets go within ``spin`` takes the lock without ever sleeping in a
+    blocking ``flock`` (a sleeper loses the lock to a holder that takes it again at once: two
+    processes appending fell into single file); past ``spin`` it blocks, and still gets it."""
+    lock = OwnerFileLock(str(tmp_path / "j"))
+    path = lock.path
+    holder = _hold_lock_in_another_process(path, 0.3)
+    monkeypatch.setattr(journal_module, "SPIN_SECONDS", spin)
+    calls: list[int] = []
+    real = journal_module.fcntl.flock
+
+    def counting(fd: int, operation: int) -> None:
+        calls.append(operation)
+        real(fd, operation)
+
+    monkeypatch.setattr(journal_module.fcntl, "flock", counting)
+    try:
+        started = time.monotonic()
+        lock.acquire()
+        assert time.monotonic() - started >= 0.2  # it did wait for the holder
+        assert (fcntl.LOCK_EX in calls) is blocks  # the blocking form, only once the spin is over
+        assert calls[-1] == (fcntl.LOCK_EX if blocks else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(BlockingIOError):  # and it holds the lock now
+            other = os.open(path, os.O_RDWR)
+            try:
+                real(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            finally:
+                os.close(other)
+        lock.release()
+    finally:
+        lock.close()
+        holder.kill()
+        holder.communicate()
 
 
 # --- torn tails and corrupt lines -----------------------------------------------------------
