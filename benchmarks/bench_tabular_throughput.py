@@ -30,6 +30,8 @@ Run on purpose (not collected by pytest)::
     .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 10000 --storages journal --jobs
     .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 300 --storages journal --jobs \
         --jobs-cells 20 --jobs-trials 1000 --jobs-algorithms random,rea
+    .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 300 --storages journal --jobs \
+        --jobs-cells 2 --jobs-trials 1000 --jobs-algorithms random,rea,rl,npenas-np,sampler   # a comparison
 """
 from __future__ import annotations
 
