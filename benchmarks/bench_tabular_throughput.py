@@ -16,22 +16,24 @@ table (a synthetic one in the real format unless ``--table`` names the real CSV)
 Printed per storage and size: seconds, milliseconds per trial, the *marginal* ms per trial between
 consecutive sizes (start-up excluded), the ratio harness / Optuna of the marginal costs (goal <= 2),
 and flatness: the marginal cost at the largest size over the smallest (goal <= 1.3). ``--jobs``
-adds a grid on the journal of ``--jobs-cells`` seeds of each of ``--jobs-algorithms`` (default
-``random``), ``--jobs-trials`` trials per cell (default: the largest size), run with 1 and with 2
-worker processes (goal: speed-up >= 1.7 with 2). For random search it also times the same number
-of plain Optuna loops in 1 and 2 (forked) processes, on one shared journal file and on one file per
-study: the speed-up the storage allows a plain loop, and the one the machine allows when nothing
-is shared.
+adds a grid on the journal of ``--jobs-cells`` seeds (default 4) of each of ``--jobs-algorithms``,
+``--jobs-trials`` trials per cell (default 300), run with 1 and with 2 worker processes (goal:
+speed-up >= 1.7 with 2). The default algorithms are a tabular comparison as it is run: every
+multi-trial algorithm that searches a table (random, REA, RL, NPENAS, an Optuna sampler). With
+``--jobs-algorithms random`` a trial is bookkeeping alone, the worst case: then the same number of
+plain Optuna loops is also timed in 1 and 2 (forked) processes, on one shared journal file and on
+one file per study: the speed-up the storage allows a plain loop, and the one the machine allows
+when nothing is shared.
 
 Run on purpose (not collected by pytest)::
 
     .venv/bin/python benchmarks/bench_tabular_throughput.py                          # 300, 3000, 10000
     .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 300,3000 --storages journal,sqlite
-    .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 10000 --storages journal --jobs
+    .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 300 --storages journal --jobs   # 20 cells
     .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 300 --storages journal --jobs \
-        --jobs-cells 20 --jobs-trials 1000 --jobs-algorithms random,rea
+        --jobs-cells 2 --jobs-trials 1000                                       # 10 cells x 1,000 trials
     .venv/bin/python benchmarks/bench_tabular_throughput.py --sizes 300 --storages journal --jobs \
-        --jobs-cells 2 --jobs-trials 1000 --jobs-algorithms random,rea,rl,npenas-np,sampler   # a comparison
+        --jobs-cells 40 --jobs-trials 1000 --jobs-algorithms random             # the worst case
 """
 from __future__ import annotations
 
@@ -41,6 +43,10 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+
+
+#: The multi-trial algorithms that search a table: the --jobs grid of a tabular comparison.
+COMPARISON = "random,rea,rl,npenas-np,sampler"
 
 
 def _storage(kind: str, folder: Path) -> str:
@@ -156,11 +162,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--storages", default="journal,sqlite", help="journal and/or sqlite")
     parser.add_argument("--table", default=None, help="a NAS-Bench-201 CSV (default: a synthetic one)")
     parser.add_argument("--jobs", action="store_true", help="also time a grid with --jobs 1 and 2")
-    parser.add_argument("--jobs-cells", type=int, default=2, help="seeds of the --jobs grid (default 2)")
-    parser.add_argument("--jobs-trials", type=int, default=None,
-                        help="trials per cell of the --jobs grid (default: the largest of --sizes)")
-    parser.add_argument("--jobs-algorithms", default="random",
-                        help="algorithms of the --jobs grid (default random: a trial is bookkeeping alone)")
+    parser.add_argument("--jobs-cells", type=int, default=4, help="seeds of the --jobs grid (default 4)")
+    parser.add_argument("--jobs-trials", type=int, default=300, help="trials per cell of the --jobs grid (default 300)")
+    parser.add_argument("--jobs-algorithms", default=COMPARISON,
+                        help=f"algorithms of the --jobs grid (default {COMPARISON}: a tabular comparison; "
+                             f"random alone: a trial is bookkeeping alone)")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
@@ -187,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{kind:8s} flatness (marginal, largest span / smallest): harness {h[-1] / h[0]:.2f} "
                       f"(goal <= 1.3), optuna {o[-1] / o[0]:.2f}")
         if args.jobs:
-            n, seeds, algorithms = args.jobs_trials or sizes[-1], args.jobs_cells, args.jobs_algorithms
+            n, seeds, algorithms = args.jobs_trials, args.jobs_cells, args.jobs_algorithms
             cells = seeds * len(algorithms.split(","))
             one = harness_run(table, "journal", n, _fresh(work, "jobs1"), seeds, 1, algorithms)
             two = harness_run(table, "journal", n, _fresh(work, "jobs2"), seeds, 2, algorithms)
