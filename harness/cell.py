@@ -52,7 +52,7 @@ from harness.config import RunConfig
 from harness.grid import Cell
 from harness.hyperparams import HyperparameterSpace
 from harness.trial_feed import TrialFeed
-from harness.workers import WORKER_ID, Heartbeat, ask, fail_dead_trials, this_process
+from harness.workers import WORKER_ID, Heartbeat, ask_with_id, fail_dead_trials, this_process
 
 __all__ = ["CellInputs", "CellRun", "StudyCell", "WORKER_ID", "open_cell_study"]
 
@@ -311,9 +311,10 @@ class CellRun:
         return self.storage.get_study_user_attrs(self.study_id)
 
     def budget_left(self) -> bool:
-        if self.exhausted():
+        attrs = self._study_attrs()  # read once: before every trial, on a database that is a query
+        if attrs.get(schema.EXHAUSTED):  # as exhausted() says
             return False
-        used = self.budget()
+        used = self.tally.update(self.feed.refresh()).budget(attrs)
         if self.config.timeout is not None and used.seconds >= self.config.timeout:
             return False
         return self.config.trials < 1 or used.claimed < self.config.trials
@@ -323,7 +324,8 @@ class CellRun:
         trial numbers are handed out atomically, so the first ``trials`` counted ones win."""
         if self.config.trials < 1:
             return False
-        return self.tally.update(self.feed.refresh()).counted_before(number) >= self.config.trials
+        # only the trials before it count (all exist: numbers are handed out in order)
+        return self.tally.update(self.feed.refresh(up_to=number - 1)).counted_before(number) >= self.config.trials
 
     def run(self, progress: Callable[[int], None] = lambda n: None) -> str:
         """Work on the cell; returns ``"done"``, ``"exhausted"`` (finished short of its budget: the
@@ -416,7 +418,8 @@ class CellRun:
     def run_trial(self) -> str:
         """Ask, propose, evaluate, tell. Returns the trial's final state name (or ``surplus``)."""
         # created with its worker's identity, so a worker killed at any point after is detected
-        trial = ask(self.study, self.storage, self.study_id, {schema.WORKER: WORKER_ID, schema.PROC: this_process()})
+        trial, trial_id = ask_with_id(self.study, self.storage, self.study_id,
+                                      {schema.WORKER: WORKER_ID, schema.PROC: this_process()})
         if self._surplus(trial.number):
             trial.set_user_attr(schema.SURPLUS, True)
             self.study.tell(trial, state=TrialState.FAIL)
@@ -426,7 +429,6 @@ class CellRun:
                 self.study.set_user_attr(schema.DERIVED_SEED, trial.number)
             self._derived_seed = False
         attempt = _Attempt(started=time.time(), start={"worker": WORKER_ID})
-        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
         try:
             with Heartbeat(self.storage, trial_id, beat_now=False):  # ask beat when it created the trial
                 self._evaluate(trial, attempt)
@@ -558,6 +560,7 @@ class CellRun:
             # skip_if_finished: a trial failed meanwhile by another process is returned as it is, not
             # told twice; any other ValueError of tell (bad values) is a bug and propagates
             told = self.study.tell(trial, values, state=state if values is None else None, skip_if_finished=True)
+            self.feed.note(told)  # read back by tell: the next look at the trials need not read it again
         except optuna.exceptions.UpdateFinishedTrialError:
             told = None  # a set_user_attr found the trial finished
         attempt.told = told

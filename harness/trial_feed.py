@@ -47,8 +47,11 @@ class TrialFeed:
         self._open: list[tuple[int, int]] = []
         self._loaded = False
 
-    def refresh(self) -> list[FrozenTrial]:
-        """Read what changed since the last look, and return every trial of the study."""
+    def refresh(self, up_to: int | None = None) -> list[FrozenTrial]:
+        """Read what changed since the last look, and return every trial of the study; with
+        ``up_to``, new trials only up to that number (a worker that has just created trial ``n``
+        asks about the trials before it: numbers are handed out in order, so they all exist, and
+        one query less looks for a trial after it)."""
         if not self._loaded:
             return self._reload()
         still_open = []
@@ -59,12 +62,29 @@ class TrialFeed:
                 still_open.append((position, trial_id))
         self._open = still_open
         for _ in range(MAX_SINGLE_READS):
+            if up_to is not None and len(self._trials) > up_to:
+                return self._trials
             try:
                 trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, len(self._trials))
             except KeyError:
                 return self._trials
             self._append(self.storage.get_trial(trial_id), trial_id)
         return self._reload()
+
+    def note(self, trial: FrozenTrial) -> None:
+        """Take a finished ``trial`` as the storage's latest word on it (what ``Study.tell``
+        returns, read back from the storage): the next :meth:`refresh` need not read it. A trial
+        the feed has not read yet is taken only if it is the next one (positions are numbers)."""
+        if not trial.state.is_finished() or not self._loaded:
+            return
+        if trial.number == len(self._trials):
+            self._trials.append(trial)
+            return
+        for index, (position, _) in enumerate(self._open):
+            if position == trial.number:
+                self._trials[position] = trial
+                del self._open[index]
+                return
 
     def _reload(self) -> list[FrozenTrial]:
         """Read the whole study at once (into the same list: callers holding it see the update)."""

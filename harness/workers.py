@@ -32,7 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from harness import schema
 
-__all__ = ["WORKER_ID", "Heartbeat", "ProcessIdentity", "ask", "fail_dead_trials", "has_heartbeat",
+__all__ = ["WORKER_ID", "Heartbeat", "ProcessIdentity", "ask", "ask_with_id", "fail_dead_trials", "has_heartbeat",
            "of_another_live_worker", "register_worker", "this_process"]
 
 log = logging.getLogger(__name__)
@@ -191,20 +191,26 @@ def fail_dead_trials(study: optuna.Study, storage: BaseStorage) -> list[int]:
 def ask(study: optuna.Study, storage: BaseStorage | None = None, study_id: int | None = None,
         user_attrs: dict[str, Any] | None = None) -> optuna.Trial:
     """``study.ask()``, without Optuna's warning that heartbeats are meant for ``Study.optimize``:
-    the harness records the beats itself (:class:`Heartbeat`) around its ask/tell loop.
-
-    With ``user_attrs`` (the worker's identity; then ``storage`` and ``study_id`` are the study's)
-    the trial is created RUNNING *with* them in one storage write (the storage's public
-    ``create_new_trial`` with a template), and its first heartbeat follows at once: a worker killed
-    between ``ask`` and a later ``set_user_attr`` would otherwise leave a RUNNING trial no one can
-    attribute, holding a budget slot forever (the kill -9 fault suite found such trials). Optuna
-    has no public way to do that through the study, and ``enqueue_trial`` would let another
-    worker's ``ask`` take the trial meant for this one."""
+    the harness records the beats itself (:class:`Heartbeat`) around its ask/tell loop. With
+    ``user_attrs`` (then ``storage`` and ``study_id`` are the study's), see :func:`ask_with_id`."""
     if not user_attrs:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
             return study.ask()
     assert storage is not None and study_id is not None, "ask with user_attrs needs the study's storage and id"
+    return ask_with_id(study, storage, study_id, user_attrs)[0]
+
+
+def ask_with_id(study: optuna.Study, storage: BaseStorage, study_id: int,
+                user_attrs: dict[str, Any]) -> tuple[optuna.Trial, int]:
+    """A new trial of ``study`` and its storage id, created RUNNING *with* ``user_attrs`` (the
+    worker's identity) in one storage write (the storage's public ``create_new_trial`` with a
+    template), its first heartbeat following at once: a worker killed between ``ask`` and a later
+    ``set_user_attr`` would otherwise leave a RUNNING trial no one can attribute, holding a budget
+    slot forever (the kill -9 fault suite found such trials). Optuna has no public way to do that
+    through the study, and ``enqueue_trial`` would let another worker's ``ask`` take the trial
+    meant for this one. The id comes back because the caller needs it (its heartbeat) and
+    ``optuna.Trial`` keeps it private: looking it up again is one more query per trial."""
     import datetime
 
     forget_cached_trials(study)
@@ -220,7 +226,7 @@ def ask(study: optuna.Study, storage: BaseStorage | None = None, study_id: int |
         # before a sampler stores a parameter on it (it refuses trials it has not seen): listing
         # the running trials brings it up to date
         study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return optuna.Trial(study, trial_id)
+    return optuna.Trial(study, trial_id), trial_id
 
 
 def forget_cached_trials(study: optuna.Study) -> None:

@@ -88,3 +88,69 @@ def test_a_look_after_the_first_reads_only_new_and_unfinished_trials(tmp_path: P
     before = counter.calls
     assert len(feed.refresh()) == 56 + MAX_SINGLE_READS + 1
     assert counter.calls == before + 1
+
+
+@pytest.mark.parametrize("kind", ["journal", "memory"])
+def test_noted_tells_and_partial_looks_keep_the_view_equal_to_a_full_listing(tmp_path: Path, kind: str) -> None:
+    """A worker hands the feed the trials it tells (``note``) and, after ``ask``, looks only at
+    the trials before its own (``refresh(up_to=...)``): the view stays the storage's."""
+    if kind == "journal":
+        mine = open_storage(f"journal:{tmp_path / 'j.journal'}")
+        other_storage = open_storage(f"journal:{tmp_path / 'j.journal'}")
+    else:
+        mine = other_storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=mine, study_name="s")
+    other = optuna.load_study(study_name="s", storage=other_storage)
+    feed = TrialFeed(study, mine, mine.get_study_id_from_name("s"))
+    feed.refresh()
+    rng = random.Random(11)
+    running: list[tuple[optuna.Study, optuna.Trial]] = []
+    for _ in range(200):
+        who = study if rng.random() < 0.5 else other
+        if rng.random() < 0.5 or not running:
+            trial = who.ask()
+            running.append((who, trial))
+            if who is study:  # the look a worker takes right after its ask
+                view = feed.refresh(up_to=trial.number - 1)
+                listing = study.get_trials(deepcopy=False)
+                assert len(view) >= trial.number and summary(view) == summary(listing[:len(view)])
+        else:
+            owner, trial = running.pop(rng.randrange(len(running)))
+            told = owner.tell(trial, rng.random()) if rng.random() < 0.7 else owner.tell(trial, state=TrialState.FAIL)
+            if owner is study:
+                feed.note(told)
+        if rng.random() < 0.3:
+            assert summary(feed.refresh()) == summary(study.get_trials(deepcopy=False))
+    assert summary(feed.refresh()) == summary(study.get_trials(deepcopy=False))
+
+
+def test_a_noted_trial_is_not_read_again_and_a_partial_look_reads_nothing_after_it(tmp_path: Path) -> None:
+    storage = open_storage(f"journal:{tmp_path / 'j.journal'}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.tell(study.ask(), 1.0)
+    feed = TrialFeed(study, storage, storage.get_study_id_from_name("s"))
+    feed.refresh()
+    reads: list[str] = []
+    for name in ("get_trial", "get_trial_id_from_study_id_trial_number"):
+        original = getattr(storage, name)
+
+        def counted(*args, _original=original, _name=name, **kwargs):
+            reads.append(_name)
+            return _original(*args, **kwargs)
+
+        setattr(storage, name, counted)
+    trial = study.ask()  # number 1
+    reads.clear()
+    assert len(feed.refresh(up_to=trial.number - 1)) == 1 and reads == []  # trial 0 was read already
+    told = study.tell(trial, 0.5)
+    feed.note(told)
+    reads.clear()
+    view = feed.refresh()
+    assert reads == ["get_trial_id_from_study_id_trial_number"]  # the look for trial 2 alone
+    assert len(view) == 2 and view[1].state == TrialState.COMPLETE and view[1].value == 0.5
+    feed.note(told)  # a trial already held and finished: nothing changes
+    skipped, later = study.ask(), study.ask()  # numbers 2 and 3
+    feed.note(study.tell(later, 0.25))  # not the next one: ignored, or it would sit at position 2
+    view = feed.refresh()
+    assert [t.number for t in view] == [0, 1, 2, 3] and view[3].value == 0.25
+    assert view[2].state == TrialState.RUNNING and skipped.number == 2
