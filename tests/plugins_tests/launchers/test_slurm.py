@@ -179,7 +179,9 @@ def test_an_unknown_partition_fails_before_anything_is_written(tmp_path: Path,
 
 
 def test_a_table_grid_survives_a_timeout_signal_and_a_preemption(tmp_path: Path) -> None:
-    budget, run_id = 150, f"slurm-table-{uuid.uuid4().hex[:8]}"  # long enough to be signalled while it runs
+    # long enough to be signalled while it runs: a grid of 4 x 150 table trials could end in the
+    # seconds between the check below and the signal (it did, on a quick machine)
+    budget, run_id = 600, f"slurm-table-{uuid.uuid4().hex[:8]}"
     table = write_synthetic_table(tmp_path / "nb201.csv")
     grid = ["--datasets", "nb201-cifar10", "--spaces", "nb201", "--algorithms", "random,rea", "--samplers", "random",
             "--pruners", "none", "--seeds", "0,1", "--trials", str(budget), "--table", str(table)]
