@@ -212,7 +212,7 @@ def test_a_table_grid_survives_a_timeout_signal_and_a_preemption(tmp_path: Path)
 
 
 def test_a_live_grid_survives_kill_9_and_scancel_then_requeue(tmp_path: Path) -> None:
-    budget, run_id = 10, f"slurm-live-{uuid.uuid4().hex[:8]}"
+    budget, run_id = 30, f"slurm-live-{uuid.uuid4().hex[:8]}"  # 2 x 10 could end before the kill
     grid = ["--datasets", "digits", "--spaces", "convfc", "--algorithms", "sampler", "--samplers", "random",
             "--pruners", "none", "--seeds", "0,1", "--trials", str(budget), "--epochs", "3", "--max-per-class", "40"]
     started = time.monotonic()
@@ -226,10 +226,11 @@ def test_a_live_grid_survives_kill_9_and_scancel_then_requeue(tmp_path: Path) ->
 
         victims: list[int] = []
         _until("a trial running in one of 3 running tasks", running_trial, 300)
+        seen = _complete(_trials(run_id))
+        running_trial()  # a look after that slow read: the worker of a trial running now
         pid = victims[-1]
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         victim = next(v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"SLURM_ARRAY_TASK_ID="))
-        seen = _complete(_trials(run_id))
         os.kill(pid, signal.SIGKILL)  # the worker, mid-trial
         cancelled = next(str(i) for i in range(3) if str(i) != victim)
         assert _slurm("scancel", f"{array}_{cancelled}").returncode == 0
