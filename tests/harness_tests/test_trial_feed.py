@@ -33,16 +33,22 @@ class CountingStorage:
         storage.get_all_trials = counted  # type: ignore[method-assign]
 
 
-@pytest.mark.parametrize("kind", ["journal", "memory"])
-def test_incremental_view_equals_a_full_listing_while_another_worker_works(tmp_path: Path, kind: str) -> None:
-    if kind == "journal":  # two storage objects on one file: two processes' replays
+def _two_workers(tmp_path: Path, kind: str) -> tuple[optuna.Study, optuna.Study, TrialFeed]:
+    """One study seen by two workers (on a journal, two storage objects on one file: two
+    processes' replays), and the first one's feed."""
+    if kind == "journal":
         mine = open_storage(f"journal:{tmp_path / 'j.journal'}")
         other_storage = open_storage(f"journal:{tmp_path / 'j.journal'}")
     else:
         mine = other_storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(storage=mine, study_name="s")
     other = optuna.load_study(study_name="s", storage=other_storage)
-    feed = TrialFeed(study, mine, mine.get_study_id_from_name("s"))
+    return study, other, TrialFeed(study, mine, mine.get_study_id_from_name("s"))
+
+
+@pytest.mark.parametrize("kind", ["journal", "memory"])
+def test_incremental_view_equals_a_full_listing_while_another_worker_works(tmp_path: Path, kind: str) -> None:
+    study, other, feed = _two_workers(tmp_path, kind)
     rng = random.Random(7)
     running: list[tuple[optuna.Study, optuna.Trial]] = []
     for step in range(150):
@@ -94,14 +100,7 @@ def test_a_look_after_the_first_reads_only_new_and_unfinished_trials(tmp_path: P
 def test_noted_tells_and_partial_looks_keep_the_view_equal_to_a_full_listing(tmp_path: Path, kind: str) -> None:
     """A worker hands the feed the trials it tells (``note``) and, after ``ask``, looks only at
     the trials before its own (``refresh(up_to=...)``): the view stays the storage's."""
-    if kind == "journal":
-        mine = open_storage(f"journal:{tmp_path / 'j.journal'}")
-        other_storage = open_storage(f"journal:{tmp_path / 'j.journal'}")
-    else:
-        mine = other_storage = optuna.storages.InMemoryStorage()
-    study = optuna.create_study(storage=mine, study_name="s")
-    other = optuna.load_study(study_name="s", storage=other_storage)
-    feed = TrialFeed(study, mine, mine.get_study_id_from_name("s"))
+    study, other, feed = _two_workers(tmp_path, kind)
     feed.refresh()
     rng = random.Random(11)
     running: list[tuple[optuna.Study, optuna.Trial]] = []
