@@ -108,9 +108,9 @@ def lock_exclusive(fd: int, spin: float | None = None) -> None:
     file, with a sleep and a wake-up for most of them. Measured on 2 cores, two processes each
     appending 40,000 records took 1.73 s where one process took 1.62 s for all 80,000 (0.94x);
     with a 200-microsecond spin, 1.07 s (1.57x); on 40 cells of random search on a table (1,000
-    trials each, pure bookkeeping), ``--jobs 2`` went from 1.43x to 1.51x. A holder that keeps the lock
-    longer (a slow disk, a stopped process) costs a waiter ``spin`` of CPU time, then it sleeps
-    as before."""
+    trials each, pure bookkeeping), ``--jobs 2`` went from 1.43x to 1.50x. A holder that keeps
+    the lock longer (a slow disk, a stopped process) costs a waiter ``spin`` of CPU time, then it
+    sleeps as before."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return
