@@ -298,9 +298,6 @@ class CellRun:
         digest = hashlib.sha256(f"{seed}:{existing}:{ordinal}".encode()).hexdigest()
         return int(digest[:8], 16)
 
-    def budget(self) -> schema.Budget:
-        return self.tally.update(self.feed.refresh()).budget(self._study_attrs())
-
     def exhausted(self) -> bool:
         """Whether a worker found the cell's space exhausted: it is finished, whatever its budget."""
         return bool(self._study_attrs().get(schema.EXHAUSTED))
@@ -311,8 +308,8 @@ class CellRun:
         return self.storage.get_study_user_attrs(self.study_id)
 
     def budget_left(self) -> bool:
-        attrs = self._study_attrs()  # read once: before every trial, on a database that is a query
-        if attrs.get(schema.EXHAUSTED):  # as exhausted() says
+        attrs = self._study_attrs()  # read once for both: before every trial, on a database that is a query
+        if attrs.get(schema.EXHAUSTED):
             return False
         used = self.tally.update(self.feed.refresh()).budget(attrs)
         if self.config.timeout is not None and used.seconds >= self.config.timeout:

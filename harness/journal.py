@@ -111,18 +111,14 @@ def lock_exclusive(fd: int, spin: float | None = None) -> None:
     trials each, pure bookkeeping), ``--jobs 2`` went from 1.43x to 1.50x. A holder that keeps
     the lock longer (a slow disk, a stopped process) costs a waiter ``spin`` of CPU time, then it
     sleeps as before."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return
-    except BlockingIOError:
-        pass
     deadline = time.perf_counter() + (SPIN_SECONDS if spin is None else spin)
-    while time.perf_counter() < deadline:
+    while True:  # one try at least, however short the spin
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            continue
+            if time.perf_counter() >= deadline:
+                break
     fcntl.flock(fd, fcntl.LOCK_EX)
 
 
