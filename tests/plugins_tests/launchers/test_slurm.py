@@ -198,9 +198,7 @@ def test_a_table_grid_survives_a_timeout_signal_and_a_preemption(tmp_path: Path)
         _start_now(f"{array}_0")
         figures, _ = _finish(proc, err, run_id, tmp_path, budget, n_cells=4, seen=seen)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            _slurm("scancel", array)
+        _stop(proc, array)
     workers = tmp_path / "results" / run_id / "workers"
     assert _starts(workers / f"{array}_0_0_log.out") == 2 and _starts(workers / f"{array}_1_0_log.out") == 2
     assert "Requeued job" in (workers / f"{array}_0_0_log.out").read_text()  # submitit's own requeue
@@ -211,27 +209,56 @@ def test_a_table_grid_survives_a_timeout_signal_and_a_preemption(tmp_path: Path)
           f"{time.monotonic() - started:.0f} s")
 
 
+def _kill_a_running_worker(run_id: str, array: str) -> str | None:
+    """``kill -9`` the worker of a trial that is running now, if it still lives; the array task it
+    ran in, or None when none could be killed (each trial seen running may have ended since, and
+    its worker with it when its cell's budget was spent)."""
+    running = [t for trials in _trials(run_id).values() for t in trials
+               if t.state == TrialState.RUNNING and schema.PROC in t.user_attrs]
+    for trial in running:
+        pid = int(trial.user_attrs[schema.PROC]["pid"])
+        try:
+            environ = dict(v.split(b"=", 1) for v in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                           if b"=" in v)
+            if environ.get(b"SLURM_ARRAY_JOB_ID", b"").decode() != array:
+                continue  # the pid was reused by a process of something else
+            os.kill(pid, signal.SIGKILL)  # the worker, mid-trial
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        return environ[b"SLURM_ARRAY_TASK_ID"].decode()
+    return None
+
+
+def _stop(proc: subprocess.Popen[str], array: str) -> None:
+    """After a failure: end the bench and its array, and close the bench's pipe (a pipe left to the
+    garbage collector warns in whichever test runs then)."""
+    if proc.poll() is None:
+        proc.kill()
+        _slurm("scancel", array)
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 def test_a_live_grid_survives_kill_9_and_scancel_then_requeue(tmp_path: Path) -> None:
-    budget, run_id = 30, f"slurm-live-{uuid.uuid4().hex[:8]}"  # 2 x 10 could end before the kill
+    budget, run_id = 40, f"slurm-live-{uuid.uuid4().hex[:8]}"  # 2 x 10 could end before the kill
     grid = ["--datasets", "digits", "--spaces", "convfc", "--algorithms", "sampler", "--samplers", "random",
             "--pruners", "none", "--seeds", "0,1", "--trials", str(budget), "--epochs", "3", "--max-per-class", "40"]
     started = time.monotonic()
     proc, array, err = _bench(tmp_path, run_id, grid, tasks=3)
     try:
-        def running_trial() -> bool:
-            running = [t for trials in _trials(run_id).values() for t in trials if t.state == TrialState.RUNNING
-                       and schema.PROC in t.user_attrs]
-            victims.extend(t.user_attrs[schema.PROC]["pid"] for t in running)
-            return bool(victims) and list(_queue(array).values()).count("RUNNING") == 3
-
-        victims: list[int] = []
-        _until("a trial running in one of 3 running tasks", running_trial, 300)
+        _until("3 running tasks", lambda: list(_queue(array).values()).count("RUNNING") == 3, 300)
         seen = _complete(_trials(run_id))
-        running_trial()  # a look after that slow read: the worker of a trial running now
-        pid = victims[-1]
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        victim = next(v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"SLURM_ARRAY_TASK_ID="))
-        os.kill(pid, signal.SIGKILL)  # the worker, mid-trial
+        killed: list[str] = []
+
+        def kill_one() -> bool:
+            assert proc.poll() is None, "the grid ended before a worker could be killed mid-trial"
+            victim = _kill_a_running_worker(run_id, array)
+            killed.extend([victim] if victim is not None else [])
+            return bool(killed)
+
+        _until("a worker killed mid-trial", kill_one, 300)
+        victim = killed[0]
         cancelled = next(str(i) for i in range(3) if str(i) != victim)
         assert _slurm("scancel", f"{array}_{cancelled}").returncode == 0
         _until("the killed and the cancelled tasks to end", lambda: not {f"{array}_{victim}", f"{array}_{cancelled}"}
@@ -240,9 +267,7 @@ def test_a_live_grid_survives_kill_9_and_scancel_then_requeue(tmp_path: Path) ->
             _requeue(f"{array}_{task}")
         figures, _ = _finish(proc, err, run_id, tmp_path, budget, n_cells=2, seen=seen)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            _slurm("scancel", array)
+        _stop(proc, array)
     workers = tmp_path / "results" / run_id / "workers"
     for task in (victim, cancelled):
         assert _starts(workers / f"{array}_{task}_0_log.out") == 2, f"task {task} did not run again"
