@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from harness import schema
 from harness.storage import open_storage, storage_url
+from tests.mid_trial import kill_mid_trial
 
 pytestmark = pytest.mark.slow
 
@@ -49,21 +50,24 @@ def _check_exact_budget(run_dir: Path, budget: int = 16) -> pd.DataFrame:
 
 
 def test_a_job_killed_mid_trial_is_finished_by_the_main_process(tmp_path: Path) -> None:
-    proc = subprocess.Popen(_args(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    victim = None
-    deadline = time.time() + 240
-    while victim is None and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-        for t in _running_trials(tmp_path / "j"):
-            pid = t.user_attrs.get(schema.PROC, {}).get("pid")
-            if pid and pid != proc.pid:
-                victim = pid
-    assert victim is not None, "the --jobs worker never started a trial"
-    os.kill(victim, signal.SIGKILL)
-    out, err = proc.communicate(timeout=600)
+    budget = 60  # the main process alone takes seconds: the spawned worker joins before the end
+    proc = subprocess.Popen(_args(tmp_path, budget), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def workers_pids() -> set[int]:
+            return {t.user_attrs.get(schema.PROC, {}).get("pid") for t in _running_trials(tmp_path / "j")} - {None}
+
+        def still_running() -> None:
+            assert proc.poll() is None, "the run ended before its --jobs worker could be killed mid-trial"
+
+        kill_mid_trial(workers_pids, may=lambda pid: pid != proc.pid, seconds=240, check=still_running)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
     assert proc.returncode == 0, err
     assert "worker process(es) died" in err
-    trials = _check_exact_budget(tmp_path / "j")
+    trials = _check_exact_budget(tmp_path / "j", budget)
     assert (trials["state"] == "killed").sum() == 1
     cells = pd.read_csv(tmp_path / "j" / "cells.csv")
     assert cells["state"].eq("done").all()
@@ -84,11 +88,16 @@ def test_ctrl_c_with_jobs_is_one_line_exit_130_and_resumable(tmp_path: Path) -> 
         pids = {t.user_attrs.get(schema.PROC, {}).get("pid") for t in _running_trials(tmp_path / "j")}
         return bool(pids - {None, proc.pid})
 
-    while time.time() < deadline and proc.poll() is None and not worker_runs_a_trial():
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run ended before its --jobs worker ran a trial"
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
-    out, err = proc.communicate(timeout=300)
+    try:
+        while time.time() < deadline and proc.poll() is None and not worker_runs_a_trial():
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before its --jobs worker ran a trial"
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
     assert proc.returncode == 130
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("harness: interrupted"), err

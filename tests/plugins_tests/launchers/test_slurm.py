@@ -35,6 +35,7 @@ from harness import schema
 from harness.cli import main
 from harness.testing import LauncherContract
 from tests.harness_tests.test_faults import snapshot
+from tests.mid_trial import kill_mid_trial
 
 PARTITION = os.environ.get("HARNESS_TEST_SLURM")
 POSTGRES_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL")
@@ -107,7 +108,12 @@ def _bench(tmp_path: Path, run_id: str, grid: list[str], tasks: int) -> tuple[su
         found.extend(re.findall(r"Slurm job array (\d+)", err.read_text()))
         return bool(found)
 
-    _until("the job array's submission", submitted, 120)
+    try:
+        _until("the job array's submission", submitted, 120)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
     return proc, found[0], err
 
 
@@ -209,24 +215,13 @@ def test_a_table_grid_survives_a_timeout_signal_and_a_preemption(tmp_path: Path)
           f"{time.monotonic() - started:.0f} s")
 
 
-def _kill_a_running_worker(run_id: str, array: str) -> str | None:
-    """``kill -9`` the worker of a trial that is running now, if it still lives; the array task it
-    ran in, or None when none could be killed (each trial seen running may have ended since, and
-    its worker with it when its cell's budget was spent)."""
-    running = [t for trials in _trials(run_id).values() for t in trials
-               if t.state == TrialState.RUNNING and schema.PROC in t.user_attrs]
-    for trial in running:
-        pid = int(trial.user_attrs[schema.PROC]["pid"])
-        try:
-            environ = dict(v.split(b"=", 1) for v in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-                           if b"=" in v)
-            if environ.get(b"SLURM_ARRAY_JOB_ID", b"").decode() != array:
-                continue  # the pid was reused by a process of something else
-            os.kill(pid, signal.SIGKILL)  # the worker, mid-trial
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        return environ[b"SLURM_ARRAY_TASK_ID"].decode()
-    return None
+def _array_task(pid: int, array: str) -> str | None:
+    """The task of job array ``array`` that process ``pid`` runs in, from its environment, or None
+    (another process: a pid seen in the storage may have been reused)."""
+    environ = dict(v.split(b"=", 1) for v in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if b"=" in v)
+    if environ.get(b"SLURM_ARRAY_JOB_ID", b"").decode() != array:
+        return None
+    return environ[b"SLURM_ARRAY_TASK_ID"].decode()
 
 
 def _stop(proc: subprocess.Popen[str], array: str) -> None:
@@ -249,16 +244,21 @@ def test_a_live_grid_survives_kill_9_and_scancel_then_requeue(tmp_path: Path) ->
     try:
         _until("3 running tasks", lambda: list(_queue(array).values()).count("RUNNING") == 3, 300)
         seen = _complete(_trials(run_id))
-        killed: list[str] = []
+        tasks: dict[int, str] = {}
 
-        def kill_one() -> bool:
+        def workers_pids() -> set[int]:
+            return {t.user_attrs[schema.PROC]["pid"] for trials in _trials(run_id).values() for t in trials
+                    if t.state == TrialState.RUNNING and schema.PROC in t.user_attrs}
+
+        def of_this_array(pid: int) -> bool:
+            task = _array_task(pid, array)
+            tasks.update({pid: task} if task is not None else {})
+            return task is not None
+
+        def still_running() -> None:
             assert proc.poll() is None, "the grid ended before a worker could be killed mid-trial"
-            victim = _kill_a_running_worker(run_id, array)
-            killed.extend([victim] if victim is not None else [])
-            return bool(killed)
 
-        _until("a worker killed mid-trial", kill_one, 300)
-        victim = killed[0]
+        victim = tasks[kill_mid_trial(workers_pids, may=of_this_array, check=still_running)]
         cancelled = next(str(i) for i in range(3) if str(i) != victim)
         assert _slurm("scancel", f"{array}_{cancelled}").returncode == 0
         _until("the killed and the cancelled tasks to end", lambda: not {f"{array}_{victim}", f"{array}_{cancelled}"}
@@ -287,7 +287,10 @@ def _table_grid(tmp_path: Path, budget: int) -> list[str]:
 def test_detach_returns_at_once_and_the_printed_report_command_finishes_the_run(tmp_path: Path) -> None:
     budget, run_id = 30, f"slurm-detach-{uuid.uuid4().hex[:8]}"
     proc, array, err = _bench(tmp_path, run_id, [*_table_grid(tmp_path, budget), "--detach"], tasks=2)
-    out, _ = proc.communicate(timeout=120)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        _stop(proc, array)
     assert proc.returncode == 0, err.read_text()
     command = out.strip().splitlines()[-1]
     assert command == f"harness report {run_id} --results {tmp_path / 'results'}"
@@ -303,9 +306,12 @@ def test_detach_returns_at_once_and_the_printed_report_command_finishes_the_run(
 def test_ctrl_c_while_waiting_cancels_the_array_in_one_line(tmp_path: Path) -> None:
     run_id = f"slurm-ctrl-c-{uuid.uuid4().hex[:8]}"
     proc, array, err = _bench(tmp_path, run_id, _table_grid(tmp_path, 500), tasks=2)
-    _until("the tasks to run", lambda: list(_queue(array).values()).count("RUNNING") == 2, 120)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=120)
+    try:
+        _until("the tasks to run", lambda: list(_queue(array).values()).count("RUNNING") == 2, 120)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)
+    finally:
+        _stop(proc, array)
     assert proc.returncode == 130, err.read_text()
     assert "interrupted" in err.read_text().strip().splitlines()[-1]
     _until("the array to be cancelled", lambda: not _queue(array), 60)
