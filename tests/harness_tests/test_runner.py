@@ -135,15 +135,18 @@ def test_multi_objective_cells_store_accuracy_and_madds(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_two_jobs_share_the_cells_through_storage(tmp_path: Path) -> None:
     # enough work that the spawned worker (torch import, data load) joins before the end
-    config = _config(tmp_path, seeds=[0, 1], trials=12, epochs=4, jobs=2)
+    # (here the spawned worker ran 7 or 8 of 24 trials: 40 leave a margin on a quicker machine)
+    config = _config(tmp_path, seeds=[0, 1], trials=20, epochs=4, jobs=2)
     results = run_bench(config, load_registry())
     trials = results.trials
-    counts = trials[trials["state"] == "complete"].groupby("cell").size()
+    # a random learning rate may diverge: that trial is pruned (a NaN loss) and spends budget too
+    spent = trials[trials["state"].isin(["complete", "pruned"])]
+    counts = spent.groupby("cell").size()
     # trials a worker started after the budget was claimed are marked surplus, not run: every
     # cell gets exactly its budget, whichever worker ran which trial
-    assert (counts == 12).all() and len(counts) == 2
-    assert set(trials["state"]) <= {"complete", "surplus"}
-    assert trials[trials["state"] == "complete"]["worker"].nunique() == 2
+    assert (counts == 20).all() and len(counts) == 2
+    assert set(trials["state"]) <= {"complete", "pruned", "surplus"}
+    assert spent["worker"].nunique() == 2
     assert not trials.duplicated(["cell", "trial"]).any()
     # the two workers' samplers draw different configurations, never the same ones twice
     params = [c for c in trials.columns if c.startswith(("hp.", "arch."))]

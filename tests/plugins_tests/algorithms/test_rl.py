@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import threading
+import time
 
 import numpy as np
 import optuna
@@ -111,14 +112,19 @@ def test_child_mode_replays_history_deterministically() -> None:
     other = make_cell(space, RLAlgorithm("child"), score, seed=3, storage=cell.storage)
     worker = threading.Thread(target=other.run, args=(1,), kwargs={"worker_index": 1})
     worker.start()
-    while not any("start" in t.user_attrs for t in cell.study.get_trials(states=(optuna.trial.TrialState.RUNNING,))):
-        worker.join(0.05)
-    late = RLAlgorithm("child")
-    cell.run(1, algorithm=late)
-    running = [t.number for t in cell.study.get_trials(states=(optuna.trial.TrialState.RUNNING,))]
-    assert late.replay(cell.context).replayed == [0, 1, 2, 3, 4, 5, running[0] + 1]
-    gate.set()
-    worker.join()
+    try:  # the other worker is released whatever fails here (else its thread errs in a later test)
+        deadline = time.monotonic() + 120
+        while not any("start" in t.user_attrs
+                      for t in cell.study.get_trials(states=(optuna.trial.TrialState.RUNNING,))):
+            assert worker.is_alive() and time.monotonic() < deadline, "the other worker never started its trial"
+            worker.join(0.05)
+        late = RLAlgorithm("child")
+        cell.run(1, algorithm=late)
+        running = [t.number for t in cell.study.get_trials(states=(optuna.trial.TrialState.RUNNING,))]
+        assert late.replay(cell.context).replayed == [0, 1, 2, 3, 4, 5, running[0] + 1]
+    finally:
+        gate.set()
+        worker.join()
     assert late.replay(cell.context).replayed == [0, 1, 2, 3, 4, 5, running[0], running[0] + 1]
     rebuilt = RLAlgorithm("child").replay(cell.context).controller
     for p, q in zip(late.replay(cell.context).controller.parameters(), rebuilt.parameters()):
