@@ -211,7 +211,7 @@ def test_three_benches_and_a_worker_on_postgres(tmp_path: Path, table: Path, wor
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-                proc.wait()
+            proc.communicate()  # closes its pipe
     assert errors == []
     final = subprocess.run(harness("report", run_id, "--results", str(tmp_path / "a")), capture_output=True, check=False,
                            text=True, timeout=300)

@@ -572,13 +572,14 @@ def test_a_run_whose_journal_is_deleted_mid_run_ends_with_one_line(tmp_path: Pat
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     journal = tmp_path / "results" / "gone" / "optuna.journal"
     deadline = time.time() + 120
-    while time.time() < deadline and (not journal.exists() or journal.stat().st_size < 50_000):
-        time.sleep(0.1)
-    journal.unlink()
     try:
+        while time.time() < deadline and (not journal.exists() or journal.stat().st_size < 50_000):
+            time.sleep(0.1)
+        journal.unlink()
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
+        proc.communicate()
     assert proc.returncode == 2, err[-2000:]
     lines = [line for line in err.splitlines() if line.startswith("harness: error:")]
     assert len(lines) == 1 and f"journal {journal} was removed" in lines[0], err[-2000:]
