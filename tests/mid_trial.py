@@ -39,24 +39,41 @@ def kill_mid_trial(running_pids: Callable[[], Iterable[int]], may: Callable[[int
     ``check()`` is called before each look (to fail early, e.g. when the run has ended). Fails the
     test after ``seconds`` without a kill."""
     deadline = time.monotonic() + seconds
+    missed: dict[str, int] = {"no trial running": 0, "not to be killed": 0, "ended": 0, "holding a file lock": 0,
+                              "between trials once frozen": 0}
+
+    def why() -> str:
+        return "; ".join(f"{n} x {reason}" for reason, n in missed.items() if n) or "no look taken"
+
     while True:
-        check()
-        for pid in list(running_pids()):
+        try:
+            check()
+        except AssertionError as exc:
+            raise AssertionError(f"{exc} (looks that killed nothing: {why()})") from None
+        pids = list(running_pids())
+        missed["no trial running"] += not pids
+        for pid in pids:
             try:
                 if not may(pid):
+                    missed["not to be killed"] += 1
                     continue
                 os.kill(pid, signal.SIGSTOP)
             except (FileNotFoundError, ProcessLookupError):
-                continue  # it has ended since the look
+                missed["ended"] += 1
+                continue
             killed = False
             try:
-                if not _holds_a_file_lock(pid) and pid in set(running_pids()):
+                if _holds_a_file_lock(pid):
+                    missed["holding a file lock"] += 1
+                elif pid in set(running_pids()):
                     os.kill(pid, signal.SIGKILL)
                     killed = True
+                else:
+                    missed["between trials once frozen"] += 1
             finally:
                 if not killed:
                     os.kill(pid, signal.SIGCONT)  # it runs on
             if killed:
                 return pid
-        assert time.monotonic() < deadline, "no worker could be killed in the middle of a trial"
-        time.sleep(0.2)
+        assert time.monotonic() < deadline, f"no worker could be killed in the middle of a trial: {why()}"
+        time.sleep(0.05)

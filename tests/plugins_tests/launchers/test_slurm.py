@@ -33,6 +33,7 @@ from optuna.trial import TrialState
 
 from harness import schema
 from harness.cli import main
+from harness.storage import close_storage, open_storage
 from harness.testing import LauncherContract
 from tests.harness_tests.test_faults import snapshot
 from tests.mid_trial import kill_mid_trial
@@ -236,9 +237,10 @@ def _stop(proc: subprocess.Popen[str], array: str) -> None:
 
 
 def test_a_live_grid_survives_kill_9_and_scancel_then_requeue(tmp_path: Path) -> None:
-    budget, run_id = 40, f"slurm-live-{uuid.uuid4().hex[:8]}"  # 2 x 10 could end before the kill
+    # trials of about half a second, 2 x 40 of them: the grid runs long enough to be hurt mid-run
+    budget, run_id = 40, f"slurm-live-{uuid.uuid4().hex[:8]}"
     grid = ["--datasets", "digits", "--spaces", "convfc", "--algorithms", "sampler", "--samplers", "random",
-            "--pruners", "none", "--seeds", "0,1", "--trials", str(budget), "--epochs", "3", "--max-per-class", "40"]
+            "--pruners", "none", "--seeds", "0,1", "--trials", str(budget), "--epochs", "8", "--max-per-class", "40"]
     started = time.monotonic()
     proc, array, err = _bench(tmp_path, run_id, grid, tasks=3)
     try:
@@ -246,9 +248,17 @@ def test_a_live_grid_survives_kill_9_and_scancel_then_requeue(tmp_path: Path) ->
         seen = _complete(_trials(run_id))
         tasks: dict[int, str] = {}
 
+        storage = open_storage(str(POSTGRES_URL))  # one connection: each look is quick, trials are short
+        studies: list[optuna.Study] = []
+
         def workers_pids() -> set[int]:
-            return {t.user_attrs[schema.PROC]["pid"] for trials in _trials(run_id).values() for t in trials
-                    if t.state == TrialState.RUNNING and schema.PROC in t.user_attrs}
+            if len(studies) < 2:
+                studies[:] = [optuna.load_study(study_name=s.study_name, storage=storage)
+                              for s in storage.get_all_studies()
+                              if s.study_name.startswith(f"{run_id}/") and "|" in s.study_name]
+            return {t.user_attrs[schema.PROC]["pid"] for study in studies
+                    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                    if schema.PROC in t.user_attrs}
 
         def of_this_array(pid: int) -> bool:
             task = _array_task(pid, array)
@@ -258,7 +268,10 @@ def test_a_live_grid_survives_kill_9_and_scancel_then_requeue(tmp_path: Path) ->
         def still_running() -> None:
             assert proc.poll() is None, "the grid ended before a worker could be killed mid-trial"
 
-        victim = tasks[kill_mid_trial(workers_pids, may=of_this_array, check=still_running)]
+        try:
+            victim = tasks[kill_mid_trial(workers_pids, may=of_this_array, check=still_running)]
+        finally:
+            close_storage(storage)
         cancelled = next(str(i) for i in range(3) if str(i) != victim)
         assert _slurm("scancel", f"{array}_{cancelled}").returncode == 0
         _until("the killed and the cancelled tasks to end", lambda: not {f"{array}_{victim}", f"{array}_{cancelled}"}
