@@ -16,6 +16,7 @@ running, the report written, and the workers' logs under ``results/<run-id>/work
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -185,31 +187,80 @@ def test_an_unknown_partition_fails_before_anything_is_written(tmp_path: Path,
     assert _slurm("squeue", "--noheader", "--format", "%i").stdout == before  # nothing submitted
 
 
+def _running_tasks(array: str) -> list[str]:
+    return sorted(task for task, state in _queue(array).items() if state == "RUNNING")
+
+
+class _Looks:
+    """Quick looks at a run's cells while it runs (one open storage, the cell studies loaded once):
+    the full snapshot takes seconds on a busy machine, and a quick grid moves on meanwhile."""
+
+    def __init__(self, run_id: str, n_cells: int) -> None:
+        self.run_id, self.n_cells = run_id, n_cells
+        self.storage = open_storage(str(POSTGRES_URL))
+        self.studies: list[optuna.Study] = []
+
+    def trials(self, state: TrialState) -> list[optuna.trial.FrozenTrial]:
+        if len(self.studies) < self.n_cells:
+            self.studies = [optuna.load_study(study_name=s.study_name, storage=self.storage)
+                            for s in self.storage.get_all_studies()
+                            if s.study_name.startswith(f"{self.run_id}/") and "|" in s.study_name]
+        return [t for study in self.studies for t in study.get_trials(deepcopy=False, states=(state,))]
+
+    def close(self) -> None:
+        close_storage(self.storage)
+
+
 def test_a_table_grid_survives_a_timeout_signal_and_a_preemption(tmp_path: Path) -> None:
-    # long enough to be signalled while it runs: a grid of 4 x 150 table trials could end in the
-    # seconds between the check below and the signal (it did, on a quick machine)
+    # long enough to be signalled while it runs (a grid of 4 x 150 table trials ended first on a
+    # quick machine); the tasks hurt are chosen among those running at that instant, as one may
+    # have finished its cells already
     budget, run_id = 600, f"slurm-table-{uuid.uuid4().hex[:8]}"
     table = write_synthetic_table(tmp_path / "nb201.csv")
     grid = ["--datasets", "nb201-cifar10", "--spaces", "nb201", "--algorithms", "random,rea", "--samplers", "random",
             "--pruners", "none", "--seeds", "0,1", "--trials", str(budget), "--table", str(table)]
     started = time.monotonic()
     proc, array, err = _bench(tmp_path, run_id, grid, tasks=3)
+    looks = _Looks(run_id, n_cells=4)
     try:
-        _until("3 running tasks and 20 complete trials", lambda: list(_queue(array).values()).count("RUNNING") == 3
-               and len(_complete(_trials(run_id))) >= 20)
-        seen = _complete(_trials(run_id))
+        _until("3 running tasks and 20 complete trials", lambda: len(_running_tasks(array)) == 3
+               and len(looks.trials(TrialState.COMPLETE)) >= 20)
+        hurt: list[str] = []
+
+        def tasks_at_work() -> list[str]:
+            """The tasks whose worker runs a trial now (a task may have ended its share already)."""
+            pids = {t.user_attrs[schema.PROC]["pid"] for t in looks.trials(TrialState.RUNNING)
+                    if schema.PROC in t.user_attrs}
+            tasks = set()
+            for pid in pids:
+                with contextlib.suppress(FileNotFoundError):  # its worker has ended since
+                    tasks.add(_array_task(pid, array))
+            return sorted(f"{array}_{task}" for task in tasks - {None} if f"{array}_{task}" not in hurt)
+
+        def hurt_one(how: Callable[[str], bool]) -> int:
+            """Hurt a task at work ``how``; the number of tasks hurt so far."""
+            assert proc.poll() is None, "the grid ended before two of its tasks could be hurt"
+            hurt.extend(task for task in tasks_at_work()[:1] if how(task))
+            return len(hurt)
+
         # the time limit's warning signal: submitit checkpoints the worker and requeues the task itself
-        assert _slurm("scancel", "--signal=USR2", f"{array}_0").returncode == 0
+        _until("a task at work signalled", lambda: hurt_one(
+            lambda task: _slurm("scancel", "--signal=USR2", task).returncode == 0) == 1, 60)
         # preemption: Slurm stops a running task and puts it back in the queue
-        _requeue(f"{array}_1", running=True)
-        _start_now(f"{array}_0")
+        _until("another task at work", lambda: hurt_one(lambda task: True) == 2, 60)
+        _requeue(hurt[1], running=True)
+        _start_now(hurt[0])
+        seen = _complete(_trials(run_id))  # after the hurts (a slow read): the grid is mid-run
         figures, _ = _finish(proc, err, run_id, tmp_path, budget, n_cells=4, seen=seen)
     finally:
+        looks.close()
         _stop(proc, array)
     workers = tmp_path / "results" / run_id / "workers"
-    assert _starts(workers / f"{array}_0_0_log.out") == 2 and _starts(workers / f"{array}_1_0_log.out") == 2
-    assert "Requeued job" in (workers / f"{array}_0_0_log.out").read_text()  # submitit's own requeue
-    assert _starts(workers / f"{array}_2_0_log.out") == 1
+    signalled, preempted = hurt
+    spared = next(f"{array}_{i}" for i in range(3) if f"{array}_{i}" not in hurt)
+    assert _starts(workers / f"{signalled}_0_log.out") == 2 and _starts(workers / f"{preempted}_0_log.out") == 2
+    assert "Requeued job" in (workers / f"{signalled}_0_log.out").read_text()  # submitit's own requeue
+    assert _starts(workers / f"{spared}_0_log.out") == 1
     assert "died" not in err.read_text(), err.read_text()  # every task ended well in the end
     print(f"\nslurm table grid: 4x{budget} trials, 3 tasks, 1 USR2 checkpoint+requeue, 1 preemption requeue: "
           f"{figures['killed']} killed and retried, 0 lost, {figures['duplicated']} duplicated; "
@@ -244,20 +295,13 @@ def test_a_live_grid_survives_kill_9_and_scancel_then_requeue(tmp_path: Path) ->
     started = time.monotonic()
     proc, array, err = _bench(tmp_path, run_id, grid, tasks=3)
     try:
-        _until("3 running tasks", lambda: list(_queue(array).values()).count("RUNNING") == 3, 300)
+        _until("3 running tasks", lambda: len(_running_tasks(array)) == 3, 300)
         seen = _complete(_trials(run_id))
         tasks: dict[int, str] = {}
-
-        storage = open_storage(str(POSTGRES_URL))  # one connection: each look is quick, trials are short
-        studies: list[optuna.Study] = []
+        looks = _Looks(run_id, n_cells=2)  # each look is quick: trials are short
 
         def workers_pids() -> set[int]:
-            if len(studies) < 2:
-                studies[:] = [optuna.load_study(study_name=s.study_name, storage=storage)
-                              for s in storage.get_all_studies()
-                              if s.study_name.startswith(f"{run_id}/") and "|" in s.study_name]
-            return {t.user_attrs[schema.PROC]["pid"] for study in studies
-                    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            return {t.user_attrs[schema.PROC]["pid"] for t in looks.trials(TrialState.RUNNING)
                     if schema.PROC in t.user_attrs}
 
         def of_this_array(pid: int) -> bool:
@@ -271,7 +315,7 @@ def test_a_live_grid_survives_kill_9_and_scancel_then_requeue(tmp_path: Path) ->
         try:
             victim = tasks[kill_mid_trial(workers_pids, may=of_this_array, check=still_running)]
         finally:
-            close_storage(storage)
+            looks.close()
         cancelled = next(str(i) for i in range(3) if str(i) != victim)
         assert _slurm("scancel", f"{array}_{cancelled}").returncode == 0
         _until("the killed and the cancelled tasks to end", lambda: not {f"{array}_{victim}", f"{array}_{cancelled}"}
